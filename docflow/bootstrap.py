@@ -1,0 +1,124 @@
+"""The composition root: the only place that builds engines, clients and services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis import Redis
+from sqlalchemy import Engine, text
+
+from docflow.config import Settings
+from docflow.passwords import Argon2Hasher
+from docflow.pdf import PypdfInspector
+from docflow.services.documents import FAN_OUT_JOB, DocumentLimits, DocumentService
+from docflow.services.identity import IdentityService
+from docflow.services.org import OrgService
+from docflow.services.ports import BlobStore, Clock, JobQueue, PasswordHasher
+from docflow.services.queries import QueryService
+from storage.blobs.fs import FilesystemBlobStore
+from storage.blobs.s3 import S3BlobStore, make_client
+from storage.db import migrate
+from storage.db.engine import make_engine
+from storage.db.reads import SqlReadModel
+from storage.db.uow import SqlUnitOfWorkFactory
+from storage.queue.inprocess import InProcessQueue
+from storage.queue.rq import RqQueue
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """Everything a process (web, worker, CLI) uses, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    blobs: BlobStore
+    queue: JobQueue
+    clock: Clock
+    documents: DocumentService
+    identity: IdentityService
+    org: OrgService
+    queries: QueryService
+
+    def readiness(self) -> dict[str, str]:
+        """``ok`` or the error, per dependency: database, blobs, queue."""
+        checks: dict[str, str] = {}
+        for name, probe in (("database", self._check_db), ("blobs", self.blobs.check),
+                            ("queue", self.queue.check)):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+                checks[name] = f"{type(exc).__name__}: {exc}"[:200]
+        return checks
+
+    def _check_db(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("select 1"))
+        pending = migrate.pending(self.engine)
+        if pending:
+            raise RuntimeError(f"migrations pending: {', '.join(pending)}")
+
+    def close(self) -> None:
+        if isinstance(self.queue, InProcessQueue):
+            self.queue.stop()
+        self.engine.dispose()
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    blobs: BlobStore | None = None,
+    queue: JobQueue | None = None,
+    hasher: PasswordHasher | None = None,
+    upgrade_embedded: bool = False,
+) -> Services:
+    """Build the services for `settings`; any collaborator can be passed in instead."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    if upgrade_embedded and settings.embedded_database:
+        migrate.upgrade(engine)
+    clock = clock or SystemClock()
+    blobs = blobs or _blob_store(settings)
+    queue = queue or _queue(settings)
+    hasher = hasher or Argon2Hasher(fast=settings.fast_password_hashing)
+    uow = SqlUnitOfWorkFactory(engine)
+    documents = DocumentService(
+        uow, blobs, queue, PypdfInspector(), clock,
+        DocumentLimits(max_upload_bytes=settings.max_upload_bytes, spool_dir=settings.spool_dir,
+                       allow_classified=settings.allow_classified, timezone=settings.timezone),
+    )
+    if isinstance(queue, InProcessQueue):
+        queue.bind({FAN_OUT_JOB: documents.fan_out})
+    return Services(
+        settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
+        documents=documents, identity=IdentityService(uow, hasher, clock),
+        org=OrgService(uow, clock), queries=QueryService(uow, SqlReadModel(engine)),
+    )
+
+
+def _blob_store(settings: Settings) -> BlobStore:
+    if not settings.s3_endpoint:
+        return FilesystemBlobStore(settings.blob_dir)
+    assert settings.s3_access_key and settings.s3_secret_key
+    client = make_client(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
+                         settings.s3_region)
+    public = None
+    if settings.s3_public_endpoint:
+        # Presigning is local arithmetic once the region is known, so this client never
+        # needs to reach the public host itself.
+        public = make_client(settings.s3_public_endpoint, settings.s3_access_key,
+                             settings.s3_secret_key, settings.s3_region or "us-east-1")
+    return S3BlobStore(client, settings.s3_bucket, public)
+
+
+def _queue(settings: Settings) -> JobQueue:
+    if settings.redis_url:
+        return RqQueue(Redis.from_url(settings.redis_url), settings.queue_name)
+    return InProcessQueue()

@@ -1,0 +1,140 @@
+"""Settings, parsed once from the environment. Nothing else in docflow reads the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a docflow process. With none given, the embedded default runs."""
+
+    data_dir: Path
+    """DOCFLOW_DATA_DIR: SQLite file, blob folder, spool and keys of the embedded default."""
+    database_url: str
+    """DOCFLOW_DATABASE_URL: ``postgresql+psycopg://…`` in production; SQLite file otherwise."""
+    s3_endpoint: str | None
+    """DOCFLOW_S3_ENDPOINT: ``http(s)://host:port`` of MinIO/S3; unset: the blob folder."""
+    s3_access_key: str | None
+    s3_secret_key: str | None
+    s3_bucket: str
+    s3_region: str | None
+    s3_public_endpoint: str | None
+    """DOCFLOW_S3_PUBLIC_ENDPOINT: where browsers reach S3, for presigned downloads."""
+    redis_url: str | None
+    """DOCFLOW_REDIS_URL: RQ's Redis; unset: the in-process job runner."""
+    queue_name: str
+    secret_key: str
+    """DOCFLOW_SECRET_KEY: signs session cookies; the same on every web process."""
+    max_upload_bytes: int
+    """DOCFLOW_MAX_UPLOAD_MB, in MiB."""
+    allow_classified: bool
+    """DOCFLOW_ALLOW_CLASSIFIED: only for an isolated deployment under the state-secret law."""
+    timezone: str
+    secure_cookies: bool
+    fast_password_hashing: bool
+    """DOCFLOW_FAST_PASSWORD_HASHING: cheap argon2 parameters, for test suites only."""
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Parse and check every setting; raise ConfigError naming the first bad one."""
+        env = {k: v.strip() for k, v in environ.items() if k.startswith("DOCFLOW_") and v.strip()}
+        data_dir = Path(env.get("DOCFLOW_DATA_DIR", "./var")).expanduser().resolve()
+        database_url = env.get("DOCFLOW_DATABASE_URL") or f"sqlite:///{data_dir / 'docflow.sqlite3'}"
+        if not database_url.startswith(("sqlite", "postgresql")):
+            raise ConfigError("DOCFLOW_DATABASE_URL must be postgresql+psycopg://… or sqlite:///…")
+        if database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+        s3_endpoint = env.get("DOCFLOW_S3_ENDPOINT")
+        if s3_endpoint and not (env.get("DOCFLOW_S3_ACCESS_KEY")
+                                and env.get("DOCFLOW_S3_SECRET_KEY")):
+            raise ConfigError("DOCFLOW_S3_ENDPOINT needs DOCFLOW_S3_ACCESS_KEY and "
+                              "DOCFLOW_S3_SECRET_KEY")
+        embedded = database_url.startswith("sqlite")
+        secret_key = env.get("DOCFLOW_SECRET_KEY")
+        if not secret_key:
+            if not embedded:
+                raise ConfigError("DOCFLOW_SECRET_KEY is required with a server database: every "
+                                  "web process must sign sessions with the same key")
+            secret_key = _local_secret(data_dir)
+        timezone = env.get("DOCFLOW_TIMEZONE", "Asia/Ho_Chi_Minh")
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"DOCFLOW_TIMEZONE: unknown time zone {timezone!r}") from exc
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            s3_endpoint=s3_endpoint,
+            s3_access_key=env.get("DOCFLOW_S3_ACCESS_KEY"),
+            s3_secret_key=env.get("DOCFLOW_S3_SECRET_KEY"),
+            s3_bucket=env.get("DOCFLOW_S3_BUCKET", "docflow"),
+            s3_region=env.get("DOCFLOW_S3_REGION"),
+            s3_public_endpoint=env.get("DOCFLOW_S3_PUBLIC_ENDPOINT"),
+            redis_url=env.get("DOCFLOW_REDIS_URL"),
+            queue_name=env.get("DOCFLOW_QUEUE", "docflow"),
+            secret_key=secret_key,
+            max_upload_bytes=_positive_int(env, "DOCFLOW_MAX_UPLOAD_MB", 50) << 20,
+            allow_classified=_flag(env, "DOCFLOW_ALLOW_CLASSIFIED", False),
+            timezone=timezone,
+            secure_cookies=_flag(env, "DOCFLOW_SECURE_COOKIES", not embedded),
+            fast_password_hashing=_flag(env, "DOCFLOW_FAST_PASSWORD_HASHING", False),
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _local_secret(data_dir: Path) -> str:
+    """The embedded default keeps a generated key in its data folder, readable only by us."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key

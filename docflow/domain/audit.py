@@ -1,0 +1,61 @@
+"""Audit events: every state change, view and download leaves one, in the same transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    """What happened; ``subject.verb``."""
+
+    DOCUMENT_CREATE = "document.create"
+    DOCUMENT_VIEW = "document.view"
+    DOCUMENT_ATTACH = "document.attach"
+    DOCUMENT_DOWNLOAD = "document.download"
+    DOCUMENT_SUBMIT = "document.submit"
+    DOCUMENT_APPROVE = "document.approve"
+    DOCUMENT_RETURN = "document.return"
+    DOCUMENT_ISSUE = "document.issue"
+    DOCUMENT_DISPATCH = "document.dispatch"
+    RECEIPT_DELIVER = "receipt.deliver"
+    RECEIPT_REGISTER = "receipt.register"
+    RECEIPT_RETURN = "receipt.return"
+    RECEIPT_COMPLETE = "receipt.complete"
+    USER_LOGIN = "user.login"
+    USER_LOGIN_FAILED = "user.login_failed"
+    USER_CREATE = "user.create"
+    USER_PASSWORD = "user.password"
+    ROLE_GRANT = "role.grant"
+    TOKEN_CREATE = "token.create"
+    ORG_IMPORT = "org.import"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from; recorded with every event it causes."""
+
+    client_addr: str | None = None
+    user_agent: str | None = None
+    via: str = "api"
+    """``web``, ``api``, ``cli``, ``job``."""
+
+
+SYSTEM = Origin(via="job")
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One trace of Appendix VI: who did what to which object, when, from where."""
+
+    at: datetime
+    action: Action
+    object_type: str
+    object_id: str
+    actor_id: str | None
+    unit_code: str | None
+    document_id: str | None
+    origin: Origin
+    details: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,197 @@
+"""Documents with their Decree-30 metadata, revisions of their files, and symbols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from docflow.domain.errors import Invalid, Refused
+
+
+@dataclass(frozen=True)
+class DocumentType:
+    """An entry of Appendix III: the name, and the abbreviation used in symbols (if any)."""
+
+    key: str
+    name: str
+    abbreviation: str | None
+
+
+# Decree 30/2020, Appendix III. Keys are the official abbreviations; công văn and thư công have
+# none, so they get keys of their own and no abbreviation in the symbol.
+CATALOGUE: dict[str, DocumentType] = {
+    t.key: t
+    for t in (
+        DocumentType("NQ", "Nghị quyết", "NQ"),
+        DocumentType("QĐ", "Quyết định", "QĐ"),
+        DocumentType("CT", "Chỉ thị", "CT"),
+        DocumentType("QC", "Quy chế", "QC"),
+        DocumentType("QyĐ", "Quy định", "QyĐ"),
+        DocumentType("TC", "Thông cáo", "TC"),
+        DocumentType("TB", "Thông báo", "TB"),
+        DocumentType("HD", "Hướng dẫn", "HD"),
+        DocumentType("CTr", "Chương trình", "CTr"),
+        DocumentType("KH", "Kế hoạch", "KH"),
+        DocumentType("PA", "Phương án", "PA"),
+        DocumentType("ĐA", "Đề án", "ĐA"),
+        DocumentType("DA", "Dự án", "DA"),
+        DocumentType("BC", "Báo cáo", "BC"),
+        DocumentType("BB", "Biên bản", "BB"),
+        DocumentType("TTr", "Tờ trình", "TTr"),
+        DocumentType("HĐ", "Hợp đồng", "HĐ"),
+        DocumentType("CĐ", "Công điện", "CĐ"),
+        DocumentType("BGN", "Bản ghi nhớ", "BGN"),
+        DocumentType("BTT", "Bản thỏa thuận", "BTT"),
+        DocumentType("GUQ", "Giấy ủy quyền", "GUQ"),
+        DocumentType("GM", "Giấy mời", "GM"),
+        DocumentType("GGT", "Giấy giới thiệu", "GGT"),
+        DocumentType("GNP", "Giấy nghỉ phép", "GNP"),
+        DocumentType("PG", "Phiếu gửi", "PG"),
+        DocumentType("PC", "Phiếu chuyển", "PC"),
+        DocumentType("PB", "Phiếu báo", "PB"),
+        DocumentType("CV", "Công văn", None),
+        DocumentType("THC", "Thư công", None),
+    )
+}
+
+
+class Urgency(StrEnum):
+    """Độ khẩn."""
+
+    NORMAL = "normal"
+    URGENT = "khan"  # KHẨN
+    VERY_URGENT = "thuong-khan"  # THƯỢNG KHẨN
+    FLASH = "hoa-toc"  # HỎA TỐC
+
+
+class Confidentiality(StrEnum):
+    """Độ mật. Anything but NORMAL falls under the state-secret law."""
+
+    NORMAL = "normal"
+    SECRET = "mat"  # MẬT
+    TOP_SECRET = "toi-mat"  # TỐI MẬT
+    ABSOLUTE_SECRET = "tuyet-mat"  # TUYỆT MẬT
+
+
+class DocumentStatus(StrEnum):
+    """Positions of the ``outgoing`` workflow."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    ISSUED = "issued"
+    DISPATCHED = "dispatched"
+
+
+class RevisionKind(StrEnum):
+    MAIN = "main"
+    ATTACHMENT = "attachment"
+
+
+MAX_ABSTRACT = 2000
+
+
+@dataclass(frozen=True)
+class DraftSpec:
+    """What an officer types when drafting: validated by `check_draft`."""
+
+    doc_type: str
+    abstract: str
+    urgency: Urgency = Urgency.NORMAL
+    confidentiality: Confidentiality = Confidentiality.NORMAL
+    recipients: tuple[str, ...] = ()
+    """Planned recipients (unit codes), the 'Nơi nhận' of the draft; dispatch may differ."""
+    reply_due: date | None = None
+
+
+def check_draft(spec: DraftSpec, *, allow_classified: bool, today: date) -> DraftSpec:
+    """Refuse what Decree 30 or the deployment does not allow; return the normalised spec."""
+    if spec.confidentiality is not Confidentiality.NORMAL and not allow_classified:
+        raise Refused(
+            "classified documents (MẬT, TỐI MẬT, TUYỆT MẬT) fall under the state-secret law and "
+            "are refused: this deployment is not an isolated classified system",
+            confidentiality=spec.confidentiality.value,
+        )
+    errors = []
+    if spec.doc_type not in CATALOGUE:
+        errors.append(f"unknown document type '{spec.doc_type}'")
+    abstract = " ".join(spec.abstract.split())
+    if not abstract:
+        errors.append("the abstract (trích yếu) is required")
+    elif len(abstract) > MAX_ABSTRACT:
+        errors.append(f"the abstract is longer than {MAX_ABSTRACT} characters")
+    if spec.reply_due is not None and spec.reply_due < today:
+        errors.append("the reply due date is in the past")
+    if errors:
+        raise Invalid("the draft is not valid", errors=errors)
+    return DraftSpec(
+        doc_type=spec.doc_type,
+        abstract=abstract,
+        urgency=spec.urgency,
+        confidentiality=spec.confidentiality,
+        recipients=tuple(dict.fromkeys(spec.recipients)),
+        reply_due=spec.reply_due,
+    )
+
+
+def format_symbol(number: int, doc_type: str, issuer_abbreviation: str) -> str:
+    """The State-format number and symbol: ``15/QĐ-BNV``; công văn ``05/BNV``.
+
+    Numbers below 10 take a leading zero (Decree 30, Appendix I).
+    """
+    abbreviation = CATALOGUE[doc_type].abbreviation
+    if abbreviation is None:
+        return f"{number:02d}/{issuer_abbreviation}"
+    return f"{number:02d}/{abbreviation}-{issuer_abbreviation}"
+
+
+@dataclass
+class Document:
+    """An outgoing document, from draft to dispatch."""
+
+    id: str
+    unit_code: str
+    """The drafting and issuing unit."""
+    created_by: str
+    created_at: datetime
+    doc_type: str
+    abstract: str
+    urgency: Urgency
+    confidentiality: Confidentiality
+    recipients: tuple[str, ...]
+    reply_due: date | None
+    status: DocumentStatus = DocumentStatus.DRAFT
+    workflow_version: int = 1
+    number: int | None = None
+    symbol: str | None = None
+    issued_at: datetime | None = None
+    issued_year: int | None = None
+    updated_at: datetime | None = None
+    revisions: list[Revision] = field(default_factory=list)
+
+    @property
+    def type_name(self) -> str:
+        return CATALOGUE[self.doc_type].name
+
+    def main_revision(self) -> Revision | None:
+        """The newest revision of the main file."""
+        mains = [r for r in self.revisions if r.kind is RevisionKind.MAIN]
+        return max(mains, key=lambda r: r.seq) if mains else None
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One immutable version of one file of a document; the bytes live in the blob store."""
+
+    id: str
+    document_id: str
+    kind: RevisionKind
+    seq: int
+    filename: str
+    sha256: str
+    size: int
+    media_type: str
+    page_count: int | None
+    created_at: datetime
+    created_by: str

@@ -1,0 +1,492 @@
+"""Outgoing documents and their incoming entries: the round trip of a directive."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+from zoneinfo import ZoneInfo
+
+import workflows
+from docflow.domain import access
+from docflow.domain.audit import SYSTEM, Action, AuditEvent, Origin
+from docflow.domain.documents import (
+    Document,
+    DocumentStatus,
+    DraftSpec,
+    Revision,
+    RevisionKind,
+    check_draft,
+    format_symbol,
+)
+from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from docflow.domain.org import ROLES, Actor, Role
+from docflow.domain.routing import (
+    Dispatch,
+    DispatchStatus,
+    DispatchTarget,
+    Receipt,
+    ReceiptStatus,
+)
+from docflow.services.ports import (
+    BlobStore,
+    Clock,
+    JobQueue,
+    PdfInspector,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from docflow.services.uploads import spool
+
+OUTGOING = workflows.load_builtin("outgoing", ROLES)
+RECEIPT = workflows.load_builtin("receipt", ROLES)
+DRAFTING_ROLES = frozenset({Role.OFFICER, Role.LEADER, Role.CLERK})
+FAN_OUT_JOB = "fan_out_dispatch"
+
+
+@dataclass(frozen=True)
+class DocumentLimits:
+    max_upload_bytes: int
+    spool_dir: Path
+    allow_classified: bool = False
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+
+@dataclass(frozen=True)
+class Download:
+    """What a download needs: the revision, and either a URL to redirect to or a stream."""
+
+    revision: Revision
+    url: str | None
+    stream: BinaryIO | None
+
+
+class DocumentService:
+    """Handlers for drafting, approval, issue, dispatch and the recipients' registration."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        blobs: BlobStore,
+        queue: JobQueue,
+        pdfs: PdfInspector,
+        clock: Clock,
+        limits: DocumentLimits,
+    ) -> None:
+        self._uow = uow
+        self._blobs = blobs
+        self._queue = queue
+        self._pdfs = pdfs
+        self._clock = clock
+        self._limits = limits
+        self._tz = ZoneInfo(limits.timezone)
+
+    def _today(self, at: datetime) -> date:
+        # Years and days follow the organisation's civil time, not UTC.
+        return at.astimezone(self._tz).date()
+
+    # --- drafting ---------------------------------------------------------------------------
+
+    def draft(
+        self, actor: Actor, spec: DraftSpec, origin: Origin, unit_code: str | None = None
+    ) -> Document:
+        """Create a draft in `unit_code` (default: the actor's own working unit)."""
+        now = self._clock.now()
+        spec = check_draft(spec, allow_classified=self._limits.allow_classified,
+                           today=self._today(now))
+        unit_code = unit_code or actor.primary_unit()
+        if unit_code is None or not actor.roles_in(unit_code) & DRAFTING_ROLES:
+            raise Forbidden("only officers, leaders and clerks of a unit draft its documents")
+        with self._uow() as uow:
+            if spec.recipients:
+                known = uow.units.get_many(spec.recipients)
+                missing = [c for c in spec.recipients if c not in known]
+                if missing:
+                    raise Invalid("unknown recipient units", errors=missing)
+            document = Document(
+                id=str(uuid.uuid4()),
+                unit_code=unit_code,
+                created_by=actor.id,
+                created_at=now,
+                doc_type=spec.doc_type,
+                abstract=spec.abstract,
+                urgency=spec.urgency,
+                confidentiality=spec.confidentiality,
+                recipients=spec.recipients,
+                reply_due=spec.reply_due,
+                status=DocumentStatus(OUTGOING.initial),
+                workflow_version=OUTGOING.version,
+                updated_at=now,
+            )
+            uow.documents.add(document)
+            uow.audit.append(self._event(now, Action.DOCUMENT_CREATE, document, actor, origin,
+                                         {"type": spec.doc_type, "abstract": spec.abstract}))
+            uow.commit()
+        return document
+
+    def attach(
+        self,
+        actor: Actor,
+        document_id: str,
+        kind: RevisionKind,
+        filename: str,
+        stream: BinaryIO,
+        origin: Origin,
+    ) -> Revision:
+        """Add a file (main or attachment) to a draft: spool, check, store the blob, then the row."""
+        filename = _clean_filename(filename)
+        with self._uow() as uow:
+            self._editable(uow, actor, document_id)
+        with spool(stream, limit=self._limits.max_upload_bytes,
+                   directory=self._limits.spool_dir) as spooled:
+            info = self._pdfs.inspect(spooled.path)
+            self._blobs.put_file(spooled.path, spooled.sha256, spooled.size, "application/pdf")
+        now = self._clock.now()
+        with self._uow() as uow:
+            document = self._editable(uow, actor, document_id, for_update=True)
+            revision = Revision(
+                id=str(uuid.uuid4()),
+                document_id=document.id,
+                kind=kind,
+                seq=1 + max((r.seq for r in document.revisions if r.kind is kind), default=0),
+                filename=filename,
+                sha256=spooled.sha256,
+                size=spooled.size,
+                media_type="application/pdf",
+                page_count=info.page_count,
+                created_at=now,
+                created_by=actor.id,
+            )
+            uow.documents.add_revision(revision)
+            uow.audit.append(self._event(now, Action.DOCUMENT_ATTACH, document, actor, origin, {
+                "revision": revision.id, "kind": kind.value, "filename": filename,
+                "sha256": spooled.sha256, "size": spooled.size, "pages": info.page_count}))
+            uow.commit()
+        return revision
+
+    def _editable(
+        self, uow: UnitOfWork, actor: Actor, document_id: str, *, for_update: bool = False
+    ) -> Document:
+        document = load_visible(uow, actor, document_id, for_update=for_update)
+        if not actor.roles_in(document.unit_code) & DRAFTING_ROLES:
+            raise Forbidden("only officers, leaders and clerks of the drafting unit change files")
+        if document.status is not DocumentStatus.DRAFT:
+            raise Conflict(f"files can change only on a draft; this one is {document.status}")
+        return document
+
+    # --- the outgoing workflow ---------------------------------------------------------------
+
+    def submit(self, actor: Actor, document_id: str, origin: Origin) -> Document:
+        """Send a draft to the unit's leaders for approval; it needs its main file."""
+        return self._advance(actor, document_id, "submit", Action.DOCUMENT_SUBMIT, origin)
+
+    def approve(self, actor: Actor, document_id: str, origin: Origin) -> Document:
+        """A leader of the drafting unit approves the submitted document."""
+        return self._advance(actor, document_id, "approve", Action.DOCUMENT_APPROVE, origin)
+
+    def return_to_drafter(
+        self, actor: Actor, document_id: str, reason: str, origin: Origin
+    ) -> Document:
+        """A leader sends the document back to draft, with a reason."""
+        return self._advance(actor, document_id, "return", Action.DOCUMENT_RETURN, origin, reason)
+
+    def issue(self, actor: Actor, document_id: str, origin: Origin) -> Document:
+        """The clerk numbers the approved document (gap-free per issuer and year) and issues it."""
+        return self._advance(actor, document_id, "issue", Action.DOCUMENT_ISSUE, origin)
+
+    def _advance(
+        self,
+        actor: Actor,
+        document_id: str,
+        trigger: str,
+        action: Action,
+        origin: Origin,
+        reason: str | None = None,
+    ) -> Document:
+        now = self._clock.now()
+        with self._uow() as uow:
+            document = load_visible(uow, actor, document_id, for_update=True)
+            fired = _fire(OUTGOING, document.status, trigger,
+                          workflows.Context(actor=actor.id, at=now, reason=reason,
+                                            roles=access.drafting_roles(actor, document.unit_code)))
+            details: dict[str, object] = {"from": fired.source, "to": fired.target}
+            if fired.reason:
+                details["reason"] = fired.reason
+            if trigger == "submit" and document.main_revision() is None:
+                raise Conflict("the draft has no main file yet")
+            if trigger == "issue":
+                issuer = uow.units.get(document.unit_code)
+                if issuer is None:
+                    raise NotFound("the issuing unit no longer exists")
+                year = self._today(now).year
+                number = uow.sequences.next(issuer.code, "outgoing", str(year))
+                document.number = number
+                document.symbol = format_symbol(number, document.doc_type, issuer.abbreviation)
+                document.issued_at = now
+                document.issued_year = year
+                details.update(number=number, symbol=document.symbol)
+            document.status = DocumentStatus(fired.target)
+            document.updated_at = now
+            uow.documents.save(document)
+            uow.audit.append(self._event(now, action, document, actor, origin, details))
+            uow.commit()
+        return document
+
+    def dispatch(
+        self, actor: Actor, document_id: str, target: DispatchTarget, origin: Origin
+    ) -> Dispatch:
+        """The clerk sends the issued document; one background job creates every incoming entry."""
+        target = target.check()
+        now = self._clock.now()
+        with self._uow() as uow:
+            document = load_visible(uow, actor, document_id, for_update=True)
+            fired = _fire(OUTGOING, document.status, "dispatch",
+                          workflows.Context(actor=actor.id, at=now,
+                                            roles=access.drafting_roles(actor, document.unit_code)))
+            self._check_target(uow, target, document.unit_code, self._today(now))
+            dispatch = Dispatch(id=str(uuid.uuid4()), document_id=document.id,
+                                created_by=actor.id, created_at=now, target=target,
+                                status=DispatchStatus.PENDING)
+            uow.dispatches.add(dispatch)
+            document.status = DocumentStatus(fired.target)
+            document.updated_at = now
+            uow.documents.save(document)
+            uow.audit.append(self._event(now, Action.DOCUMENT_DISPATCH, document, actor, origin, {
+                "dispatch": dispatch.id, "units": list(target.unit_codes),
+                "level": target.level, "under": target.under}))
+            uow.commit()
+        # After commit, so the job never looks for a row that is not there yet; a lost enqueue
+        # is recovered by `requeue_stalled`.
+        self._queue.enqueue(FAN_OUT_JOB, dispatch.id)
+        return dispatch
+
+    @staticmethod
+    def _check_target(uow: UnitOfWork, target: DispatchTarget, issuer: str, today: date) -> None:
+        if target.unit_codes:
+            units = uow.units.get_many(target.unit_codes)
+            errors = [f"unknown unit '{c}'" for c in target.unit_codes if c not in units]
+            errors += [f"unit '{u.code}' is not active (merged or closed)"
+                       for u in units.values() if not u.is_active(today)]
+            if issuer in target.unit_codes:
+                errors.append("a unit does not dispatch to itself")
+            if errors:
+                raise Invalid("the recipients are not valid", errors=errors)
+            return
+        assert target.level is not None and target.under is not None
+        if target.level not in {lv.code for lv in uow.units.levels()}:
+            raise Invalid(f"unknown level '{target.level}'")
+        if uow.units.get(target.under) is None:
+            raise Invalid(f"unknown unit '{target.under}'")
+
+    def fan_out(self, dispatch_id: str) -> int:
+        """Create the incoming entries of one dispatch, in bulk. Safe to run twice.
+
+        Returns how many entries this run created.
+        """
+        now = self._clock.now()
+        with self._uow() as uow:
+            dispatch = uow.dispatches.get(dispatch_id, for_update=True)
+            if dispatch is None or dispatch.status is DispatchStatus.DONE:
+                return 0
+            target = dispatch.target
+            if target.unit_codes:
+                codes = list(target.unit_codes)
+            else:
+                assert target.level is not None and target.under is not None
+                under = uow.units.get(target.under)
+                codes = [] if under is None else uow.units.active_codes_at_level(
+                    target.level, under.path, self._today(now))
+            document = uow.documents.get(dispatch.document_id)
+            assert document is not None
+            held = uow.receipts.units_holding(dispatch.document_id, codes)
+            codes = [c for c in codes if c not in held and c != document.unit_code]
+            receipts = [
+                Receipt(id=str(uuid.uuid4()), dispatch_id=dispatch.id,
+                        document_id=dispatch.document_id, unit_code=code,
+                        status=ReceiptStatus(RECEIPT.initial), delivered_at=now, updated_at=now)
+                for code in codes
+            ]
+            uow.receipts.add_many(receipts)
+            uow.audit.append_many([
+                AuditEvent(at=now, action=Action.RECEIPT_DELIVER, object_type="receipt",
+                           object_id=r.id, actor_id=None, unit_code=r.unit_code,
+                           document_id=r.document_id, origin=SYSTEM,
+                           details={"dispatch": dispatch.id, "symbol": document.symbol})
+                for r in receipts
+            ])
+            uow.dispatches.finish(dispatch.id, DispatchStatus.DONE, len(receipts))
+            uow.commit()
+        return len(receipts)
+
+    def requeue_stalled(self, older_than: timedelta = timedelta(minutes=5)) -> int:
+        """Enqueue again the dispatches still pending after `older_than`; returns how many."""
+        with self._uow() as uow:
+            stalled = uow.dispatches.pending_before(self._clock.now() - older_than)
+        for dispatch_id in stalled:
+            self._queue.enqueue(FAN_OUT_JOB, dispatch_id)
+        return len(stalled)
+
+    # --- the recipients ----------------------------------------------------------------------
+
+    def register_receipt(self, actor: Actor, receipt_id: str, origin: Origin) -> Receipt:
+        """The recipient's clerk registers the arrival: next arrival number of the year."""
+        return self._receive(actor, receipt_id, "register", Action.RECEIPT_REGISTER, origin)
+
+    def return_receipt(
+        self, actor: Actor, receipt_id: str, reason: str, origin: Origin
+    ) -> Receipt:
+        """The recipient's clerk returns the document to its sender with a reason."""
+        return self._receive(actor, receipt_id, "return", Action.RECEIPT_RETURN, origin, reason)
+
+    def complete_receipt(self, actor: Actor, receipt_id: str, origin: Origin) -> Receipt:
+        """The recipient unit reports the document handled."""
+        return self._receive(actor, receipt_id, "complete", Action.RECEIPT_COMPLETE, origin)
+
+    def _receive(
+        self,
+        actor: Actor,
+        receipt_id: str,
+        trigger: str,
+        action: Action,
+        origin: Origin,
+        reason: str | None = None,
+    ) -> Receipt:
+        now = self._clock.now()
+        with self._uow() as uow:
+            receipt = uow.receipts.get(receipt_id, for_update=True)
+            if receipt is None:
+                raise NotFound("no such incoming entry")
+            load_visible(uow, actor, receipt.document_id)
+            if receipt.unit_code not in actor.unit_codes:
+                # Visible (e.g. to the sender or an auditor) but not theirs to act on.
+                raise Forbidden("only the recipient unit acts on its incoming entry")
+            fired = _fire(RECEIPT, receipt.status, trigger,
+                          workflows.Context(actor=actor.id, at=now, reason=reason,
+                                            roles=access.recipient_roles(actor, receipt.unit_code)))
+            details: dict[str, object] = {"from": fired.source, "to": fired.target}
+            if trigger == "register":
+                year = self._today(now).year
+                receipt.arrival_number = uow.sequences.next(receipt.unit_code, "incoming", str(year))
+                receipt.arrival_year = year
+                receipt.registered_at, receipt.registered_by = now, actor.id
+                details["arrival_number"] = receipt.arrival_number
+            elif trigger == "return":
+                receipt.return_reason = fired.reason
+                details["reason"] = fired.reason
+            elif trigger == "complete":
+                receipt.completed_at, receipt.completed_by = now, actor.id
+            receipt.status = ReceiptStatus(fired.target)
+            receipt.updated_at = now
+            uow.receipts.save(receipt)
+            uow.audit.append(AuditEvent(
+                at=now, action=action, object_type="receipt", object_id=receipt.id,
+                actor_id=actor.id, unit_code=receipt.unit_code, document_id=receipt.document_id,
+                origin=origin, details=details))
+            uow.commit()
+        return receipt
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def view(self, actor: Actor, document_id: str, origin: Origin) -> Document:
+        """The document, if the actor may see it; the view is audited."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            document = load_visible(uow, actor, document_id)
+            uow.audit.append(self._event(now, Action.DOCUMENT_VIEW, document, actor, origin, {}))
+            uow.commit()
+        return document
+
+    def download(
+        self, actor: Actor, document_id: str, revision_id: str, origin: Origin,
+        *, prefer_url: bool = True,
+    ) -> Download:
+        """A file of the document, as a presigned URL where the store gives one, else a stream."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            document = load_visible(uow, actor, document_id)
+            revision = uow.documents.revision(document.id, revision_id)
+            if revision is None:
+                raise NotFound("no such file")
+            uow.audit.append(self._event(now, Action.DOCUMENT_DOWNLOAD, document, actor, origin,
+                                         {"revision": revision.id, "sha256": revision.sha256}))
+            uow.commit()
+        url = self._blobs.url_for(revision.sha256, revision.filename,
+                                  timedelta(minutes=5)) if prefer_url else None
+        return Download(revision, url, None if url else self._blobs.open(revision.sha256))
+
+    def sweep_orphan_blobs(self, grace: timedelta = timedelta(hours=1)) -> list[str]:
+        """Delete stored blobs no revision points to, older than `grace` (uploads in flight
+        write the blob before the row). Returns the digests removed."""
+        cutoff = self._clock.now() - grace
+        candidates = [d for d, written in self._blobs.inventory() if written < cutoff]
+        removed = []
+        for start in range(0, len(candidates), 500):
+            batch = candidates[start:start + 500]
+            with self._uow() as uow:
+                used = uow.documents.referenced_blobs(batch)
+            for digest in batch:
+                if digest not in used:
+                    self._blobs.delete(digest)
+                    removed.append(digest)
+        return removed
+
+    # --- shared ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _event(
+        at: datetime,
+        action: Action,
+        document: Document,
+        actor: Actor,
+        origin: Origin,
+        details: Mapping[str, object],
+    ) -> AuditEvent:
+        return AuditEvent(at=at, action=action, object_type="document", object_id=document.id,
+                          actor_id=actor.id, unit_code=document.unit_code,
+                          document_id=document.id, origin=origin, details=dict(details))
+
+
+def load_visible(
+    uow: UnitOfWork, actor: Actor, document_id: str, *, for_update: bool = False
+) -> Document:
+    """The document, or NotFound when it does not exist or the actor may not see it."""
+    document = uow.documents.get(document_id, for_update=for_update)
+    if document is None:
+        raise NotFound("no such document")
+    unit = uow.units.get(document.unit_code)
+    drafting_path = unit.path if unit else f"{document.unit_code}/"
+    recipients = uow.receipts.relevant_paths(document.id, actor.unit_codes, audit_paths(actor))
+    if not access.can_see(actor, drafting_path, recipients):
+        # The same answer as for a document that does not exist: nothing leaks.
+        raise NotFound("no such document")
+    return document
+
+
+def audit_paths(actor: Actor) -> list[str]:
+    """The subtrees the actor audits."""
+    return [m.unit_path for m in actor.memberships if m.role is Role.AUDITOR]
+
+
+def _fire(
+    definition: workflows.Definition, position: str, trigger: str, context: workflows.Context
+) -> workflows.Fired:
+    """Fire and translate workflow refusals into the domain's error kinds."""
+    try:
+        return workflows.fire(definition, position, trigger, context)
+    except workflows.TransitionNotAvailable as exc:
+        raise Conflict(str(exc), state=position) from exc
+    except workflows.GuardRefused as exc:
+        raise Forbidden(str(exc)) from exc
+    except workflows.ReasonRequired as exc:
+        raise Invalid(str(exc)) from exc
+
+
+def _clean_filename(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    base = "".join(ch for ch in base if ch.isprintable())[:200]
+    return base or "document.pdf"
+
+

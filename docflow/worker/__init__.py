@@ -1,0 +1,1 @@
+"""Background job functions and the RQ worker entrypoint."""

@@ -1,0 +1,39 @@
+"""RQ job functions. They take ids, never objects, and are safe to run twice."""
+
+from __future__ import annotations
+
+import os
+
+from docflow.bootstrap import Services, bootstrap
+from docflow.config import Settings
+
+_services: Services | None = None
+_pid: int | None = None
+
+
+def install(services: Services) -> None:
+    """Use these services for jobs run in this process (the worker entrypoint calls it)."""
+    global _services, _pid  # noqa: PLW0603 - one composition per worker process
+    _services, _pid = services, os.getpid()
+
+
+def _current() -> Services:
+    global _pid  # noqa: PLW0603
+    if _services is None:
+        install(bootstrap(Settings.from_env(os.environ)))
+    assert _services is not None
+    if _pid != os.getpid():
+        # A forked work horse must not share the parent's pooled database connections.
+        _services.engine.dispose(close=False)
+        _pid = os.getpid()
+    return _services
+
+
+def fan_out_dispatch(dispatch_id: str) -> int:
+    """Create the incoming entries of one dispatch."""
+    return _current().documents.fan_out(dispatch_id)
+
+
+def requeue_stalled() -> int:
+    """Enqueue again dispatches whose job was lost."""
+    return _current().documents.requeue_stalled()

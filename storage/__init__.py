@@ -1,0 +1,1 @@
+"""Adapters behind the service ports: the database, blob stores and job queues."""

@@ -1,0 +1,1 @@
+"""Blob stores: a local folder (embedded default) and S3/MinIO."""

@@ -1,0 +1,71 @@
+"""Content-addressed blobs in a local folder: the embedded default."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+HEX = frozenset("0123456789abcdef")
+
+
+def _check_digest(sha256: str) -> str:
+    if len(sha256) != 64 or not set(sha256) <= HEX:
+        raise ValueError("not a sha256 hex digest")
+    return sha256
+
+
+class FilesystemBlobStore:
+    """``ROOT/ab/abcdef…``; writes go to a temporary file and are renamed into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / _check_digest(sha256)
+
+    def put_file(self, path: Path, sha256: str, size: int, media_type: str) -> None:
+        target = self._path(sha256)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self._path(sha256).open("rb")
+
+    def exists(self, sha256: str) -> bool:
+        return self._path(sha256).exists()
+
+    def url_for(self, sha256: str, filename: str, expires: timedelta) -> str | None:
+        return None
+
+    def delete(self, sha256: str) -> None:
+        self._path(sha256).unlink(missing_ok=True)
+
+    def inventory(self) -> Iterator[tuple[str, datetime]]:
+        if not self.root.exists():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if not folder.is_dir() or len(folder.name) != 2:
+                continue
+            for entry in folder.iterdir():
+                if len(entry.name) == 64 and set(entry.name) <= HEX:
+                    yield entry.name, datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+
+    def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise OSError(f"the blob folder {self.root} is not writable")

@@ -1,0 +1,100 @@
+"""The read model: lists and status tables straight from SQL, for the query service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, literal, or_, select, tuple_
+
+from docflow.services.queries import DocumentSummary, InboxEntry, RecipientStatus
+from storage.db import tables as t
+from storage.db.repositories import _utc, utc
+
+
+def encode_cursor(at: datetime, ident: str) -> str:
+    return f"{_utc(at).isoformat()}|{ident}"
+
+
+def _decode(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor or "|" not in cursor:
+        return None
+    at, ident = cursor.split("|", 1)
+    try:
+        return _utc(datetime.fromisoformat(at)), ident
+    except ValueError:
+        return None
+
+
+class SqlReadModel:
+    """Keyset-paginated, newest first."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def outbox(self, unit_codes: list[str], limit: int, before: str | None
+               ) -> list[DocumentSummary]:
+        d = t.documents.c
+        stmt = select(d.id, d.unit_code, d.doc_type, d.abstract, d.status, d.symbol, d.urgency,
+                      d.updated_at).where(d.unit_code.in_(unit_codes))
+        stmt = _before(stmt, (d.updated_at, d.id), before)
+        stmt = stmt.order_by(d.updated_at.desc(), d.id.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            return [DocumentSummary(id=str(r.id), unit_code=r.unit_code, doc_type=r.doc_type,
+                                    abstract=r.abstract, status=r.status, symbol=r.symbol,
+                                    urgency=r.urgency, updated_at=_utc(r.updated_at))
+                    for r in conn.execute(stmt)]
+
+    def inbox(self, unit_codes: list[str], status: str | None, limit: int, before: str | None
+              ) -> list[InboxEntry]:
+        r, d = t.receipts.c, t.documents.c
+        stmt = (select(r.id, r.document_id, r.unit_code, r.status, r.arrival_number,
+                       r.delivered_at, d.symbol, d.abstract, d.doc_type, d.urgency,
+                       d.unit_code.label("issuer"), d.reply_due)
+                .join_from(t.receipts, t.documents, r.document_id == d.id)
+                .where(r.unit_code.in_(unit_codes)))
+        if status:
+            stmt = stmt.where(r.status == status)
+        stmt = _before(stmt, (r.delivered_at, r.id), before)
+        stmt = stmt.order_by(r.delivered_at.desc(), r.id.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            return [InboxEntry(receipt_id=str(x.id), document_id=str(x.document_id),
+                               unit_code=x.unit_code, status=x.status,
+                               arrival_number=x.arrival_number,
+                               delivered_at=_utc(x.delivered_at), symbol=x.symbol,
+                               abstract=x.abstract, doc_type=x.doc_type, urgency=x.urgency,
+                               issuer_code=x.issuer, reply_due=x.reply_due)
+                    for x in conn.execute(stmt)]
+
+    def recipients(self, document_id: str, unit_codes: list[str] | None,
+                   under_paths: list[str] | None) -> list[RecipientStatus]:
+        r, u = t.receipts.c, t.units.c
+        stmt = (select(r.id, r.unit_code, u.name, u.level, r.status, r.arrival_number,
+                       r.updated_at, r.return_reason)
+                .join_from(t.receipts, t.units, r.unit_code == u.code)
+                .where(r.document_id == document_id).order_by(u.path))
+        if unit_codes is not None:
+            conditions = [r.unit_code.in_(unit_codes)]
+            conditions += [u.path.startswith(p, autoescape=True) for p in under_paths or ()]
+            stmt = stmt.where(or_(*conditions))
+        with self._engine.connect() as conn:
+            return [RecipientStatus(receipt_id=str(x.id), unit_code=x.unit_code,
+                                    unit_name=x.name, level=x.level, status=x.status,
+                                    arrival_number=x.arrival_number,
+                                    updated_at=utc(x.updated_at), return_reason=x.return_reason)
+                    for x in conn.execute(stmt)]
+
+    def status_counts(self, document_id: str) -> dict[str, int]:
+        r = t.receipts.c
+        stmt = (select(r.status, func.count()).where(r.document_id == document_id)
+                .group_by(r.status))
+        with self._engine.connect() as conn:
+            return {status: int(n) for status, n in conn.execute(stmt)}
+
+
+def _before(stmt: Any, keys: tuple[Any, Any], cursor: str | None) -> Any:
+    decoded = _decode(cursor)
+    if decoded is None:
+        return stmt
+    bound = (literal(v, type_=k.type) for k, v in zip(keys, decoded, strict=True))
+    return stmt.where(tuple_(*keys) < tuple_(*bound))

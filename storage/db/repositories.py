@@ -1,0 +1,416 @@
+"""Repositories over one connection. They never commit: the unit of work does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from docflow.domain.audit import AuditEvent
+from docflow.domain.documents import (
+    Confidentiality,
+    Document,
+    DocumentStatus,
+    Revision,
+    RevisionKind,
+    Urgency,
+)
+from docflow.domain.org import Level, Membership, Role, Unit, User
+from docflow.domain.routing import (
+    Dispatch,
+    DispatchStatus,
+    DispatchTarget,
+    Receipt,
+    ReceiptStatus,
+)
+from docflow.services.ports import Credentials
+from storage.db import tables as t
+
+BATCH = 2000
+T = TypeVar("T")
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    result = utc(value)
+    assert result is not None
+    return result
+
+
+def _chunks(items: Sequence[T], size: int = BATCH) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class _Repo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    def _locked(self, stmt: Any, for_update: bool) -> Any:
+        # SQLite has no row locks; BEGIN IMMEDIATE already holds the database write lock.
+        return stmt.with_for_update() if for_update and self.dialect == "postgresql" else stmt
+
+    def _upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        if not rows:
+            return
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(table)
+        changed = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        self.conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed), rows)
+
+    def _insert_ignore(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        if not rows:
+            return
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self.conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=keys), rows)
+
+
+def _unit(row: Row[Any]) -> Unit:
+    return Unit(code=row.code, name=row.name, abbreviation=row.abbreviation, level=row.level,
+                parent_code=row.parent_code, path=row.path, valid_from=row.valid_from,
+                valid_to=row.valid_to, successor_code=row.successor_code)
+
+
+class SqlUnits(_Repo):
+    def get(self, code: str) -> Unit | None:
+        row = self.conn.execute(select(t.units).where(t.units.c.code == code)).first()
+        return _unit(row) if row else None
+
+    def get_many(self, codes: Iterable[str]) -> dict[str, Unit]:
+        wanted = list(dict.fromkeys(codes))
+        found: dict[str, Unit] = {}
+        for chunk in _chunks(wanted, 900):
+            for row in self.conn.execute(select(t.units).where(t.units.c.code.in_(chunk))):
+                found[row.code] = _unit(row)
+        return found
+
+    def levels(self) -> list[Level]:
+        rows = self.conn.execute(select(t.levels).order_by(t.levels.c.rank))
+        return [Level(code=r.code, name=r.name, rank=r.rank) for r in rows]
+
+    def upsert_levels(self, levels: Sequence[Level]) -> None:
+        self._upsert(t.levels, [{"code": lv.code, "name": lv.name, "rank": lv.rank}
+                                for lv in levels], ["code"])
+
+    def upsert(self, units: Sequence[Unit]) -> None:
+        # Parents may come later in the same batch (and successors anywhere), so rows go in
+        # without those links first, then the links are set.
+        rows = [{"code": u.code, "name": u.name, "abbreviation": u.abbreviation,
+                 "level": u.level, "parent_code": None, "path": u.path,
+                 "valid_from": u.valid_from, "valid_to": u.valid_to, "successor_code": None}
+                for u in units]
+        self._upsert(t.units, rows, ["code"])
+        links = [{"c": u.code, "p": u.parent_code, "s": u.successor_code} for u in units]
+        if links:
+            self.conn.execute(
+                update(t.units).where(t.units.c.code == bindparam("c"))
+                .values(parent_code=bindparam("p"), successor_code=bindparam("s")),
+                links,
+            )
+
+    def active_codes_at_level(self, level: str, under_path: str, on: date) -> list[str]:
+        u = t.units.c
+        stmt = select(u.code).where(
+            u.level == level,
+            u.path.startswith(under_path, autoescape=True),
+            u.successor_code.is_(None),
+            or_(u.valid_from.is_(None), u.valid_from <= on),
+            or_(u.valid_to.is_(None), u.valid_to > on),
+        ).order_by(u.path)
+        return list(self.conn.execute(stmt).scalars())
+
+    def count(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.units)).scalar_one())
+
+
+def _user(row: Row[Any]) -> User:
+    return User(id=str(row.id), username=row.username, full_name=row.full_name,
+                active=bool(row.active))
+
+
+class SqlUsers(_Repo):
+    def get(self, user_id: str) -> User | None:
+        row = self.conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
+        return _user(row) if row else None
+
+    def by_username(self, username: str) -> Credentials | None:
+        row = self.conn.execute(select(t.users).where(t.users.c.username == username)).first()
+        return Credentials(_user(row), row.password_hash) if row else None
+
+    def by_usernames(self, usernames: Iterable[str]) -> dict[str, User]:
+        found: dict[str, User] = {}
+        for chunk in _chunks(list(usernames), 900):
+            for row in self.conn.execute(select(t.users).where(t.users.c.username.in_(chunk))):
+                found[row.username] = _user(row)
+        return found
+
+    def add(self, user: User, password_hash: str | None) -> None:
+        self.conn.execute(insert(t.users).values(
+            id=user.id, username=user.username, full_name=user.full_name,
+            password_hash=password_hash, active=user.active))
+
+    def add_many(self, users: Sequence[User]) -> None:
+        for chunk in _chunks(users):
+            self.conn.execute(insert(t.users), [
+                {"id": u.id, "username": u.username, "full_name": u.full_name,
+                 "password_hash": None, "active": u.active} for u in chunk])
+
+    def set_password(self, user_id: str, password_hash: str) -> None:
+        self.conn.execute(update(t.users).where(t.users.c.id == user_id)
+                          .values(password_hash=password_hash))
+
+    def memberships(self, user_id: str) -> list[Membership]:
+        m, u = t.memberships.c, t.units.c
+        rows = self.conn.execute(
+            select(m.unit_code, m.role, u.path)
+            .join_from(t.memberships, t.units, m.unit_code == u.code)
+            .where(m.user_id == user_id).order_by(u.path, m.role))
+        return [Membership(unit_code=r.unit_code, unit_path=r.path, role=Role(r.role))
+                for r in rows]
+
+    def grant(self, user_id: str, unit_code: str, role: str) -> bool:
+        m = t.memberships.c
+        exists = self.conn.execute(select(m.role).where(
+            m.user_id == user_id, m.unit_code == unit_code, m.role == role)).first()
+        if exists:
+            return False
+        self.conn.execute(insert(t.memberships).values(user_id=user_id, unit_code=unit_code,
+                                                       role=role))
+        return True
+
+    def grant_many(self, grants: Sequence[tuple[str, str, str]]) -> None:
+        rows = [{"user_id": u, "unit_code": c, "role": r} for u, c, r in dict.fromkeys(grants)]
+        for chunk in _chunks(rows):
+            self._insert_ignore(t.memberships, list(chunk), ["user_id", "unit_code", "role"])
+
+    def add_token(self, token_id: str, user_id: str, name: str, digest: str, at: datetime
+                  ) -> None:
+        self.conn.execute(insert(t.api_tokens).values(id=token_id, user_id=user_id, name=name,
+                                                      digest=digest, created_at=_utc(at)))
+
+    def user_for_token(self, digest: str) -> User | None:
+        k = t.api_tokens.c
+        row = self.conn.execute(
+            select(t.users).join_from(t.api_tokens, t.users, k.user_id == t.users.c.id)
+            .where(k.digest == digest, k.revoked_at.is_(None))).first()
+        return _user(row) if row else None
+
+    def count(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.users)).scalar_one())
+
+
+def _document_row(d: Document) -> dict[str, Any]:
+    return {
+        "id": d.id, "unit_code": d.unit_code, "created_by": d.created_by,
+        "created_at": _utc(d.created_at), "updated_at": _utc(d.updated_at or d.created_at),
+        "doc_type": d.doc_type, "abstract": d.abstract, "urgency": d.urgency.value,
+        "confidentiality": d.confidentiality.value, "recipients": list(d.recipients),
+        "reply_due": d.reply_due, "status": d.status.value,
+        "workflow_version": d.workflow_version, "number": d.number, "symbol": d.symbol,
+        "issued_at": utc(d.issued_at), "issued_year": d.issued_year,
+    }
+
+
+def _revision(row: Row[Any]) -> Revision:
+    return Revision(id=str(row.id), document_id=str(row.document_id), kind=RevisionKind(row.kind),
+                    seq=row.seq, filename=row.filename, sha256=row.sha256, size=row.size,
+                    media_type=row.media_type, page_count=row.page_count,
+                    created_at=_utc(row.created_at), created_by=str(row.created_by))
+
+
+class SqlDocuments(_Repo):
+    def add(self, document: Document) -> None:
+        self.conn.execute(insert(t.documents).values(**_document_row(document)))
+
+    def get(self, document_id: str, *, for_update: bool = False) -> Document | None:
+        try:
+            stmt = select(t.documents).where(t.documents.c.id == document_id)
+            row = self.conn.execute(self._locked(stmt, for_update)).first()
+        except ValueError:  # not a UUID
+            return None
+        if row is None:
+            return None
+        revs = self.conn.execute(select(t.revisions).where(t.revisions.c.document_id == row.id)
+                                 .order_by(t.revisions.c.kind, t.revisions.c.seq))
+        return Document(
+            id=str(row.id), unit_code=row.unit_code, created_by=str(row.created_by),
+            created_at=_utc(row.created_at), doc_type=row.doc_type, abstract=row.abstract,
+            urgency=Urgency(row.urgency), confidentiality=Confidentiality(row.confidentiality),
+            recipients=tuple(row.recipients), reply_due=row.reply_due,
+            status=DocumentStatus(row.status), workflow_version=row.workflow_version,
+            number=row.number, symbol=row.symbol, issued_at=utc(row.issued_at),
+            issued_year=row.issued_year, updated_at=utc(row.updated_at),
+            revisions=[_revision(r) for r in revs],
+        )
+
+    def save(self, document: Document) -> None:
+        values = _document_row(document)
+        del values["id"]
+        self.conn.execute(update(t.documents).where(t.documents.c.id == document.id)
+                          .values(**values))
+
+    def add_revision(self, revision: Revision) -> None:
+        self.conn.execute(insert(t.revisions).values(
+            id=revision.id, document_id=revision.document_id, kind=revision.kind.value,
+            seq=revision.seq, filename=revision.filename, sha256=revision.sha256,
+            size=revision.size, media_type=revision.media_type, page_count=revision.page_count,
+            created_at=_utc(revision.created_at), created_by=revision.created_by))
+
+    def revision(self, document_id: str, revision_id: str) -> Revision | None:
+        try:
+            row = self.conn.execute(select(t.revisions).where(
+                t.revisions.c.id == revision_id, t.revisions.c.document_id == document_id)).first()
+        except ValueError:
+            return None
+        return _revision(row) if row else None
+
+    def referenced_blobs(self, digests: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(digests), 900):
+            found.update(self.conn.execute(select(t.revisions.c.sha256).distinct()
+                                           .where(t.revisions.c.sha256.in_(chunk))).scalars())
+        return found
+
+
+def _receipt_row(r: Receipt) -> dict[str, Any]:
+    return {
+        "id": r.id, "dispatch_id": r.dispatch_id, "document_id": r.document_id,
+        "unit_code": r.unit_code, "status": r.status.value, "delivered_at": _utc(r.delivered_at),
+        "arrival_number": r.arrival_number, "arrival_year": r.arrival_year,
+        "registered_at": utc(r.registered_at), "registered_by": r.registered_by,
+        "completed_at": utc(r.completed_at), "completed_by": r.completed_by,
+        "return_reason": r.return_reason, "updated_at": _utc(r.updated_at or r.delivered_at),
+    }
+
+
+class SqlReceipts(_Repo):
+    def get(self, receipt_id: str, *, for_update: bool = False) -> Receipt | None:
+        try:
+            stmt = select(t.receipts).where(t.receipts.c.id == receipt_id)
+            row = self.conn.execute(self._locked(stmt, for_update)).first()
+        except ValueError:
+            return None
+        if row is None:
+            return None
+        return Receipt(
+            id=str(row.id), dispatch_id=str(row.dispatch_id), document_id=str(row.document_id),
+            unit_code=row.unit_code, status=ReceiptStatus(row.status),
+            delivered_at=_utc(row.delivered_at), arrival_number=row.arrival_number,
+            arrival_year=row.arrival_year, registered_at=utc(row.registered_at),
+            registered_by=str(row.registered_by) if row.registered_by else None,
+            completed_at=utc(row.completed_at),
+            completed_by=str(row.completed_by) if row.completed_by else None,
+            return_reason=row.return_reason, updated_at=utc(row.updated_at))
+
+    def save(self, receipt: Receipt) -> None:
+        values = _receipt_row(receipt)
+        del values["id"]
+        self.conn.execute(update(t.receipts).where(t.receipts.c.id == receipt.id).values(**values))
+
+    def add_many(self, receipts: Sequence[Receipt]) -> None:
+        for chunk in _chunks(receipts, 5000):
+            self.conn.execute(insert(t.receipts), [_receipt_row(r) for r in chunk])
+
+    def units_holding(self, document_id: str, unit_codes: Iterable[str]) -> set[str]:
+        r = t.receipts.c
+        held: set[str] = set()
+        for chunk in _chunks(list(unit_codes), 900):
+            held.update(self.conn.execute(select(r.unit_code).where(
+                r.document_id == document_id, r.unit_code.in_(chunk))).scalars())
+        return held
+
+    def relevant_paths(self, document_id: str, unit_codes: Iterable[str],
+                       audit_paths: Iterable[str]) -> list[str]:
+        r, u = t.receipts.c, t.units.c
+        conditions = [u.code.in_(list(unit_codes))]
+        conditions += [u.path.startswith(p, autoescape=True) for p in audit_paths]
+        stmt = (select(u.path).join_from(t.receipts, t.units, r.unit_code == u.code)
+                .where(r.document_id == document_id, or_(*conditions)).limit(3))
+        return list(self.conn.execute(stmt).scalars())
+
+
+def _target_json(target: DispatchTarget) -> dict[str, Any]:
+    return {"units": list(target.unit_codes), "level": target.level, "under": target.under}
+
+
+class SqlDispatches(_Repo):
+    def add(self, dispatch: Dispatch) -> None:
+        self.conn.execute(insert(t.dispatches).values(
+            id=dispatch.id, document_id=dispatch.document_id, created_by=dispatch.created_by,
+            created_at=_utc(dispatch.created_at), target=_target_json(dispatch.target),
+            status=dispatch.status.value, recipient_count=dispatch.recipient_count))
+
+    def get(self, dispatch_id: str, *, for_update: bool = False) -> Dispatch | None:
+        try:
+            stmt = select(t.dispatches).where(t.dispatches.c.id == dispatch_id)
+            row = self.conn.execute(self._locked(stmt, for_update)).first()
+        except ValueError:
+            return None
+        if row is None:
+            return None
+        target = row.target
+        return Dispatch(
+            id=str(row.id), document_id=str(row.document_id), created_by=str(row.created_by),
+            created_at=_utc(row.created_at),
+            target=DispatchTarget(tuple(target.get("units") or ()), target.get("level"),
+                                  target.get("under")),
+            status=DispatchStatus(row.status), recipient_count=row.recipient_count)
+
+    def finish(self, dispatch_id: str, status: DispatchStatus, count: int) -> None:
+        self.conn.execute(update(t.dispatches).where(t.dispatches.c.id == dispatch_id)
+                          .values(status=status.value, recipient_count=count))
+
+    def pending_before(self, before: datetime) -> list[str]:
+        d = t.dispatches.c
+        rows = self.conn.execute(select(d.id).where(
+            d.status == DispatchStatus.PENDING.value, d.created_at < _utc(before)))
+        return [str(x) for x in rows.scalars()]
+
+
+class SqlSequences(_Repo):
+    def next(self, unit_code: str, register: str, period: str) -> int:
+        s = t.sequences.c
+        key = and_(s.unit_code == unit_code, s.register == register, s.period == period)
+        # UPDATE ... RETURNING takes the row lock and holds it until commit: concurrent issuers
+        # queue here, and a rollback gives the number back, so numbers stay gap-free.
+        bumped = self.conn.execute(update(t.sequences).where(key)
+                                   .values(last_value=s.last_value + 1)
+                                   .returning(s.last_value)).scalar()
+        if bumped is not None:
+            return int(bumped)
+        self._insert_ignore(t.sequences, [{"unit_code": unit_code, "register": register,
+                                           "period": period, "last_value": 0}],
+                            ["unit_code", "register", "period"])
+        return int(self.conn.execute(update(t.sequences).where(key)
+                                     .values(last_value=s.last_value + 1)
+                                     .returning(s.last_value)).scalar_one())
+
+
+def _event_row(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "at": _utc(e.at), "action": e.action.value, "object_type": e.object_type,
+        "object_id": e.object_id, "actor_id": e.actor_id, "unit_code": e.unit_code,
+        "document_id": e.document_id, "via": e.origin.via,
+        "client_addr": (e.origin.client_addr or None) and e.origin.client_addr[:64],
+        "user_agent": (e.origin.user_agent or None) and e.origin.user_agent[:300],
+        "details": e.details,
+    }
+
+
+class SqlAudit(_Repo):
+    def append(self, event: AuditEvent) -> None:
+        self.conn.execute(insert(t.audit_events).values(**_event_row(event)))
+
+    def append_many(self, events: Sequence[AuditEvent]) -> None:
+        for chunk in _chunks(events, 5000):
+            self.conn.execute(insert(t.audit_events), [_event_row(e) for e in chunk])

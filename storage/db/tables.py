@@ -1,0 +1,188 @@
+"""The schema. Alembic migrations create it; this module is the mapping the code reads."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = DateTime(timezone=True)
+ID = Uuid(as_uuid=False)
+
+levels = Table(
+    "levels", metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("rank", Integer, nullable=False),
+)
+
+units = Table(
+    "units", metadata,
+    Column("code", String(13), primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("abbreviation", String(20), nullable=False),
+    Column("level", String(32), ForeignKey("levels.code"), nullable=False),
+    Column("parent_code", String(13), ForeignKey("units.code"), nullable=True),
+    Column("path", String(400), nullable=False),
+    Column("valid_from", Date, nullable=True),
+    Column("valid_to", Date, nullable=True),
+    Column("successor_code", String(13), ForeignKey("units.code"), nullable=True),
+    Index("ix_units_path", "path"),
+    Index("ix_units_level_path", "level", "path"),
+    Index("ix_units_parent_code", "parent_code"),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("full_name", String(200), nullable=False),
+    Column("password_hash", String(200), nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+memberships = Table(
+    "memberships", metadata,
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("unit_code", String(13), ForeignKey("units.code"), primary_key=True),
+    Column("role", String(16), primary_key=True),
+    CheckConstraint("role in ('clerk','officer','leader','auditor','admin')", name="role"),
+    Index("ix_memberships_unit_code_role", "unit_code", "role"),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS, nullable=True),
+)
+
+documents = Table(
+    "documents", metadata,
+    Column("id", ID, primary_key=True),
+    Column("unit_code", String(13), ForeignKey("units.code"), nullable=False),
+    Column("created_by", ID, ForeignKey("users.id"), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("doc_type", String(8), nullable=False),
+    Column("abstract", Text, nullable=False),
+    Column("urgency", String(16), nullable=False),
+    Column("confidentiality", String(16), nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("reply_due", Date, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("workflow_version", Integer, nullable=False),
+    Column("number", Integer, nullable=True),
+    Column("symbol", String(64), nullable=True),
+    Column("issued_at", TS, nullable=True),
+    Column("issued_year", Integer, nullable=True),
+    # A number on an issued document is never given twice by the same issuer in a year.
+    UniqueConstraint("unit_code", "issued_year", "number"),
+    Index("ix_documents_unit_code_updated_at", "unit_code", "updated_at"),
+)
+
+revisions = Table(
+    "revisions", metadata,
+    Column("id", ID, primary_key=True),
+    Column("document_id", ID, ForeignKey("documents.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("filename", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("page_count", Integer, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", ID, ForeignKey("users.id"), nullable=False),
+    UniqueConstraint("document_id", "kind", "seq"),
+    Index("ix_revisions_sha256", "sha256"),
+)
+
+dispatches = Table(
+    "dispatches", metadata,
+    Column("id", ID, primary_key=True),
+    Column("document_id", ID, ForeignKey("documents.id"), nullable=False),
+    Column("created_by", ID, ForeignKey("users.id"), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("target", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("recipient_count", Integer, nullable=False, default=0),
+    Index("ix_dispatches_status_created_at", "status", "created_at"),
+)
+
+receipts = Table(
+    "receipts", metadata,
+    Column("id", ID, primary_key=True),
+    Column("dispatch_id", ID, ForeignKey("dispatches.id"), nullable=False),
+    Column("document_id", ID, ForeignKey("documents.id"), nullable=False),
+    Column("unit_code", String(13), ForeignKey("units.code"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("delivered_at", TS, nullable=False),
+    Column("arrival_number", Integer, nullable=True),
+    Column("arrival_year", Integer, nullable=True),
+    Column("registered_at", TS, nullable=True),
+    Column("registered_by", ID, ForeignKey("users.id"), nullable=True),
+    Column("completed_at", TS, nullable=True),
+    Column("completed_by", ID, ForeignKey("users.id"), nullable=True),
+    Column("return_reason", Text, nullable=True),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("document_id", "unit_code"),
+    UniqueConstraint("unit_code", "arrival_year", "arrival_number"),
+    Index("ix_receipts_unit_code_delivered_at", "unit_code", "delivered_at"),
+)
+
+sequences = Table(
+    "sequences", metadata,
+    Column("unit_code", String(13), ForeignKey("units.code"), primary_key=True),
+    Column("register", String(32), primary_key=True),
+    Column("period", String(32), primary_key=True),
+    Column("last_value", Integer, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", TS, nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(64), nullable=False),
+    Column("actor_id", ID, nullable=True),
+    Column("unit_code", String(13), nullable=True),
+    Column("document_id", ID, nullable=True),
+    Column("via", String(8), nullable=False),
+    Column("client_addr", String(64), nullable=True),
+    Column("user_agent", String(300), nullable=True),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_events_document_id_id", "document_id", "id"),
+    Index("ix_audit_events_object_type_object_id_id", "object_type", "object_id", "id"),
+    Index("ix_audit_events_actor_id_id", "actor_id", "id"),
+)

@@ -1,0 +1,1 @@
+"""Job queues: RQ on Redis (production) and an in-process runner (embedded default)."""
