@@ -329,6 +329,27 @@ class DocumentService:
             self._queue.enqueue(FAN_OUT_JOB, dispatch_id)
         return len(stalled)
 
+    def allowed_actions(self, actor: Actor, document: Document) -> list[str]:
+        """Triggers of the outgoing workflow this actor may fire on the document now."""
+        context = workflows.Context(actor=actor.id, at=self._clock.now(),
+                                    roles=access.drafting_roles(actor, document.unit_code))
+        return sorted({t.trigger for t in OUTGOING.allowed(document.status, context)})
+
+    def allowed_receipt_actions(self, actor: Actor, receipt: Receipt) -> list[str]:
+        """Triggers of the receipt workflow this actor may fire on the entry now."""
+        context = workflows.Context(actor=actor.id, at=self._clock.now(),
+                                    roles=access.recipient_roles(actor, receipt.unit_code))
+        return sorted({t.trigger for t in RECEIPT.allowed(receipt.status, context)})
+
+    def receipt(self, actor: Actor, receipt_id: str) -> Receipt:
+        """An incoming entry the actor may see."""
+        with self._uow() as uow:
+            receipt = uow.receipts.get(receipt_id)
+            if receipt is None:
+                raise NotFound("no such incoming entry")
+            load_visible(uow, actor, receipt.document_id)
+        return receipt
+
     # --- the recipients ----------------------------------------------------------------------
 
     def register_receipt(self, actor: Actor, receipt_id: str, origin: Origin) -> Receipt:

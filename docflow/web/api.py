@@ -1,0 +1,220 @@
+"""The JSON API under /api/v1: parse, call one service, serialise."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, jsonify, redirect, request, send_file
+from flask.typing import ResponseReturnValue
+
+from docflow.domain.documents import Confidentiality, DraftSpec, RevisionKind, Urgency
+from docflow.domain.errors import Invalid
+from docflow.domain.routing import DispatchTarget
+from docflow.web import serialize
+from docflow.web.auth import begin_session, current_actor, end_session, origin, services
+from docflow.web.openapi import openapi_document
+
+E = TypeVar("E", bound=StrEnum)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _json() -> dict[str, Any]:
+    if not request.is_json:
+        raise Invalid("send a JSON body with Content-Type: application/json")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Invalid("the body must be a JSON object")
+    return body
+
+
+def _enum(kind: type[E], value: Any, field: str) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in kind)
+        raise Invalid(f"'{field}' must be one of: {choices}") from None
+
+
+def _date(value: Any, field: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise Invalid(f"'{field}' must be a date (YYYY-MM-DD)") from None
+
+
+def _str_list(value: Any, field: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise Invalid(f"'{field}' must be a list of unit codes")
+    return tuple(value)
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(openapi_document())
+
+
+@bp.post("/session")
+def create_session() -> ResponseReturnValue:
+    body = _json()
+    actor = services().identity.login(str(body.get("username", "")),
+                                       str(body.get("password", "")), origin())
+    token = begin_session(actor)
+    return {"user": serialize.actor(actor), "csrf_token": token}
+
+
+@bp.delete("/session")
+def delete_session() -> ResponseReturnValue:
+    end_session()
+    return Response(status=204)
+
+
+@bp.get("/me")
+def me() -> ResponseReturnValue:
+    return serialize.actor(current_actor())
+
+
+@bp.post("/tokens")
+def create_token() -> ResponseReturnValue:
+    body = _json() if request.data else {}
+    token = services().identity.create_token(current_actor(), str(body.get("name", "api")),
+                                             origin())
+    return {"token": token}, 201
+
+
+@bp.post("/documents")
+def create_document() -> ResponseReturnValue:
+    body = _json()
+    spec = DraftSpec(
+        doc_type=str(body.get("type", "")),
+        abstract=str(body.get("abstract", "")),
+        urgency=_enum(Urgency, body.get("urgency", "normal"), "urgency"),
+        confidentiality=_enum(Confidentiality, body.get("confidentiality", "normal"),
+                              "confidentiality"),
+        recipients=_str_list(body.get("recipients"), "recipients"),
+        reply_due=_date(body.get("reply_due"), "reply_due"),
+    )
+    unit = body.get("unit_code")
+    doc = services().documents.draft(current_actor(), spec, origin(),
+                                     unit_code=str(unit) if unit else None)
+    return serialize.document(doc), 201, {"Location": f"/api/v1/documents/{doc.id}"}
+
+
+@bp.get("/documents")
+def list_documents() -> ResponseReturnValue:
+    items = services().queries.outbox(current_actor(), request.args.get("limit", 50, type=int),
+                                      request.args.get("before"))
+    return {"items": [serialize.plain(i) for i in items]}
+
+
+@bp.get("/documents/<document_id>")
+def get_document(document_id: str) -> ResponseReturnValue:
+    actor = current_actor()
+    svc = services().documents
+    doc = svc.view(actor, document_id, origin())
+    return serialize.document(doc, svc.allowed_actions(actor, doc))
+
+
+def _upload(document_id: str, kind: RevisionKind) -> ResponseReturnValue:
+    if request.files:
+        upload = next(iter(request.files.values()))
+        stream, filename = upload.stream, upload.filename or "document.pdf"
+    else:
+        stream = request.stream
+        filename = request.args.get("filename") or request.headers.get("X-Filename") \
+            or "document.pdf"
+    rev = services().documents.attach(current_actor(), document_id, kind, filename,
+                                      stream, origin())  # type: ignore[arg-type]
+    return serialize.revision(rev), 201
+
+
+@bp.put("/documents/<document_id>/main")
+def put_main(document_id: str) -> ResponseReturnValue:
+    return _upload(document_id, RevisionKind.MAIN)
+
+
+@bp.post("/documents/<document_id>/attachments")
+def add_attachment(document_id: str) -> ResponseReturnValue:
+    return _upload(document_id, RevisionKind.ATTACHMENT)
+
+
+@bp.get("/documents/<document_id>/revisions/<revision_id>/content")
+def download(document_id: str, revision_id: str) -> ResponseReturnValue:
+    inline = request.args.get("inline") == "1"
+    got = services().documents.download(current_actor(), document_id, revision_id, origin(),
+                                        prefer_url=not inline)
+    if got.url:
+        return redirect(got.url, 302)
+    assert got.stream is not None
+    return send_file(got.stream, mimetype=got.revision.media_type, as_attachment=not inline,
+                     download_name=got.revision.filename, etag=got.revision.sha256,
+                     max_age=0)
+
+
+@bp.post("/documents/<document_id>/<any(submit, approve, issue):action>")
+def advance(document_id: str, action: str) -> ResponseReturnValue:
+    svc = services().documents
+    step = {"submit": svc.submit, "approve": svc.approve, "issue": svc.issue}[action]
+    actor = current_actor()
+    doc = step(actor, document_id, origin())
+    return serialize.document(doc, svc.allowed_actions(actor, doc))
+
+
+@bp.post("/documents/<document_id>/return")
+def return_document(document_id: str) -> ResponseReturnValue:
+    reason = str(_json().get("reason", ""))
+    actor = current_actor()
+    svc = services().documents
+    doc = svc.return_to_drafter(actor, document_id, reason, origin())
+    return serialize.document(doc, svc.allowed_actions(actor, doc))
+
+
+@bp.post("/documents/<document_id>/dispatches")
+def create_dispatch(document_id: str) -> ResponseReturnValue:
+    body = _json()
+    target = DispatchTarget(unit_codes=_str_list(body.get("units"), "units"),
+                            level=body.get("level") or None, under=body.get("under") or None)
+    made = services().documents.dispatch(current_actor(), document_id, target, origin())
+    return serialize.dispatch(made), 202
+
+
+@bp.get("/documents/<document_id>/recipients")
+def recipients(document_id: str) -> ResponseReturnValue:
+    counts, rows = services().queries.recipients(current_actor(), document_id)
+    return {"counts": counts, "total": sum(counts.values()),
+            "items": [serialize.plain(r) for r in rows]}
+
+
+@bp.get("/inbox")
+def inbox() -> ResponseReturnValue:
+    items = services().queries.inbox(current_actor(), request.args.get("status") or None,
+                                     request.args.get("limit", 50, type=int),
+                                     request.args.get("before"))
+    return {"items": [serialize.plain(i) for i in items]}
+
+
+@bp.get("/receipts/<receipt_id>")
+def get_receipt(receipt_id: str) -> ResponseReturnValue:
+    actor = current_actor()
+    svc = services().documents
+    r = svc.receipt(actor, receipt_id)
+    return serialize.receipt(r, svc.allowed_receipt_actions(actor, r))
+
+
+@bp.post("/receipts/<receipt_id>/<any(register, complete, return):action>")
+def receive(receipt_id: str, action: str) -> ResponseReturnValue:
+    actor = current_actor()
+    svc = services().documents
+    if action == "return":
+        r = svc.return_receipt(actor, receipt_id, str(_json().get("reason", "")), origin())
+    elif action == "register":
+        r = svc.register_receipt(actor, receipt_id, origin())
+    else:
+        r = svc.complete_receipt(actor, receipt_id, origin())
+    return serialize.receipt(r, svc.allowed_receipt_actions(actor, r))

@@ -1,0 +1,87 @@
+"""Who is asking: a session cookie (browser, with CSRF) or a bearer token (programs)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import cast
+
+from flask import Flask, current_app, g, request, session
+
+from docflow.bootstrap import Services
+from docflow.domain.audit import Origin
+from docflow.domain.errors import Forbidden, Unauthenticated
+from docflow.domain.org import Actor
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def services() -> Services:
+    return cast(Services, current_app.extensions["docflow"])
+
+
+def origin() -> Origin:
+    """Where this request came from, for the audit trail."""
+    via = "api" if request.path.startswith("/api/") else "web"
+    return Origin(client_addr=request.remote_addr, user_agent=request.user_agent.string or None,
+                  via=via)
+
+
+def begin_session(actor: Actor) -> str:
+    """Log the actor in on this browser; returns the CSRF token for the session."""
+    session.clear()
+    session["uid"] = actor.id
+    session["csrf"] = secrets.token_urlsafe(32)
+    session.permanent = True
+    return cast(str, session["csrf"])
+
+
+def end_session() -> None:
+    session.clear()
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (made on first use, e.g. for the login form)."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return cast(str, session["csrf"])
+
+
+def current_actor() -> Actor:
+    """The authenticated actor; Unauthenticated when there is none."""
+    actor = cast(Actor | None, g.get("actor"))
+    if actor is None:
+        raise Unauthenticated("log in, or send an API token as 'Authorization: Bearer …'")
+    return actor
+
+
+def optional_actor() -> Actor | None:
+    return cast(Actor | None, g.get("actor"))
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _authenticate() -> None:
+        g.actor = None
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            actor = services().identity.actor_for_token(header.removeprefix("Bearer ").strip())
+            if actor is None:
+                raise Unauthenticated("the API token is not valid")
+            g.actor = actor
+            return  # tokens are not sent by browsers on their own: no CSRF check
+        if request.method not in SAFE_METHODS and request.endpoint not in _csrf_exempt(app):
+            sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+            expected = session.get("csrf", "")
+            if not expected or not hmac.compare_digest(str(sent), str(expected)):
+                raise Forbidden("the CSRF token is missing or wrong; reload the page")
+        uid = session.get("uid")
+        if uid:
+            g.actor = services().identity.actor(str(uid))
+            if g.actor is None:
+                session.clear()
+
+
+def _csrf_exempt(app: Flask) -> set[str]:
+    # Logging in over the JSON API has no session yet to hold a token; the login form does.
+    return cast(set[str], app.config.setdefault("DOCFLOW_CSRF_EXEMPT", {"api.create_session"}))

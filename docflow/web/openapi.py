@@ -1,0 +1,183 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from docflow import __version__
+from docflow.domain.documents import CATALOGUE, Confidentiality, Urgency
+from docflow.domain.routing import ReceiptStatus
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+PROBLEM = {"content": {"application/problem+json": {"schema": _ref("Problem")}}}
+ERRORS = {str(code): {"description": text, **PROBLEM} for code, text in (
+    (401, "Not authenticated"), (403, "The role does not allow this action"),
+    (404, "No such object, or not visible to the caller"),
+    (409, "The action does not fit the current state"), (422, "The input breaks a rule"))}
+
+
+def _op(summary: str, ok: int, schema: dict[str, Any] | None, *, body: dict[str, Any] | None
+        = None, params: list[dict[str, Any]] | None = None, tag: str = "documents"
+        ) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary, "tags": [tag],
+        "responses": {str(ok): {"description": "OK", **(_json(schema) if schema else {})},
+                      **ERRORS},
+    }
+    if body is not None:
+        op["requestBody"] = {"required": True, **body}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+PDF_BODY = {"content": {"application/pdf": {"schema": {"type": "string",
+                                                        "contentMediaType": "application/pdf"}},
+                        "multipart/form-data": {"schema": {"type": "object", "properties": {
+                            "file": {"type": "string", "contentMediaType": "application/pdf"}}}}}}
+REASON = _json({"type": "object", "required": ["reason"],
+                "properties": {"reason": {"type": "string", "minLength": 1}}})
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole document; tests check that every API route is described."""
+    doc_id, rev_id, rcpt_id = (_path_param("document_id"), _path_param("revision_id"),
+                               _path_param("receipt_id"))
+    paging = [_query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+              _query("before", {"type": "string", "description": "cursor from the last item"})]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "docflow API", "version": __version__,
+                 "description": "Drafting, approval, issue, dispatch and registration of "
+                                "administrative documents (Decree 30/2020/ND-CP)."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": {
+            "/session": {
+                "post": _op("Log in with username and password (sets the session cookie)", 200,
+                            {"type": "object"}, tag="identity", body=_json(
+                                {"type": "object", "required": ["username", "password"],
+                                 "properties": {"username": {"type": "string"},
+                                                "password": {"type": "string"}}})),
+                "delete": _op("Log out", 204, None, tag="identity"),
+            },
+            "/me": {"get": _op("The caller, with roles per unit", 200, _ref("Actor"),
+                               tag="identity")},
+            "/tokens": {"post": _op("Create an API token (shown once)", 201, {
+                "type": "object", "properties": {"token": {"type": "string"}}}, tag="identity",
+                body=_json({"type": "object", "properties": {"name": {"type": "string"}}}))},
+            "/documents": {
+                "post": _op("Draft a document", 201, _ref("Document"),
+                            body=_json(_ref("DraftSpec"))),
+                "get": _op("Documents drafted by the caller's units", 200,
+                           {"type": "object", "properties": {"items": {"type": "array"}}},
+                           params=paging),
+            },
+            "/documents/{document_id}": {"get": _op(
+                "A document (the view is audited)", 200, _ref("Document"), params=[doc_id])},
+            "/documents/{document_id}/main": {"put": _op(
+                "Upload the main PDF (streamed)", 201, _ref("Revision"), body=PDF_BODY,
+                params=[doc_id, _query("filename", {"type": "string"})])},
+            "/documents/{document_id}/attachments": {"post": _op(
+                "Upload an attachment PDF (streamed)", 201, _ref("Revision"), body=PDF_BODY,
+                params=[doc_id, _query("filename", {"type": "string"})])},
+            "/documents/{document_id}/revisions/{revision_id}/content": {"get": {
+                **_op("Download a file (audited): the PDF, or a redirect to a presigned URL",
+                      200, None, params=[doc_id, rev_id, _query("inline", {"enum": ["1"]})]),
+                "responses": {"200": {"description": "The PDF",
+                                      "content": {"application/pdf": {}}},
+                              "302": {"description": "Presigned URL"}, **ERRORS}}},
+            **{f"/documents/{{document_id}}/{step}": {"post": _op(
+                summary, 200, _ref("Document"), params=[doc_id])} for step, summary in (
+                ("submit", "Send the draft for approval"),
+                ("approve", "Approve (a leader of the drafting unit)"),
+                ("issue", "Number and issue (the clerk of the drafting unit)"))},
+            "/documents/{document_id}/return": {"post": _op(
+                "Return to the drafter with a reason (a leader)", 200, _ref("Document"),
+                body=REASON, params=[doc_id])},
+            "/documents/{document_id}/dispatches": {"post": _op(
+                "Dispatch the issued document to units, or to every unit of a level under a "
+                "unit; the incoming entries are created by a background job", 202,
+                _ref("Dispatch"), params=[doc_id], body=_json(_ref("DispatchTarget")))},
+            "/documents/{document_id}/recipients": {"get": _op(
+                "Per-recipient status", 200, {"type": "object", "properties": {
+                    "counts": {"type": "object"}, "total": {"type": "integer"},
+                    "items": {"type": "array"}}}, params=[doc_id])},
+            "/inbox": {"get": _op("Incoming entries of the caller's units", 200, {
+                "type": "object", "properties": {"items": {"type": "array"}}}, tag="receipts",
+                params=[_query("status", {"enum": [s.value for s in ReceiptStatus]}),
+                        *paging])},
+            "/receipts/{receipt_id}": {"get": _op("An incoming entry", 200, _ref("Receipt"),
+                                                  tag="receipts", params=[rcpt_id])},
+            **{f"/receipts/{{receipt_id}}/{step}": {"post": _op(
+                summary, 200, _ref("Receipt"), tag="receipts", params=[rcpt_id],
+                **({"body": REASON} if step == "return" else {}))} for step, summary in (
+                ("register", "Register the arrival (next arrival number of the year)"),
+                ("complete", "Report the document handled"),
+                ("return", "Return the document to its sender with a reason"))},
+            "/openapi.json": {"get": _op("This document", 200, {"type": "object"},
+                                         tag="meta")},
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "A token from POST /tokens"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                            "description": "Browser session; unsafe methods need the "
+                                           "X-CSRF-Token header"},
+            },
+            "schemas": {
+                "Problem": {"type": "object", "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"},
+                    "status": {"type": "integer"}, "detail": {"type": "string"},
+                    "errors": {"type": "array", "items": {"type": "string"}}}},
+                "DraftSpec": {"type": "object", "required": ["type", "abstract"], "properties": {
+                    "type": {"enum": sorted(CATALOGUE)},
+                    "abstract": {"type": "string", "maxLength": 2000},
+                    "urgency": {"enum": [u.value for u in Urgency]},
+                    "confidentiality": {"enum": [c.value for c in Confidentiality],
+                                        "description": "anything but 'normal' is refused"},
+                    "recipients": {"type": "array", "items": {"type": "string"}},
+                    "reply_due": {"type": ["string", "null"], "format": "date"},
+                    "unit_code": {"type": "string"}}},
+                "Document": {"type": "object", "properties": {
+                    "id": {"type": "string", "format": "uuid"}, "status": {"type": "string"},
+                    "symbol": {"type": ["string", "null"]}, "number": {"type": ["integer", "null"]},
+                    "revisions": {"type": "array", "items": _ref("Revision")},
+                    "actions": {"type": "array", "items": {"type": "string"}}}},
+                "Revision": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "kind": {"enum": ["main", "attachment"]},
+                    "sha256": {"type": "string"}, "size": {"type": "integer"},
+                    "page_count": {"type": "integer"}}},
+                "DispatchTarget": {"type": "object", "properties": {
+                    "units": {"type": "array", "items": {"type": "string"}},
+                    "level": {"type": "string"}, "under": {"type": "string"}}},
+                "Dispatch": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "status": {"enum": ["pending", "done"]},
+                    "recipient_count": {"type": "integer"}}},
+                "Receipt": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "status": {"enum": [s.value for s in ReceiptStatus]},
+                    "edxml_status": {"type": ["string", "null"]},
+                    "arrival_number": {"type": ["integer", "null"]}}},
+                "Actor": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "username": {"type": "string"},
+                    "roles": {"type": "array"}}},
+            },
+        },
+    }
