@@ -321,6 +321,11 @@ class DocumentService:
             uow.commit()
         return len(receipts)
 
+    def dispatch_state(self, dispatch_id: str) -> Dispatch | None:
+        """A dispatch as stored now (pending until its job has run)."""
+        with self._uow() as uow:
+            return uow.dispatches.get(dispatch_id)
+
     def requeue_stalled(self, older_than: timedelta = timedelta(minutes=5)) -> int:
         """Enqueue again the dispatches still pending after `older_than`; returns how many."""
         with self._uow() as uow:

@@ -63,6 +63,14 @@ class IdentityService:
                 return None
             return self._actor(uow, user)
 
+    def actor_by_username(self, username: str) -> Actor | None:
+        """The actor for an account, for trusted local callers (CLI, demo): no password."""
+        with self._uow() as uow:
+            found = uow.users.by_username(username.strip().lower())
+            if found is None or not found.user.active:
+                return None
+            return self._actor(uow, found.user)
+
     def actor_for_token(self, token: str) -> Actor | None:
         """The actor behind an API token, or None."""
         if not token.startswith(TOKEN_PREFIX):

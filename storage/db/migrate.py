@@ -35,3 +35,8 @@ def pending(engine: Engine) -> list[str]:
     for rev in current:
         applied |= {r.revision for r in script.iterate_revisions(rev, "base")}
     return [r.revision for r in reversed(heads) if r.revision not in applied]
+
+
+def downgrade_all(engine: Engine) -> None:
+    """Drop everything the migrations made (``docflow demo --reset``)."""
+    command.downgrade(alembic_config(engine), "base")

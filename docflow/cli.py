@@ -1,0 +1,253 @@
+"""The `docflow` command: serve, worker, db, org, user, demo."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from docflow.bootstrap import Services, bootstrap
+from docflow.config import ConfigError, Settings
+from docflow.domain.audit import Origin
+from docflow.domain.errors import DomainError, Invalid
+from docflow.domain.org import Role
+from docflow.services.identity import generate_password
+from storage.db import migrate
+
+CLI = Origin(via="cli")
+
+
+def _services(ctx: click.Context, *, upgrade_embedded: bool = False) -> Services:
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from exc
+    services = bootstrap(settings, upgrade_embedded=upgrade_embedded)
+    ctx.call_on_close(services.close)
+    return services
+
+
+def _fail(exc: DomainError) -> click.ClickException:
+    lines = [exc.message]
+    if isinstance(exc, Invalid):
+        lines += [f"  - {e}" for e in exc.errors]
+    return click.ClickException("\n".join(lines))
+
+
+@click.group()
+@click.version_option(package_name="docflow")
+def main() -> None:
+    """docflow: paperless administration across the levels of an organisation."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Web processes (the embedded default keeps one; its jobs run inside it).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
+    """Serve the web UI and the API (gunicorn). Applies pending migrations on the embedded
+    default; a server database is migrated with `docflow db upgrade`."""
+    from gunicorn.app.base import BaseApplication
+
+    services = _services(ctx, upgrade_embedded=True)
+    if not services.settings.embedded_database and (pending := migrate.pending(services.engine)):
+        raise click.ClickException(f"migrations pending ({', '.join(pending)}): run "
+                                   "`docflow db upgrade` first")
+    if services.settings.redis_url is None and workers != 1:
+        raise click.ClickException("the in-process job runner needs exactly one web process; "
+                                   "configure DOCFLOW_REDIS_URL to run more")
+    services.close()  # each gunicorn worker builds its own after the fork
+
+    class App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", 8)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("timeout", 120)
+
+        def load(self):  # type: ignore[no-untyped-def]
+            from docflow.web import create_app
+
+            return create_app()
+
+    click.echo(f"docflow on http://{host}:{port}/ (data: {services.settings.data_dir})")
+    App().run()
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Run the jobs queued now, then exit.")
+@click.pass_context
+def worker(ctx: click.Context, burst: bool) -> None:
+    """Run an RQ worker (with its scheduler, so delayed jobs run) for DOCFLOW_REDIS_URL."""
+    from rq import Worker
+
+    from docflow.worker import jobs
+    from storage.queue.rq import RqQueue
+
+    services = _services(ctx)
+    if not isinstance(services.queue, RqQueue):
+        raise click.ClickException("set DOCFLOW_REDIS_URL: without it jobs run inside "
+                                   "`docflow serve` and no worker is needed")
+    jobs.install(services)
+    requeued = services.documents.requeue_stalled()
+    if requeued:
+        click.echo(f"requeued {requeued} stalled dispatch(es)")
+    Worker([services.queue.queue], connection=services.queue.connection).work(
+        burst=burst, with_scheduler=True)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply pending migrations (SQLite or PostgreSQL)."""
+    services = _services(ctx)
+    pending = migrate.pending(services.engine)
+    migrate.upgrade(services.engine)
+    click.echo(f"applied {len(pending)} migration(s)" if pending else "already up to date")
+
+
+@main.group()
+def org() -> None:
+    """The organisation tree."""
+
+
+@org.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
+                                                                   path_type=Path))
+@click.pass_context
+def org_import(ctx: click.Context, files: tuple[Path, ...]) -> None:
+    """Load units and users from YAML or CSV files, all or nothing.
+
+    Units CSV: code,name,abbreviation,level,parent_code,valid_from,successor_code.
+    Users CSV: username,full_name,unit_code,role. YAML: lists under levels, units, users.
+    Imported accounts have no password until `docflow user passwd` sets one.
+    """
+    from docflow.orgfile import read_org_files
+
+    services = _services(ctx, upgrade_embedded=True)
+    try:
+        data = read_org_files(list(files))
+        total = len(data.units) + len(data.users)
+        with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
+            last = [0]
+
+            def progress(done: int, _total: int) -> None:
+                bar.update(done - last[0])
+                last[0] = done
+
+            report = services.org.import_org(data, CLI, progress)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"units: {report.units_created} created, {report.units_updated} updated; "
+               f"levels: {report.levels_created} created; users: {report.users_created} "
+               f"created; roles: {report.roles_granted}")
+
+
+@main.group()
+def user() -> None:
+    """Accounts."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--full-name", default="", help="Defaults to the username.")
+@click.option("--unit", "unit_code", required=True, help="Unit code.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--password", default=None, help="Prompted for when omitted; '-' generates one.")
+@click.pass_context
+def user_add(ctx: click.Context, username: str, full_name: str, unit_code: str, role: str,
+             password: str | None) -> None:
+    """Create an account with one role in one unit."""
+    services = _services(ctx, upgrade_embedded=True)
+    generated = password == "-"
+    if generated:
+        password = generate_password()
+    elif password is None:
+        password = getpass.getpass("password: ")
+    try:
+        services.identity.add_user(username, full_name, password or "", [(unit_code, Role(role))],
+                                   CLI)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"created {username}" + (f" with password {password}" if generated else ""))
+
+
+@user.command("grant")
+@click.argument("username")
+@click.option("--unit", "unit_code", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.pass_context
+def user_grant(ctx: click.Context, username: str, unit_code: str, role: str) -> None:
+    """Give an account a role in a unit."""
+    try:
+        _services(ctx).identity.grant(username, unit_code, Role(role), CLI)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"{username} is {role} in {unit_code}")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password", default=None, help="Prompted for when omitted; '-' generates one.")
+@click.pass_context
+def user_passwd(ctx: click.Context, username: str, password: str | None) -> None:
+    """Set an account's password."""
+    generated = password == "-"
+    if generated:
+        password = generate_password()
+    elif password is None:
+        password = getpass.getpass("password: ")
+    try:
+        _services(ctx).identity.set_password(username, password or "", CLI)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    click.echo("password set" + (f": {password}" if generated else ""))
+
+
+@main.command()
+@click.option("--communes", default=100, show_default=True, type=click.IntRange(1, 999))
+@click.option("--reset", is_flag=True, help="Drop all data in the configured store first.")
+@click.pass_context
+def demo(ctx: click.Context, communes: int, reset: bool) -> None:
+    """Create a province with its communes and run one directive's round trip."""
+    from docflow import demo as demo_module
+
+    services = _services(ctx, upgrade_embedded=True)
+    if reset:
+        demo_module.reset(services)
+        click.echo("reset: all data dropped")
+    if pending := migrate.pending(services.engine):
+        raise click.ClickException(f"migrations pending ({', '.join(pending)}): run "
+                                   "`docflow db upgrade` first")
+    result = demo_module.run_demo(services, communes=communes, say=click.echo)
+    click.echo("")
+    click.echo(f"Directive {result.symbol} sent to {result.recipients} communes "
+               f"in {result.seconds:.1f} s")
+    for status in ("delivered", "registered", "done", "returned"):
+        click.echo(f"  {status:<11} {result.counts.get(status, 0):>4}")
+    click.echo("")
+    click.echo("Logins (every account's password is in "
+               f"{result.logins_file}, readable only by you):")
+    for username, password, what in result.logins:
+        click.echo(f"  {username:<16} {password}   {what}")
+    click.echo("")
+    click.echo("Then: docflow serve, and open http://127.0.0.1:8000/")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Fixtures shared by every tier.
+
+Servers: PostgreSQL and Redis on 127.0.0.1 (the test command makes sure they answer), and the
+S3 server the test command starts (its address arrives as DOCFLOW_TEST_S3_*). When a server is
+missing, its tests skip, unless DOCFLOW_TEST_REQUIRE_SERVERS=1 (the test command sets it), in
+which case they fail: CI never passes by skipping the real parts.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from docflow.bootstrap import Services, bootstrap
+from docflow.config import Settings
+from docflow.domain.audit import Origin
+from docflow.domain.documents import DraftSpec, RevisionKind
+from docflow.domain.org import Actor, Level
+from docflow.services.org import OrgImport, UnitRow, UserRow
+from tests.pdfs import good_pdf
+
+PG_ADMIN_URL = os.environ.get("DOCFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("DOCFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+REQUIRE = os.environ.get("DOCFLOW_TEST_REQUIRE_SERVERS") == "1"
+ORIGIN = Origin(client_addr="127.0.0.1", user_agent="pytest", via="api")
+PASSWORD = "correct-horse-battery"
+
+
+def missing(what: str) -> None:
+    if REQUIRE:
+        pytest.fail(f"{what} is not reachable, and DOCFLOW_TEST_REQUIRE_SERVERS=1")
+    pytest.skip(f"{what} is not reachable")
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def embedded_settings(data_dir: Path, **extra: str) -> Settings:
+    return Settings.from_env({"DOCFLOW_DATA_DIR": str(data_dir),
+                              "DOCFLOW_FAST_PASSWORD_HASHING": "1", **extra})
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    """The embedded default: SQLite file, blob folder, in-process jobs."""
+    svc = bootstrap(embedded_settings(tmp_path), upgrade_embedded=True)
+    yield svc
+    svc.close()
+
+
+@dataclass
+class Org:
+    """A province P with three communes; one account per role that matters."""
+
+    officer: Actor
+    leader: Actor
+    clerk: Actor
+    auditor: Actor
+    commune_clerk: Actor
+    commune_leader: Actor
+    other_clerk: Actor
+    other_province_auditor: Actor
+
+
+PROVINCE_UNITS = [
+    UnitRow("t", "P01", "Hội LHPN tỉnh Một", "HPN", "province", ""),
+    UnitRow("t", "P01.X1", "Hội LHPN xã Một", "HPNX1", "commune", "P01"),
+    UnitRow("t", "P01.X2", "Hội LHPN xã Hai", "HPNX2", "commune", "P01"),
+    UnitRow("t", "P01.X3", "Hội LHPN xã Ba", "HPNX3", "commune", "P01"),
+    UnitRow("t", "P02", "Hội LHPN tỉnh Hai", "HPN2", "province", ""),
+    UnitRow("t", "P02.X1", "Hội LHPN xã Bốn", "HPN2X1", "commune", "P02"),
+]
+ACCOUNTS = [
+    ("officer", "P01", "officer"), ("leader", "P01", "leader"), ("clerk", "P01", "clerk"),
+    ("auditor", "P01", "auditor"), ("x1clerk", "P01.X1", "clerk"),
+    ("x1leader", "P01.X1", "leader"), ("x2clerk", "P01.X2", "clerk"),
+    ("p2auditor", "P02", "auditor"),
+]
+
+
+def seed_org(svc: Services) -> Org:
+    svc.org.import_org(OrgImport(
+        levels=[Level("province", "Tỉnh", 1), Level("commune", "Xã", 2)],
+        units=PROVINCE_UNITS,
+        users=[UserRow("t", u, u.title(), unit, role) for u, unit, role in ACCOUNTS]), ORIGIN)
+    actors = []
+    for username, _, _ in ACCOUNTS:
+        svc.identity.set_password(username, PASSWORD, ORIGIN)
+        actor = svc.identity.actor_by_username(username)
+        assert actor is not None
+        actors.append(actor)
+    return Org(*actors)
+
+
+@pytest.fixture
+def org(services: Services) -> Org:
+    return seed_org(services)
+
+
+def issued_document(svc: Services, org: Org, doc_type: str = "CT") -> str:
+    """A document taken from draft to issued; returns its id."""
+    doc = svc.documents.draft(org.officer, DraftSpec(doc_type, "Về việc kiểm tra"), ORIGIN)
+    svc.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "a.pdf",
+                         io.BytesIO(good_pdf()), ORIGIN)
+    svc.documents.submit(org.officer, doc.id, ORIGIN)
+    svc.documents.approve(org.leader, doc.id, ORIGIN)
+    svc.documents.issue(org.clerk, doc.id, ORIGIN)
+    return doc.id
+
+
+# --- real servers ------------------------------------------------------------------------------
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database of our own, dropped afterwards."""
+    if not _answers("127.0.0.1", int(os.environ.get("DOCFLOW_TEST_PG_PORT", "5432"))):
+        missing("PostgreSQL")
+    from sqlalchemy import create_engine, text
+
+    name = f"docflow_test_{secrets.token_hex(6)}"
+    admin = create_engine(f"{PG_ADMIN_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_ADMIN_URL}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database index of our own, emptied before and after (never FLUSHALL)."""
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisDown
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    except RedisDown:
+        missing("Redis")
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    region: str
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> S3Server:
+    endpoint = os.environ.get("DOCFLOW_TEST_S3_ENDPOINT")
+    if not endpoint:
+        missing("the S3 server (run the README's test command, which starts Ceph RGW)")
+    assert endpoint is not None
+    return S3Server(endpoint, os.environ["DOCFLOW_TEST_S3_ACCESS_KEY"],
+                    os.environ["DOCFLOW_TEST_S3_SECRET_KEY"],
+                    os.environ.get("DOCFLOW_TEST_S3_REGION", "default"))
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server) -> Iterator[dict[str, str]]:
+    """Settings for a bucket of our own, emptied and removed afterwards."""
+    from storage.blobs.s3 import make_client
+
+    bucket = f"docflow-test-{secrets.token_hex(6)}"
+    client = make_client(s3_server.endpoint, s3_server.access_key, s3_server.secret_key,
+                         s3_server.region)
+    client.make_bucket(bucket)
+    yield {"DOCFLOW_S3_ENDPOINT": s3_server.endpoint,
+           "DOCFLOW_S3_ACCESS_KEY": s3_server.access_key,
+           "DOCFLOW_S3_SECRET_KEY": s3_server.secret_key,
+           "DOCFLOW_S3_REGION": s3_server.region, "DOCFLOW_S3_BUCKET": bucket}
+    for obj in client.list_objects(bucket, recursive=True):
+        client.remove_object(bucket, str(obj.object_name))
+    client.remove_bucket(bucket)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docflow.config import ConfigError, Settings
+
+
+def test_nothing_configured_is_the_embedded_default(tmp_path: Path) -> None:
+    s = Settings.from_env({"DOCFLOW_DATA_DIR": str(tmp_path)})
+    assert s.database_url == f"sqlite:///{tmp_path / 'docflow.sqlite3'}"
+    assert s.s3_endpoint is None and s.redis_url is None
+    assert s.max_upload_bytes == 50 << 20
+    # The generated session key is kept, so a restart keeps people logged in.
+    assert Settings.from_env({"DOCFLOW_DATA_DIR": str(tmp_path)}).secret_key == s.secret_key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_plain_postgresql_urls_use_psycopg(tmp_path: Path) -> None:
+    s = Settings.from_env({"DOCFLOW_DATA_DIR": str(tmp_path), "DOCFLOW_SECRET_KEY": "k",
+                           "DOCFLOW_DATABASE_URL": "postgresql://u@h/db"})
+    assert s.database_url == "postgresql+psycopg://u@h/db"
+    assert s.secure_cookies
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"DOCFLOW_DATABASE_URL": "postgresql+psycopg://h/db"}, "DOCFLOW_SECRET_KEY is required"),
+    ({"DOCFLOW_DATABASE_URL": "mysql://h/db"}, "DOCFLOW_DATABASE_URL"),
+    ({"DOCFLOW_S3_ENDPOINT": "http://h:9000"}, "DOCFLOW_S3_ACCESS_KEY"),
+    ({"DOCFLOW_MAX_UPLOAD_MB": "lots"}, "DOCFLOW_MAX_UPLOAD_MB"),
+    ({"DOCFLOW_MAX_UPLOAD_MB": "0"}, "positive"),
+    ({"DOCFLOW_ALLOW_CLASSIFIED": "maybe"}, "DOCFLOW_ALLOW_CLASSIFIED"),
+    ({"DOCFLOW_TIMEZONE": "Mars/Olympus"}, "DOCFLOW_TIMEZONE"),
+])
+def test_bad_settings_name_the_setting(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({"DOCFLOW_DATA_DIR": str(tmp_path), **env})
