@@ -1,0 +1,111 @@
+"""The same checks on SQLite (embedded default) and PostgreSQL: schema, round trip, numbering."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from docflow.bootstrap import Services, bootstrap
+from docflow.domain.routing import DispatchTarget
+from storage.db import migrate
+from storage.db import tables as t
+from storage.queue.inprocess import InProcessQueue
+from tests.conftest import ORIGIN, Org, embedded_settings, issued_document, seed_org
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def svc(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
+    extra = {}
+    if request.param == "postgresql":
+        extra = {"DOCFLOW_DATABASE_URL": request.getfixturevalue("pg_url"),
+                 "DOCFLOW_SECRET_KEY": "test"}
+    services = bootstrap(embedded_settings(tmp_path, **extra))
+    migrate.upgrade(services.engine)
+    yield services
+    services.close()
+
+
+@pytest.fixture
+def people(svc: Services) -> Org:
+    return seed_org(svc)
+
+
+def test_migrations_leave_nothing_pending_and_match_the_tables(svc: Services) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    assert migrate.pending(svc.engine) == []
+    with svc.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
+    assert diff == []
+
+
+def test_the_round_trip(svc: Services, people: Org) -> None:
+    doc_id = issued_document(svc, people)
+    svc.documents.dispatch(people.clerk, doc_id, DispatchTarget(level="commune", under="P01"),
+                           ORIGIN)
+    assert isinstance(svc.queue, InProcessQueue) and svc.queue.join(10)
+    entry = svc.queries.inbox(people.commune_clerk)[0]
+    svc.documents.register_receipt(people.commune_clerk, entry.receipt_id, ORIGIN)
+    svc.documents.complete_receipt(people.commune_clerk, entry.receipt_id, ORIGIN)
+    counts, _ = svc.queries.recipients(people.officer, doc_id)
+    assert counts == {"delivered": 2, "done": 1}
+    page1 = svc.queries.outbox(people.officer, limit=1)
+    issued_document(svc, people)
+    newest, older = svc.queries.outbox(people.officer, limit=2)
+    assert older.id == page1[0].id
+    cursor = f"{newest.updated_at.isoformat()}|{newest.id}"
+    assert [d.id for d in svc.queries.outbox(people.officer, before=cursor)] == [older.id]
+
+
+def test_concurrent_issues_get_consecutive_numbers(svc: Services, people: Org) -> None:
+    approved = []
+    for _ in range(24):
+        doc_id = issued_document(svc, people)  # numbers 1..24
+        approved.append(doc_id)
+    # 24 more, approved but not issued, then issued from 4 threads at once.
+    from docflow.domain.documents import DraftSpec, RevisionKind
+    from tests.pdfs import good_pdf
+    import io
+
+    pending = []
+    for _ in range(24):
+        d = svc.documents.draft(people.officer, DraftSpec("CT", "Về việc"), ORIGIN)
+        svc.documents.attach(people.officer, d.id, RevisionKind.MAIN, "a.pdf",
+                             io.BytesIO(good_pdf()), ORIGIN)
+        svc.documents.submit(people.officer, d.id, ORIGIN)
+        svc.documents.approve(people.leader, d.id, ORIGIN)
+        pending.append(d.id)
+    errors: list[BaseException] = []
+
+    def issue(ids: list[str]) -> None:
+        try:
+            for i in ids:
+                svc.documents.issue(people.clerk, i, ORIGIN)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=issue, args=(pending[k::4],)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    with svc.engine.connect() as conn:
+        numbers = sorted(conn.execute(select(t.documents.c.number)
+                                      .where(t.documents.c.unit_code == "P01")).scalars())
+    assert numbers == list(range(1, 49))
+
+
+def test_the_database_refuses_a_number_given_twice(svc: Services, people: Org) -> None:
+    doc_id = issued_document(svc, people)
+    with svc.engine.connect() as conn:
+        row = conn.execute(select(t.documents).where(t.documents.c.id == doc_id)).one()._asdict()
+        row["id"] = "00000000-0000-4000-8000-000000000001"
+        with pytest.raises(IntegrityError):
+            conn.execute(insert(t.documents).values(**row))

@@ -1,0 +1,94 @@
+"""The same checks on the in-process job runner and on RQ with a real Redis and RQ worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from rq import SimpleWorker
+from rq.registry import ScheduledJobRegistry
+
+from docflow.bootstrap import Services, bootstrap
+from docflow.domain.routing import DispatchTarget
+from docflow.services.documents import FAN_OUT_JOB
+from docflow.worker import jobs
+from storage.queue.inprocess import InProcessQueue
+from storage.queue.rq import RqQueue
+from tests.conftest import ORIGIN, embedded_settings, issued_document, seed_org
+
+
+@pytest.fixture(params=["inprocess", "rq"])
+def svc(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
+    extra = {}
+    if request.param == "rq":
+        extra = {"DOCFLOW_REDIS_URL": request.getfixturevalue("redis_url"),
+                 "DOCFLOW_QUEUE": "docflow-test"}
+    services = bootstrap(embedded_settings(tmp_path, **extra), upgrade_embedded=True)
+    yield services
+    services.close()
+
+
+def drain(svc: Services) -> None:
+    """Run what is queued: the in-process thread, or a real RQ worker in burst mode."""
+    if isinstance(svc.queue, InProcessQueue):
+        assert svc.queue.join(10)
+        return
+    assert isinstance(svc.queue, RqQueue)
+    jobs.install(svc)
+    SimpleWorker([svc.queue.queue], connection=svc.queue.connection).work(burst=True)
+
+
+def test_a_dispatch_job_creates_the_entries(svc: Services) -> None:
+    org = seed_org(svc)
+    doc_id = issued_document(svc, org)
+    svc.documents.dispatch(org.clerk, doc_id, DispatchTarget(level="commune", under="P01"),
+                           ORIGIN)
+    drain(svc)
+    assert svc.queries.recipients(org.clerk, doc_id)[0] == {"delivered": 3}
+
+
+def test_a_job_run_twice_changes_nothing_more(svc: Services) -> None:
+    org = seed_org(svc)
+    doc_id = issued_document(svc, org)
+    dispatch = svc.documents.dispatch(org.clerk, doc_id, DispatchTarget(unit_codes=("P01.X1",)),
+                                      ORIGIN)
+    svc.queue.enqueue(FAN_OUT_JOB, dispatch.id)
+    drain(svc)
+    assert svc.queries.recipients(org.clerk, doc_id)[0] == {"delivered": 1}
+
+
+def test_delayed_jobs_wait_for_their_time(svc: Services) -> None:
+    org = seed_org(svc)
+    doc_id = issued_document(svc, org)
+    dispatch = svc.documents.dispatch(org.clerk, doc_id, DispatchTarget(unit_codes=("P01.X1",)),
+                                      ORIGIN)
+    if isinstance(svc.queue, RqQueue):
+        svc.queue.queue.empty()
+    else:
+        assert svc.queue.join(10)
+        svc.documents.fan_out(dispatch.id)  # settle the immediate job's effect
+    later = svc.documents.dispatch(org.clerk, doc_id, DispatchTarget(unit_codes=("P01.X2",)),
+                                   ORIGIN)
+    if isinstance(svc.queue, RqQueue):
+        svc.queue.queue.empty()
+    else:
+        assert svc.queue.join(10)
+    svc.queue.enqueue(FAN_OUT_JOB, later.id, delay=timedelta(seconds=1))
+    if isinstance(svc.queue, RqQueue):
+        registry = ScheduledJobRegistry(queue=svc.queue.queue)
+        assert registry.count == 1 and len(svc.queue.queue) == 0
+        return
+    # in-process: the delayed job has not run yet, then runs by itself
+    time.sleep(0.2)
+    assert svc.queue.join(0.1)  # nothing due yet
+    deadline = time.monotonic() + 5
+    while svc.documents.dispatch_state(later.id).status != "done":  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_the_queue_reports_ready(svc: Services) -> None:
+    svc.queue.check()
