@@ -53,7 +53,7 @@ class Services:
             try:
                 probe()
                 checks[name] = "ok"
-            except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+            except Exception as exc:
                 checks[name] = f"{type(exc).__name__}: {exc}"[:200]
         return checks
 

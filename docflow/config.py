@@ -61,7 +61,8 @@ class Settings:
         """Parse and check every setting; raise ConfigError naming the first bad one."""
         env = {k: v.strip() for k, v in environ.items() if k.startswith("DOCFLOW_") and v.strip()}
         data_dir = Path(env.get("DOCFLOW_DATA_DIR", "./var")).expanduser().resolve()
-        database_url = env.get("DOCFLOW_DATABASE_URL") or f"sqlite:///{data_dir / 'docflow.sqlite3'}"
+        embedded_url = f"sqlite:///{data_dir / 'docflow.sqlite3'}"
+        database_url = env.get("DOCFLOW_DATABASE_URL") or embedded_url
         if not database_url.startswith(("sqlite", "postgresql")):
             raise ConfigError("DOCFLOW_DATABASE_URL must be postgresql+psycopg://… or sqlite:///…")
         if database_url.startswith("postgresql://"):

@@ -93,11 +93,17 @@ def _read_yaml(path: Path, errors: list[str]) -> OrgImport:
                                 rank=int(row["rank"])))
         except (KeyError, TypeError, ValueError):
             errors.append(f"{path.name} levels[{n}]: needs code, name and a whole-number rank")
-    units, users = [], []
-    for key, build, out in (("units", _unit, units), ("users", _user, users)):
-        for n, row in enumerate(data.get(key) or [], start=1):
-            if not isinstance(row, dict):
-                errors.append(f"{path.name} {key}[{n}]: expected a mapping")
-                continue
-            out.append(build(f"{path.name} {key}[{n}]", row))  # type: ignore[operator]
+    units = [_unit(where, row) for where, row in _mappings(path, data, "units", errors)]
+    users = [_user(where, row) for where, row in _mappings(path, data, "users", errors)]
     return OrgImport(levels=levels, units=units, users=users)
+
+
+def _mappings(path: Path, data: dict[str, Any], key: str, errors: list[str]
+              ) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for n, row in enumerate(data.get(key) or [], start=1):
+        if isinstance(row, dict):
+            found.append((f"{path.name} {key}[{n}]", row))
+        else:
+            errors.append(f"{path.name} {key}[{n}]: expected a mapping")
+    return found

@@ -13,7 +13,7 @@ from docflow.services.ports import PdfInfo
 
 # Generous for real documents (a scanned 200-page directive decodes to far less), small enough
 # that a deflate bomb or a runaway filter chain stops quickly.
-LIMITS = {
+LIMITS: dict[str, int] = {
     "maximum_declared_stream_length": 64_000_000,
     "zlib_maximum_output_length": 64_000_000,
     "lzw_maximum_output_length": 64_000_000,
@@ -23,6 +23,8 @@ LIMITS = {
     "page_tree_maximum_depth": 64,
     "page_tree_maximum_entries": 100_000,
 }
+
+CONFIGURATION = pypdf.Configuration().with_overwrites(**LIMITS)
 
 
 class PypdfInspector:
@@ -40,7 +42,7 @@ class PypdfInspector:
         if b"%PDF-" not in head:
             raise BadFile("the file is not a PDF (no %PDF- header)")
         try:
-            with pypdf.apply_configuration(**LIMITS):
+            with pypdf.apply_configuration(CONFIGURATION):
                 reader = pypdf.PdfReader(path, strict=False)
                 if reader.is_encrypted:
                     raise BadFile("encrypted PDFs are not accepted: they cannot be signed or kept")

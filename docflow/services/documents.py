@@ -136,7 +136,8 @@ class DocumentService:
         stream: BinaryIO,
         origin: Origin,
     ) -> Revision:
-        """Add a file (main or attachment) to a draft: spool, check, store the blob, then the row."""
+        """Add a file (main or attachment) to a draft: spool, check, store the blob, then the
+        row."""
         filename = _clean_filename(filename)
         with self._uow() as uow:
             self._editable(uow, actor, document_id)
@@ -395,7 +396,8 @@ class DocumentService:
             details: dict[str, object] = {"from": fired.source, "to": fired.target}
             if trigger == "register":
                 year = self._today(now).year
-                receipt.arrival_number = uow.sequences.next(receipt.unit_code, "incoming", str(year))
+                receipt.arrival_number = uow.sequences.next(receipt.unit_code, "incoming",
+                                                            str(year))
                 receipt.arrival_year = year
                 receipt.registered_at, receipt.registered_by = now, actor.id
                 details["arrival_number"] = receipt.arrival_number

@@ -96,10 +96,11 @@ class OrgService:
                         errors.append(f"{row.where}: unknown {what} unit '{ref}'")
             paths, cycle_errors = _paths(data.units, file_codes, known)
             errors += cycle_errors
-            for row in data.users:
-                errors += _user_row_errors(row)
-                if row.unit_code and row.unit_code not in file_codes and row.unit_code not in known:
-                    errors.append(f"{row.where}: unknown unit '{row.unit_code}'")
+            for person in data.users:
+                errors += _user_row_errors(person)
+                if person.unit_code and person.unit_code not in file_codes \
+                        and person.unit_code not in known:
+                    errors.append(f"{person.where}: unknown unit '{person.unit_code}'")
             if errors:
                 raise Invalid(f"the import has {len(errors)} bad row(s); nothing was imported",
                               errors=errors)
@@ -127,14 +128,14 @@ class OrgService:
                                                      for r in data.users})
             new_users: dict[str, User] = {}
             grants: list[tuple[str, str, str]] = []
-            for row in data.users:
-                username = row.username.strip().lower()
+            for person in data.users:
+                username = person.username.strip().lower()
                 user = existing_users.get(username) or new_users.get(username)
                 if user is None:
                     user = User(id=str(uuid.uuid4()), username=username,
-                                full_name=row.full_name.strip() or username)
+                                full_name=person.full_name.strip() or username)
                     new_users[username] = user
-                grants.append((user.id, row.unit_code, row.role.strip().lower()))
+                grants.append((user.id, person.unit_code, person.role.strip().lower()))
             uow.users.add_many(list(new_users.values()))
             uow.users.grant_many(grants)
             if progress:

@@ -5,8 +5,9 @@ Each view parses the form, calls one service and redirects; the rules stay in th
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from docflow.domain.documents import CATALOGUE, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import DomainError, Unauthenticated
@@ -30,7 +31,7 @@ def _globals() -> dict[str, object]:
             "urgencies": list(Urgency)}
 
 
-def _login_required() -> Response | None:
+def _login_required() -> WerkzeugResponse | None:
     if optional_actor() is None:
         return redirect(url_for("pages.login", next=request.path))
     return None
@@ -103,8 +104,9 @@ def document(document_id: str) -> ResponseReturnValue:
     mine = [row for row in rows if row.unit_code in actor.unit_codes]
     receipt_actions = {row.receipt_id: s.documents.allowed_receipt_actions(
         actor, s.documents.receipt(actor, row.receipt_id)) for row in mine}
-    return render_template("document.html", doc=doc, actions=s.documents.allowed_actions(actor, doc),
-                           counts=counts, rows=rows[:500], total=sum(counts.values()),
+    return render_template("document.html", doc=doc,
+                           actions=s.documents.allowed_actions(actor, doc), counts=counts,
+                           rows=rows[:500], total=sum(counts.values()),
                            receipt_actions=receipt_actions)
 
 

@@ -23,7 +23,7 @@ def revision(r: Revision) -> dict[str, Any]:
 
 
 def document(d: Document, actions: list[str] | None = None) -> dict[str, Any]:
-    body = {
+    body: dict[str, Any] = {
         "id": d.id, "unit_code": d.unit_code, "type": d.doc_type, "type_name": d.type_name,
         "abstract": d.abstract, "urgency": d.urgency.value,
         "confidentiality": d.confidentiality.value, "recipients": list(d.recipients),
@@ -46,7 +46,7 @@ def dispatch(x: Dispatch) -> dict[str, Any]:
 
 
 def receipt(r: Receipt, actions: list[str] | None = None) -> dict[str, Any]:
-    body = {"id": r.id, "document_id": r.document_id, "unit_code": r.unit_code,
+    body: dict[str, Any] = {"id": r.id, "document_id": r.document_id, "unit_code": r.unit_code,
             "status": r.status.value, "edxml_status": EDXML_STATUS.get(r.status),
             "delivered_at": _iso(r.delivered_at), "arrival_number": r.arrival_number,
             "arrival_year": r.arrival_year, "registered_at": _iso(r.registered_at),

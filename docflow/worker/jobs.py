@@ -13,7 +13,7 @@ _pid: int | None = None
 
 def install(services: Services) -> None:
     """Use these services for jobs run in this process (the worker entrypoint calls it)."""
-    global _services, _pid  # noqa: PLW0603 - one composition per worker process
+    global _services, _pid
     _services, _pid = services, os.getpid()
 
 

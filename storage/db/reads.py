@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Engine, func, literal, or_, select, tuple_
 
 from docflow.services.queries import DocumentSummary, InboxEntry, RecipientStatus
 from storage.db import tables as t
@@ -74,7 +74,7 @@ class SqlReadModel:
                 .join_from(t.receipts, t.units, r.unit_code == u.code)
                 .where(r.document_id == document_id).order_by(u.path))
         if unit_codes is not None:
-            conditions = [r.unit_code.in_(unit_codes)]
+            conditions: list[ColumnElement[bool]] = [r.unit_code.in_(unit_codes)]
             conditions += [u.path.startswith(p, autoescape=True) for p in under_paths or ()]
             stmt = stmt.where(or_(*conditions))
         with self._engine.connect() as conn:

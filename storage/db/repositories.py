@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
+from psycopg import sql as pgsql
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from docflow.domain.audit import AuditEvent
@@ -318,8 +331,23 @@ class SqlReceipts(_Repo):
         self.conn.execute(update(t.receipts).where(t.receipts.c.id == receipt.id).values(**values))
 
     def add_many(self, receipts: Sequence[Receipt]) -> None:
-        for chunk in _chunks(receipts, 5000):
-            self.conn.execute(insert(t.receipts), [_receipt_row(r) for r in chunk])
+        rows = [_receipt_row(r) for r in receipts]
+        if not rows:
+            return
+        if self.conn.dialect.driver != "psycopg":
+            for chunk in _chunks(rows, 5000):
+                self.conn.execute(insert(t.receipts), list(chunk))
+            return
+        # PostgreSQL: one COPY on the unit of work's own transaction, far quicker than INSERTs
+        # (a dispatch to every commune of a country is tens of thousands of rows).
+        columns = list(rows[0])
+        statement = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+            pgsql.Identifier(t.receipts.name), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(tuple(row.values()))
 
     def units_holding(self, document_id: str, unit_codes: Iterable[str]) -> set[str]:
         r = t.receipts.c
@@ -332,7 +360,7 @@ class SqlReceipts(_Repo):
     def relevant_paths(self, document_id: str, unit_codes: Iterable[str],
                        audit_paths: Iterable[str]) -> list[str]:
         r, u = t.receipts.c, t.units.c
-        conditions = [u.code.in_(list(unit_codes))]
+        conditions: list[ColumnElement[bool]] = [u.code.in_(list(unit_codes))]
         conditions += [u.path.startswith(p, autoescape=True) for p in audit_paths]
         stmt = (select(u.path).join_from(t.receipts, t.units, r.unit_code == u.code)
                 .where(r.document_id == document_id, or_(*conditions)).limit(3))
@@ -412,5 +440,22 @@ class SqlAudit(_Repo):
         self.conn.execute(insert(t.audit_events).values(**_event_row(event)))
 
     def append_many(self, events: Sequence[AuditEvent]) -> None:
-        for chunk in _chunks(events, 5000):
-            self.conn.execute(insert(t.audit_events), [_event_row(e) for e in chunk])
+        rows = [_event_row(e) for e in events]
+        if not rows:
+            return
+        if self.conn.dialect.driver != "psycopg":
+            for chunk in _chunks(rows, 5000):
+                self.conn.execute(insert(t.audit_events), list(chunk))
+            return
+        # PostgreSQL: one COPY (see SqlReceipts.add_many); ids come from the column's sequence,
+        # in row order. COPY does not go through SQLAlchemy's JSON type: serialise as it does.
+        columns = list(rows[0])
+        statement = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+            pgsql.Identifier(t.audit_events.name),
+            pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                row["details"] = json.dumps(row["details"])
+                copy.write_row(tuple(row.values()))

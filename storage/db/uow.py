@@ -7,6 +7,15 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
+from docflow.services.ports import (
+    AuditLog,
+    DispatchRepository,
+    DocumentRepository,
+    ReceiptRepository,
+    SequenceRepository,
+    UnitRepository,
+    UserRepository,
+)
 from storage.db.repositories import (
     SqlAudit,
     SqlDispatches,
@@ -20,6 +29,14 @@ from storage.db.repositories import (
 
 class SqlUnitOfWork:
     """Opens a transaction on enter; rolls back on exit unless `commit` was called."""
+
+    units: UnitRepository
+    users: UserRepository
+    documents: DocumentRepository
+    receipts: ReceiptRepository
+    dispatches: DispatchRepository
+    sequences: SequenceRepository
+    audit: AuditLog
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

@@ -69,9 +69,10 @@ def test_concurrent_issues_get_consecutive_numbers(svc: Services, people: Org) -
         doc_id = issued_document(svc, people)  # numbers 1..24
         approved.append(doc_id)
     # 24 more, approved but not issued, then issued from 4 threads at once.
+    import io
+
     from docflow.domain.documents import DraftSpec, RevisionKind
     from tests.pdfs import good_pdf
-    import io
 
     pending = []
     for _ in range(24):
@@ -87,7 +88,7 @@ def test_concurrent_issues_get_consecutive_numbers(svc: Services, people: Org) -
         try:
             for i in ids:
                 svc.documents.issue(people.clerk, i, ORIGIN)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=issue, args=(pending[k::4],)) for k in range(4)]

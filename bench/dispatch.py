@@ -1,0 +1,291 @@
+"""Benchmark: dispatch one directive to 10,000 units on PostgreSQL.
+
+Times `DocumentService.fan_out`, the dispatch job that creates every incoming entry (receipt)
+and its audit event in one transaction, against the naive way: one ORM insert of a receipt and
+its audit event, and one commit, per recipient.
+
+    .venv/bin/python bench/dispatch.py            # 10,000 units, naive on all of them
+    .venv/bin/python bench/dispatch.py --small    # 1,000 units, naive on 300 (extrapolated)
+
+The bench makes its own database `docflow_bench_<random>` on the server, migrates it, seeds a
+province and its communes through the org import, issues a fresh directive for every timed
+repetition, and drops the database at the end, also when something fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import func, select
+from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.pool import NullPool
+
+from docflow.bootstrap import Services, bootstrap
+from docflow.config import Settings
+from docflow.demo import directive_pdf
+from docflow.domain.audit import Action, Origin
+from docflow.domain.documents import DraftSpec, RevisionKind, Urgency
+from docflow.domain.org import Actor, Level
+from docflow.domain.routing import DispatchTarget
+from docflow.services.documents import FAN_OUT_JOB, RECEIPT
+from docflow.services.org import OrgImport, UnitRow, UserRow
+from storage.db import migrate
+from storage.db import tables as t
+from storage.db.engine import make_engine
+
+TARGET_SECONDS = 0.5
+SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+ORIGIN = Origin(via="cli")
+PROVINCE = "T48"
+
+
+# --- the naive way: ORM classes mapped onto the very same tables ----------------------------
+
+
+class NaiveBase(DeclarativeBase):
+    pass
+
+
+class NaiveReceipt(NaiveBase):
+    __table__ = t.receipts
+
+
+class NaiveAuditEvent(NaiveBase):
+    __table__ = t.audit_events
+
+
+# --- plumbing -------------------------------------------------------------------------------
+
+
+class RecordingQueue:
+    """A job queue that runs nothing: it records what was enqueued, so the bench runs the job."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, tuple[str, ...]]] = []
+
+    def enqueue(self, job: str, *args: str, delay: timedelta | None = None) -> None:
+        self.jobs.append((job, args))
+
+    def check(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Staff:
+    officer: Actor
+    leader: Actor
+    clerk: Actor
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An issued directive whose dispatch job has not run yet."""
+
+    document_id: str
+    dispatch_id: str
+
+
+def _libpq(server: str, database: str) -> str:
+    return server.replace("postgresql+psycopg://", "postgresql://", 1) + f"/{database}"
+
+
+@contextmanager
+def scratch_database(server: str) -> Iterator[str]:
+    """Create `docflow_bench_<random>`; drop it on the way out, whatever happened."""
+    name = f"docflow_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(_libpq(server, "postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with psycopg.connect(_libpq(server, "postgres"), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                          .format(sql.Identifier(name)))
+        print(f"dropped database {name}")
+
+
+def seed(services: Services, communes: int) -> tuple[Staff, list[str]]:
+    """A province with its officer, leader and clerk, and `communes` communes under it."""
+    units = [UnitRow("bench", PROVINCE, "Hội LHPN tỉnh (bench)", "HPN", "province", "")]
+    units += [UnitRow("bench", f"{PROVINCE}.X{i:05d}", f"Hội LHPN xã {i}", "HPNX", "commune",
+                      PROVINCE) for i in range(1, communes + 1)]
+    users = [UserRow("bench", "tinh.chuyenvien", "Chuyên viên", PROVINCE, "officer"),
+             UserRow("bench", "tinh.lanhdao", "Lãnh đạo", PROVINCE, "leader"),
+             UserRow("bench", "tinh.vanthu", "Văn thư", PROVINCE, "clerk")]
+    levels = [Level("province", "Tỉnh", 1), Level("commune", "Xã, phường", 2)]
+    services.org.import_org(OrgImport(levels=levels, units=units, users=users), ORIGIN)
+
+    def actor(username: str) -> Actor:
+        found = services.identity.actor_by_username(username)
+        assert found is not None, username
+        return found
+
+    staff = Staff(actor("tinh.chuyenvien"), actor("tinh.lanhdao"), actor("tinh.vanthu"))
+    return staff, [u.code for u in units[1:]]
+
+
+def issue_and_dispatch(services: Services, queue: RecordingQueue, staff: Staff, n: int
+                       ) -> Pending:
+    """Draft, attach, submit, approve, issue and dispatch to every commune; the job is left."""
+    docs = services.documents
+    abstract = f"Chỉ thị số {n} về triển khai thực hiện (bench)"
+    doc = docs.draft(staff.officer, DraftSpec(doc_type="CT", abstract=abstract,
+                                              urgency=Urgency.URGENT), ORIGIN)
+    pdf = directive_pdf("CHI THI", [abstract])
+    docs.attach(staff.officer, doc.id, RevisionKind.MAIN, "chi-thi.pdf", io.BytesIO(pdf),
+                ORIGIN)
+    docs.submit(staff.officer, doc.id, ORIGIN)
+    docs.approve(staff.leader, doc.id, ORIGIN)
+    docs.issue(staff.clerk, doc.id, ORIGIN)
+    dispatch = docs.dispatch(staff.clerk, doc.id,
+                             DispatchTarget(level="commune", under=PROVINCE), ORIGIN)
+    assert queue.jobs[-1] == (FAN_OUT_JOB, (dispatch.id,))
+    return Pending(doc.id, dispatch.id)
+
+
+def time_fan_out(services: Services, queue: RecordingQueue, staff: Staff, units: int,
+                 repeat: int) -> list[float]:
+    """Seconds per `fan_out` run, one fresh directive each time; checks what it wrote."""
+    timings: list[float] = []
+    for n in range(1, repeat + 1):
+        pending = issue_and_dispatch(services, queue, staff, n)
+        started = time.perf_counter()
+        created = services.documents.fan_out(pending.dispatch_id)
+        elapsed = time.perf_counter() - started
+        if created != units:
+            raise RuntimeError(f"fan_out created {created} entries, expected {units}")
+        counts, rows = services.queries.recipients(staff.clerk, pending.document_id)
+        if sum(counts.values()) != units or len(rows) != units:
+            raise RuntimeError(f"recipients() reads {len(rows)} entries, expected {units}")
+        with services.engine.connect() as conn:
+            events = conn.execute(select(func.count()).select_from(t.audit_events).where(
+                t.audit_events.c.document_id == pending.document_id,
+                t.audit_events.c.action == Action.RECEIPT_DELIVER.value)).scalar_one()
+        if events != units:
+            raise RuntimeError(f"{events} delivery events written, expected {units}")
+        timings.append(elapsed)
+        print(f"  fan_out #{n}: {elapsed:.3f} s for {created:,} entries + {events:,} events")
+    return timings
+
+
+def time_naive(services: Services, queue: RecordingQueue, staff: Staff,
+               codes: Sequence[str]) -> float:
+    """Seconds for one ORM insert of a receipt and its audit event, and a commit, per unit."""
+    pending = issue_and_dispatch(services, queue, staff, 0)
+    with services.engine.connect() as conn:
+        symbol = conn.execute(select(t.documents.c.symbol).where(
+            t.documents.c.id == pending.document_id)).scalar_one()
+    status = RECEIPT.initial
+    started = time.perf_counter()
+    with Session(services.engine) as session:
+        for code in codes:
+            now = datetime.now(UTC)
+            receipt_id = str(uuid.uuid4())
+            session.add(NaiveReceipt(
+                id=receipt_id, dispatch_id=pending.dispatch_id, document_id=pending.document_id,
+                unit_code=code, status=status, delivered_at=now, updated_at=now))
+            session.add(NaiveAuditEvent(
+                at=now, action=Action.RECEIPT_DELIVER.value, object_type="receipt",
+                object_id=receipt_id, actor_id=None, unit_code=code,
+                document_id=pending.document_id, via="job", client_addr=None, user_agent=None,
+                details={"dispatch": pending.dispatch_id, "symbol": symbol}))
+            session.commit()
+    elapsed = time.perf_counter() - started
+    with services.engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(t.receipts).where(
+            t.receipts.c.document_id == pending.document_id)).scalar_one()
+    if stored != len(codes):
+        raise RuntimeError(f"the naive run stored {stored} entries, expected {len(codes)}")
+    return elapsed
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--small", action="store_true",
+                        help="1,000 units, naive on 300 recipients: a quick check")
+    parser.add_argument("--units", type=int, help="communes to dispatch to (default 10,000)")
+    parser.add_argument("--naive", type=int,
+                        help="recipients for the naive run (default: all; 300 with --small); "
+                             "fewer than --units are extrapolated per recipient")
+    parser.add_argument("--repeat", type=int, default=5, help="timed fan_out runs (median)")
+    parser.add_argument("--server", default=SERVER,
+                        help=f"PostgreSQL server, no database (default {SERVER})")
+    args = parser.parse_args(argv)
+    if args.units is None:
+        args.units = 1_000 if args.small else 10_000
+    if args.naive is None:
+        args.naive = min(300, args.units) if args.small else args.units
+    args.naive = max(0, min(args.naive, args.units))
+    if args.units < 1 or args.repeat < 1:
+        parser.error("--units and --repeat must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    run_started = time.perf_counter()
+    with scratch_database(args.server) as database, \
+            tempfile.TemporaryDirectory(prefix="docflow-bench-") as tmp:
+        url = f"{args.server}/{database}"
+        print(f"database {database}; {args.units:,} units, {args.repeat} fan_out runs, "
+              f"naive on {args.naive:,}")
+        migration_engine = make_engine(url, poolclass=NullPool)
+        try:
+            migrate.upgrade(migration_engine)
+        finally:
+            migration_engine.dispose()
+        settings = Settings.from_env({
+            "DOCFLOW_DATA_DIR": tmp, "DOCFLOW_DATABASE_URL": url,
+            "DOCFLOW_SECRET_KEY": "bench", "DOCFLOW_FAST_PASSWORD_HASHING": "1"})
+        queue = RecordingQueue()
+        services = bootstrap(settings, queue=queue)
+        try:
+            started = time.perf_counter()
+            staff, codes = seed(services, args.units)
+            print(f"seeded {len(codes):,} communes in {time.perf_counter() - started:.1f} s")
+            timings = time_fan_out(services, queue, staff, args.units, args.repeat)
+            naive = time_naive(services, queue, staff, codes[:args.naive]) if args.naive else None
+        finally:
+            services.close()
+
+    median = statistics.median(timings)
+    rows = 2 * args.units
+    print()
+    print(f"fan_out, {args.units:,} recipients ({rows:,} rows: entries + audit events), "
+          f"{len(timings)} runs")
+    print(f"  median {median:.3f} s   min {min(timings):.3f} s   max {max(timings):.3f} s")
+    print(f"  {args.units / median:,.0f} recipients/s   {rows / median:,.0f} rows/s")
+    if naive is not None:
+        per = naive / args.naive
+        whole = per * args.units
+        how = ("measured" if args.naive == args.units
+               else f"extrapolated from {args.naive:,} recipients")
+        print(f"naive ORM, one insert + commit per recipient: {naive:.2f} s for "
+              f"{args.naive:,} ({per * 1000:.2f} ms/recipient)")
+        print(f"  {whole:.2f} s for {args.units:,} ({how})")
+        print(f"  ratio naive / fan_out: {whole / median:,.0f}x")
+    verdict = "PASS" if median <= TARGET_SECONDS else "FAIL"
+    print(f"{verdict}: median {median:.3f} s vs target {TARGET_SECONDS} s "
+          f"(for {args.units:,} units)")
+    print(f"total run {time.perf_counter() - run_started:.1f} s")
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
