@@ -43,6 +43,9 @@ class Settings:
     secure_cookies: bool
     fast_password_hashing: bool
     """DOCFLOW_FAST_PASSWORD_HASHING: cheap argon2 parameters, for test suites only."""
+    trusted_proxies: int = 0
+    """DOCFLOW_TRUSTED_PROXIES: reverse proxies in front whose X-Forwarded-For/-Proto to
+    believe, so the audit trail records the client's address rather than the proxy's."""
 
     @property
     def embedded_database(self) -> bool:
@@ -101,10 +104,11 @@ class Settings:
             timezone=timezone,
             secure_cookies=_flag(env, "DOCFLOW_SECURE_COOKIES", not embedded),
             fast_password_hashing=_flag(env, "DOCFLOW_FAST_PASSWORD_HASHING", False),
+            trusted_proxies=_positive_int(env, "DOCFLOW_TRUSTED_PROXIES", 0, minimum=0),
         )
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name)
     if raw is None:
         return default
@@ -112,8 +116,8 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive")
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
     return value
 
 

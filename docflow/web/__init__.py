@@ -29,6 +29,11 @@ def create_app(services: Services | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.extensions["docflow"] = services
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     from docflow.web import api, auth, errors, health, pages
 

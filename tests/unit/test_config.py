@@ -29,7 +29,8 @@ def test_plain_postgresql_urls_use_psycopg(tmp_path: Path) -> None:
     ({"DOCFLOW_DATABASE_URL": "mysql://h/db"}, "DOCFLOW_DATABASE_URL"),
     ({"DOCFLOW_S3_ENDPOINT": "http://h:9000"}, "DOCFLOW_S3_ACCESS_KEY"),
     ({"DOCFLOW_MAX_UPLOAD_MB": "lots"}, "DOCFLOW_MAX_UPLOAD_MB"),
-    ({"DOCFLOW_MAX_UPLOAD_MB": "0"}, "positive"),
+    ({"DOCFLOW_MAX_UPLOAD_MB": "0"}, "at least 1"),
+    ({"DOCFLOW_TRUSTED_PROXIES": "-1"}, "DOCFLOW_TRUSTED_PROXIES"),
     ({"DOCFLOW_ALLOW_CLASSIFIED": "maybe"}, "DOCFLOW_ALLOW_CLASSIFIED"),
     ({"DOCFLOW_TIMEZONE": "Mars/Olympus"}, "DOCFLOW_TIMEZONE"),
 ])
