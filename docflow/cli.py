@@ -122,6 +122,23 @@ def db_upgrade(ctx: click.Context) -> None:
 
 
 @main.group()
+def blobs() -> None:
+    """The blob store."""
+
+
+@blobs.command("sweep")
+@click.option("--grace-minutes", default=60, show_default=True, type=click.IntRange(0),
+              help="Spare blobs younger than this: an upload writes its blob before its row.")
+@click.pass_context
+def blobs_sweep(ctx: click.Context, grace_minutes: int) -> None:
+    """Delete stored files that no revision points to."""
+    from datetime import timedelta
+
+    removed = _services(ctx).documents.sweep_orphan_blobs(timedelta(minutes=grace_minutes))
+    click.echo(f"removed {len(removed)} orphan blob(s)")
+
+
+@main.group()
 def org() -> None:
     """The organisation tree."""
 

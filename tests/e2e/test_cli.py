@@ -1,0 +1,89 @@
+"""The command line, as an administrator uses it on the embedded default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from docflow.cli import main
+
+UNITS_CSV = """code,name,abbreviation,level,parent_code,valid_from,successor_code
+T01,Hội LHPN tỉnh,HPN,province,,,
+T01.X1,Hội LHPN xã Một,HPNX,commune,T01,2025-07-01,
+T01.X2,Hội LHPN xã Hai (đã sáp nhập),HPNX,commune,T01,,T01.X1
+"""
+USERS_CSV = """username,full_name,unit_code,role
+lan,Nguyễn Thị Lan,T01,officer
+lan,Nguyễn Thị Lan,T01,leader
+mai,Lê Thị Mai,T01.X1,clerk
+"""
+ORG_YAML = """
+levels:
+  - {code: province, name: Tỉnh, rank: 1}
+  - {code: commune, name: Xã, rank: 2}
+units:
+  - {code: T02, name: Hội LHPN tỉnh Hai, abbreviation: HPN2, level: province}
+  - {code: T02.X1, name: Xã Một, abbreviation: X1, level: commune, parent_code: T02}
+users:
+  - {username: hoa, full_name: Trần Thị Hoa, unit_code: T02.X1, role: clerk}
+"""
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in ("DOCFLOW_DATABASE_URL", "DOCFLOW_REDIS_URL", "DOCFLOW_S3_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOCFLOW_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("DOCFLOW_FAST_PASSWORD_HASHING", "1")
+    return CliRunner()
+
+
+def test_org_import_from_csv_and_yaml_then_accounts(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
+    (tmp_path / "users.csv").write_text(USERS_CSV, encoding="utf-8")
+    (tmp_path / "org.yaml").write_text(ORG_YAML, encoding="utf-8")
+    result = cli.invoke(main, ["org", "import", str(tmp_path / "units.csv"),
+                               str(tmp_path / "users.csv")])
+    assert result.exit_code == 0, result.output
+    assert "units: 3 created" in result.output and "users: 2 created" in result.output
+    result = cli.invoke(main, ["org", "import", str(tmp_path / "org.yaml")])
+    assert result.exit_code == 0 and "units: 2 created" in result.output, result.output
+
+    made = cli.invoke(main, ["user", "add", "thu", "--unit", "T01", "--role", "clerk",
+                             "--password", "-"])
+    assert made.exit_code == 0 and "with password" in made.output, made.output
+    taken = cli.invoke(main, ["user", "add", "thu", "--unit", "T01", "--role", "clerk",
+                              "--password", "long-enough-password"])
+    assert taken.exit_code == 1 and "taken" in taken.output
+    assert cli.invoke(main, ["user", "passwd", "lan", "--password", "-"]).exit_code == 0
+    assert cli.invoke(main, ["blobs", "sweep"]).output.startswith("removed 0")
+
+
+def test_a_bad_import_names_every_bad_row_and_imports_nothing(cli: CliRunner, tmp_path: Path
+                                                              ) -> None:
+    bad = UNITS_CSV + "T01.X3,,HPNX,commune,T404,31/12/2025,\n"
+    (tmp_path / "units.csv").write_text(bad, encoding="utf-8")
+    result = cli.invoke(main, ["org", "import", str(tmp_path / "units.csv")])
+    assert result.exit_code == 1
+    for expected in ("units.csv row 5: the name is empty",
+                     "units.csv row 5: unknown parent unit 'T404'",
+                     "units.csv row 5: valid_from '31/12/2025' is not a date",
+                     "nothing was imported"):
+        assert expected in result.output
+    good_users = tmp_path / "users.csv"
+    good_users.write_text(USERS_CSV, encoding="utf-8")
+    # The units were not imported, so the users' units are unknown too.
+    again = cli.invoke(main, ["org", "import", str(good_users)])
+    assert again.exit_code == 1 and "unknown unit 'T01'" in again.output
+
+
+def test_an_unreadable_file_is_a_clear_error(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "org.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (tmp_path / "org.yaml").write_text("units: [unclosed", encoding="utf-8")
+    result = cli.invoke(main, ["org", "import", str(tmp_path / "org.csv"),
+                               str(tmp_path / "org.yaml")])
+    assert result.exit_code == 1
+    assert "org.csv: the header must have" in result.output
+    assert "org.yaml" in result.output
