@@ -76,9 +76,16 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
             self.cfg.set("timeout", 120)
 
         def load(self):  # type: ignore[no-untyped-def]
+            from datetime import timedelta
+
+            from docflow.bootstrap import bootstrap
             from docflow.web import create_app
 
-            return create_app()
+            built = bootstrap(Settings.from_env(os.environ))
+            if built.settings.redis_url is None:
+                # In-process jobs die with the process: pick up dispatches a restart cut off.
+                built.documents.requeue_stalled(timedelta(0))
+            return create_app(built)
 
     click.echo(f"docflow on http://{host}:{port}/ (data: {services.settings.data_dir})")
     App().run()

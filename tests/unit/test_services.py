@@ -288,3 +288,37 @@ def test_an_org_import_builds_paths_levels_and_successors(services: Services) ->
     # Importing again updates instead of duplicating.
     again = services.org.import_org(OrgImport(units=units), ORIGIN)
     assert (again.units_created, again.units_updated) == (0, 3)
+
+
+class LosingQueue:
+    """A queue whose enqueues vanish, as when a process dies right after commit."""
+
+    def __init__(self) -> None:
+        self.lost: list[tuple[str, tuple[str, ...]]] = []
+
+    def enqueue(self, job: str, *args: str, delay: timedelta | None = None) -> None:
+        self.lost.append((job, args))
+
+    def check(self) -> None:
+        pass
+
+
+def test_a_dispatch_whose_job_was_lost_is_picked_up_again(tmp_path: Path) -> None:
+    from tests.conftest import seed_org
+
+    settings = embedded_settings(tmp_path)
+    lossy = bootstrap(settings, queue=LosingQueue(), upgrade_embedded=True)
+    org = seed_org(lossy)
+    doc_id = issued_document(lossy, org)
+    dispatch = lossy.documents.dispatch(org.clerk, doc_id, DispatchTarget(level="commune",
+                                                                          under="P01"), ORIGIN)
+    assert lossy.documents.dispatch_state(dispatch.id).status == "pending"  # type: ignore[union-attr]
+    lossy.close()
+    restarted = bootstrap(settings)
+    try:
+        assert restarted.documents.requeue_stalled(timedelta(minutes=5)) == 0  # too recent
+        assert restarted.documents.requeue_stalled(timedelta(0)) == 1
+        assert isinstance(restarted.queue, InProcessQueue) and restarted.queue.join(10)
+        assert restarted.queries.recipients(org.clerk, doc_id)[0] == {"delivered": 3}
+    finally:
+        restarted.close()
