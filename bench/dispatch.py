@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import secrets
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -42,12 +43,15 @@ from docflow.domain.org import Actor, Level
 from docflow.domain.routing import DispatchTarget
 from docflow.services.documents import FAN_OUT_JOB, RECEIPT
 from docflow.services.org import OrgImport, UnitRow, UserRow
-from storage.db import migrate
+from storage.db import migrate, repositories
 from storage.db import tables as t
 from storage.db.engine import make_engine
 
 TARGET_SECONDS = 0.5
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+FULL_UNITS = 10_000
+# The test suite's server (see tests/conftest.py and scripts/test-services).
+SERVER = os.environ.get("DOCFLOW_TEST_PG_URL") or (
+    f"postgresql+psycopg://postgres@127.0.0.1:{os.environ.get('DOCFLOW_TEST_PG_PORT', '5432')}")
 ORIGIN = Origin(via="cli")
 PROVINCE = "T48"
 
@@ -88,6 +92,47 @@ class Staff:
     officer: Actor
     leader: Actor
     clerk: Actor
+
+
+@dataclass
+class Run:
+    """One timed fan_out: its seconds, and the seconds of the repository calls inside it."""
+
+    seconds: float
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+# The repository calls of fan_out worth seeing apart; the rest is service code, the reads of the
+# dispatch, document and units, and the commit.
+PHASES: tuple[tuple[str, type, str], ...] = (
+    ("units_holding", repositories.SqlReceipts, "units_holding"),
+    ("receipts add_many", repositories.SqlReceipts, "add_many"),
+    ("audit append_many", repositories.SqlAudit, "append_many"),
+)
+
+
+@contextmanager
+def timing_phases() -> Iterator[dict[str, float]]:
+    """Add up the seconds of the PHASES calls (wrapped on their classes, restored after)."""
+    spent: dict[str, float] = {}
+
+    def timed(original: Callable[..., object], label: str) -> Callable[..., object]:
+        def wrapper(*args: object, **kwargs: object) -> object:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - started
+        return wrapper
+
+    originals = [(cls, name, getattr(cls, name)) for _, cls, name in PHASES]
+    for (label, _, _), (cls, name, original) in zip(PHASES, originals, strict=True):
+        setattr(cls, name, timed(original, label))
+    try:
+        yield spent
+    finally:
+        for cls, name, original in originals:
+            setattr(cls, name, original)
 
 
 @dataclass(frozen=True)
@@ -157,14 +202,15 @@ def issue_and_dispatch(services: Services, queue: RecordingQueue, staff: Staff, 
 
 
 def time_fan_out(services: Services, queue: RecordingQueue, staff: Staff, units: int,
-                 repeat: int) -> list[float]:
-    """Seconds per `fan_out` run, one fresh directive each time; checks what it wrote."""
-    timings: list[float] = []
+                 repeat: int) -> list[Run]:
+    """One `fan_out` run per repetition, each on a fresh directive; checks what it wrote."""
+    runs: list[Run] = []
     for n in range(1, repeat + 1):
         pending = issue_and_dispatch(services, queue, staff, n)
-        started = time.perf_counter()
-        created = services.documents.fan_out(pending.dispatch_id)
-        elapsed = time.perf_counter() - started
+        with timing_phases() as spent:
+            started = time.perf_counter()
+            created = services.documents.fan_out(pending.dispatch_id)
+            elapsed = time.perf_counter() - started
         if created != units:
             raise RuntimeError(f"fan_out created {created} entries, expected {units}")
         counts, rows = services.queries.recipients(staff.clerk, pending.document_id)
@@ -176,9 +222,9 @@ def time_fan_out(services: Services, queue: RecordingQueue, staff: Staff, units:
                 t.audit_events.c.action == Action.RECEIPT_DELIVER.value)).scalar_one()
         if events != units:
             raise RuntimeError(f"{events} delivery events written, expected {units}")
-        timings.append(elapsed)
+        runs.append(Run(elapsed, dict(spent)))
         print(f"  fan_out #{n}: {elapsed:.3f} s for {created:,} entries + {events:,} events")
-    return timings
+    return runs
 
 
 def time_naive(services: Services, queue: RecordingQueue, staff: Staff,
@@ -228,7 +274,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"PostgreSQL server, no database (default {SERVER})")
     args = parser.parse_args(argv)
     if args.units is None:
-        args.units = 1_000 if args.small else 10_000
+        args.units = 1_000 if args.small else FULL_UNITS
     if args.naive is None:
         args.naive = min(300, args.units) if args.small else args.units
     args.naive = max(0, min(args.naive, args.units))
@@ -259,18 +305,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             started = time.perf_counter()
             staff, codes = seed(services, args.units)
             print(f"seeded {len(codes):,} communes in {time.perf_counter() - started:.1f} s")
-            timings = time_fan_out(services, queue, staff, args.units, args.repeat)
+            runs = time_fan_out(services, queue, staff, args.units, args.repeat)
             naive = time_naive(services, queue, staff, codes[:args.naive]) if args.naive else None
         finally:
             services.close()
+    return report(args, runs, naive, time.perf_counter() - run_started)
 
-    median = statistics.median(timings)
+
+def report(args: argparse.Namespace, runs: Sequence[Run], naive: float | None,
+           total: float) -> int:
+    seconds = [r.seconds for r in runs]
+    median = statistics.median(seconds)
     rows = 2 * args.units
     print()
     print(f"fan_out, {args.units:,} recipients ({rows:,} rows: entries + audit events), "
-          f"{len(timings)} runs")
-    print(f"  median {median:.3f} s   min {min(timings):.3f} s   max {max(timings):.3f} s")
+          f"{len(runs)} runs")
+    print(f"  median {median:.3f} s   min {min(seconds):.3f} s   max {max(seconds):.3f} s")
     print(f"  {args.units / median:,.0f} recipients/s   {rows / median:,.0f} rows/s")
+    parts = {label: statistics.median(r.phases.get(label, 0.0) for r in runs)
+             for label, _, _ in PHASES}
+    rest = statistics.median(r.seconds - sum(r.phases.values()) for r in runs)
+    print("  inside (medians): " + "   ".join(f"{k} {v:.3f} s" for k, v in parts.items())
+          + f"   rest {rest:.3f} s")
     if naive is not None:
         per = naive / args.naive
         whole = per * args.units
@@ -281,10 +337,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {whole:.2f} s for {args.units:,} ({how})")
         print(f"  ratio naive / fan_out: {whole / median:,.0f}x")
     verdict = "PASS" if median <= TARGET_SECONDS else "FAIL"
-    print(f"{verdict}: median {median:.3f} s vs target {TARGET_SECONDS} s "
-          f"(for {args.units:,} units)")
-    print(f"total run {time.perf_counter() - run_started:.1f} s")
-    return 0 if verdict == "PASS" else 1
+    full = args.units >= FULL_UNITS
+    print(f"{verdict}: median {median:.3f} s vs target {TARGET_SECONDS} s for "
+          f"{FULL_UNITS:,} units" + ("" if full else
+                                     f" (this run: {args.units:,} units; informational only)"))
+    print(f"total run {total:.1f} s")
+    # Only a full-size run fails on time; --small checks that everything works and is correct.
+    return 1 if full and verdict == "FAIL" else 0
 
 
 if __name__ == "__main__":

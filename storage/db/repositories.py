@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from psycopg import sql as pgsql
@@ -331,31 +332,31 @@ class SqlReceipts(_Repo):
         self.conn.execute(update(t.receipts).where(t.receipts.c.id == receipt.id).values(**values))
 
     def add_many(self, receipts: Sequence[Receipt]) -> None:
-        rows = [_receipt_row(r) for r in receipts]
-        if not rows:
+        if not receipts:
             return
         if self.conn.dialect.driver != "psycopg":
-            for chunk in _chunks(rows, 5000):
-                self.conn.execute(insert(t.receipts), list(chunk))
+            for chunk in _chunks(receipts, 5000):
+                self.conn.execute(insert(t.receipts), [_receipt_row(r) for r in chunk])
             return
-        # PostgreSQL: one COPY on the unit of work's own transaction, far quicker than INSERTs
-        # (a dispatch to every commune of a country is tens of thousands of rows).
-        columns = list(rows[0])
+        # PostgreSQL: one COPY on the unit of work's own transaction, about twice as quick as
+        # INSERTs for a dispatch to thousands of units (what is left is the server's index and
+        # foreign-key work). Rows are built while the server already stores the first ones.
+        columns = list(_receipt_row(receipts[0]))
+        values = itemgetter(*columns)
         statement = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
             pgsql.Identifier(t.receipts.name), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))
         driver = self.conn.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(tuple(row.values()))
+            for r in receipts:
+                copy.write_row(values(_receipt_row(r)))
 
     def units_holding(self, document_id: str, unit_codes: Iterable[str]) -> set[str]:
         r = t.receipts.c
-        held: set[str] = set()
-        for chunk in _chunks(list(unit_codes), 900):
-            held.update(self.conn.execute(select(r.unit_code).where(
-                r.document_id == document_id, r.unit_code.in_(chunk))).scalars())
-        return held
+        # One indexed range scan of the document's entries beats thousands of IN parameters.
+        held = set(self.conn.execute(select(r.unit_code).where(r.document_id == document_id))
+                   .scalars())
+        return held.intersection(unit_codes)
 
     def relevant_paths(self, document_id: str, unit_codes: Iterable[str],
                        audit_paths: Iterable[str]) -> list[str]:
@@ -440,22 +441,24 @@ class SqlAudit(_Repo):
         self.conn.execute(insert(t.audit_events).values(**_event_row(event)))
 
     def append_many(self, events: Sequence[AuditEvent]) -> None:
-        rows = [_event_row(e) for e in events]
-        if not rows:
+        if not events:
             return
         if self.conn.dialect.driver != "psycopg":
-            for chunk in _chunks(rows, 5000):
-                self.conn.execute(insert(t.audit_events), list(chunk))
+            for chunk in _chunks(events, 5000):
+                self.conn.execute(insert(t.audit_events), [_event_row(e) for e in chunk])
             return
-        # PostgreSQL: one COPY (see SqlReceipts.add_many); ids come from the column's sequence,
-        # in row order. COPY does not go through SQLAlchemy's JSON type: serialise as it does.
-        columns = list(rows[0])
+        # PostgreSQL: one COPY, as in SqlReceipts.add_many; ids come from the column's sequence
+        # in the order of `events`. COPY bypasses SQLAlchemy's JSON type, so `details` is
+        # serialised here the way SQLAlchemy does it (json.dumps).
+        columns = list(_event_row(events[0]))
+        values = itemgetter(*columns)
         statement = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
             pgsql.Identifier(t.audit_events.name),
             pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))
         driver = self.conn.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
+            for e in events:
+                row = _event_row(e)
                 row["details"] = json.dumps(row["details"])
-                copy.write_row(tuple(row.values()))
+                copy.write_row(values(row))
