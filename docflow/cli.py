@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import getpass
 import logging
 import os
@@ -106,6 +107,10 @@ def worker(ctx: click.Context, burst: bool) -> None:
         raise click.ClickException("set DOCFLOW_REDIS_URL: without it jobs run inside "
                                    "`docflow serve` and no worker is needed")
     jobs.install(services)
+    # Everything built so far lives as long as the process: keep it out of the cyclic garbage
+    # collector's full passes, which otherwise cost a 10,000-unit fan-out ~0.1 s (forked work
+    # horses inherit the frozen heap, and share it copy-on-write).
+    gc.freeze()
     requeued = services.documents.requeue_stalled()
     if requeued:
         click.echo(f"requeued {requeued} stalled dispatch(es)")

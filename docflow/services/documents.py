@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -31,6 +30,7 @@ from docflow.domain.routing import (
     Receipt,
     ReceiptStatus,
 )
+from docflow.services.ids import new_id
 from docflow.services.ports import (
     BlobStore,
     Clock,
@@ -107,7 +107,7 @@ class DocumentService:
                 if missing:
                     raise Invalid("unknown recipient units", errors=missing)
             document = Document(
-                id=str(uuid.uuid4()),
+                id=new_id(),
                 unit_code=unit_code,
                 created_by=actor.id,
                 created_at=now,
@@ -149,7 +149,7 @@ class DocumentService:
         with self._uow() as uow:
             document = self._editable(uow, actor, document_id, for_update=True)
             revision = Revision(
-                id=str(uuid.uuid4()),
+                id=new_id(),
                 document_id=document.id,
                 kind=kind,
                 seq=1 + max((r.seq for r in document.revisions if r.kind is kind), default=0),
@@ -248,7 +248,7 @@ class DocumentService:
                           workflows.Context(actor=actor.id, at=now,
                                             roles=access.drafting_roles(actor, document.unit_code)))
             self._check_target(uow, target, document.unit_code, self._today(now))
-            dispatch = Dispatch(id=str(uuid.uuid4()), document_id=document.id,
+            dispatch = Dispatch(id=new_id(), document_id=document.id,
                                 created_by=actor.id, created_at=now, target=target,
                                 status=DispatchStatus.PENDING)
             uow.dispatches.add(dispatch)
@@ -305,7 +305,7 @@ class DocumentService:
             held = uow.receipts.units_holding(dispatch.document_id, codes)
             codes = [c for c in codes if c not in held and c != document.unit_code]
             receipts = [
-                Receipt(id=str(uuid.uuid4()), dispatch_id=dispatch.id,
+                Receipt(id=new_id(), dispatch_id=dispatch.id,
                         document_id=dispatch.document_id, unit_code=code,
                         status=ReceiptStatus(RECEIPT.initial), delivered_at=now, updated_at=now)
                 for code in codes

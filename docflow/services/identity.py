@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from collections.abc import Sequence
 
 from docflow.domain.audit import Action, AuditEvent, Origin
 from docflow.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
 from docflow.domain.org import Actor, Role, User
+from docflow.services.ids import new_id
 from docflow.services.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
 
 TOKEN_PREFIX = "dft_"
@@ -87,7 +87,7 @@ class IdentityService:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self._clock.now()
         with self._uow() as uow:
-            token_id = str(uuid.uuid4())
+            token_id = new_id()
             uow.users.add_token(token_id, actor.id, name, token_digest(token), now)
             uow.audit.append(AuditEvent(
                 at=now, action=Action.TOKEN_CREATE, object_type="user", object_id=actor.id,
@@ -117,7 +117,7 @@ class IdentityService:
             missing = sorted({code for code, _ in grants if code not in units})
             if missing:
                 raise Invalid("unknown units", errors=missing)
-            user = User(id=str(uuid.uuid4()), username=username,
+            user = User(id=new_id(), username=username,
                         full_name=full_name.strip() or username)
             uow.users.add(user, self._hasher.hash(password))
             uow.audit.append(AuditEvent(

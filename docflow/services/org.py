@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,6 +17,7 @@ from docflow.domain.org import (
     User,
     child_path,
 )
+from docflow.services.ids import new_id
 from docflow.services.ports import Clock, UnitOfWorkFactory
 
 Progress = Callable[[int, int], None]
@@ -132,7 +132,7 @@ class OrgService:
                 username = person.username.strip().lower()
                 user = existing_users.get(username) or new_users.get(username)
                 if user is None:
-                    user = User(id=str(uuid.uuid4()), username=username,
+                    user = User(id=new_id(), username=username,
                                 full_name=person.full_name.strip() or username)
                     new_users[username] = user
                 grants.append((user.id, person.unit_code, person.role.strip().lower()))

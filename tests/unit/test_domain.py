@@ -92,3 +92,14 @@ def test_units_are_effective_dated_and_merged_units_are_inactive() -> None:
     assert unit.is_active(TODAY)
     merged = Unit("Y", "Xã", "Y", "commune", "P", "P/Y/", successor_code="X")
     assert not merged.is_active(TODAY)
+
+
+def test_new_ids_are_version_7_and_time_ordered() -> None:
+    import uuid
+
+    from docflow.services.ids import new_id
+
+    ids = [new_id() for _ in range(2000)]
+    assert len(set(ids)) == 2000
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+    assert [i[:13] for i in ids] == sorted(i[:13] for i in ids)  # the millisecond prefix
