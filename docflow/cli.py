@@ -39,6 +39,15 @@ def _fail(exc: DomainError) -> click.ClickException:
     return click.ClickException("\n".join(lines))
 
 
+def _password(option: str | None) -> tuple[str, bool]:
+    """The password from --password: '-' generates one, nothing asks for it."""
+    if option == "-":
+        return generate_password(), True
+    if option is None:
+        return getpass.getpass("password: "), False
+    return option, False
+
+
 @click.group()
 @click.version_option(package_name="docflow")
 def main() -> None:
@@ -203,14 +212,9 @@ def user_add(ctx: click.Context, username: str, full_name: str, unit_code: str, 
              password: str | None) -> None:
     """Create an account with one role in one unit."""
     services = _services(ctx, upgrade_embedded=True)
-    generated = password == "-"
-    if generated:
-        password = generate_password()
-    elif password is None:
-        password = getpass.getpass("password: ")
+    password, generated = _password(password)
     try:
-        services.identity.add_user(username, full_name, password or "", [(unit_code, Role(role))],
-                                   CLI)
+        services.identity.add_user(username, full_name, password, [(unit_code, Role(role))], CLI)
     except DomainError as exc:
         raise _fail(exc) from exc
     click.echo(f"created {username}" + (f" with password {password}" if generated else ""))
@@ -236,13 +240,9 @@ def user_grant(ctx: click.Context, username: str, unit_code: str, role: str) -> 
 @click.pass_context
 def user_passwd(ctx: click.Context, username: str, password: str | None) -> None:
     """Set an account's password."""
-    generated = password == "-"
-    if generated:
-        password = generate_password()
-    elif password is None:
-        password = getpass.getpass("password: ")
+    password, generated = _password(password)
     try:
-        _services(ctx).identity.set_password(username, password or "", CLI)
+        _services(ctx).identity.set_password(username, password, CLI)
     except DomainError as exc:
         raise _fail(exc) from exc
     click.echo("password set" + (f": {password}" if generated else ""))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
+from itertools import chain
 from operator import itemgetter
 from typing import Any, TypeVar
 
 from psycopg import sql as pgsql
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     Row,
@@ -81,6 +83,37 @@ class _Repo:
         stmt = dialect_insert(table)
         changed = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
         self.conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed), rows)
+
+    def _bulk_insert(self, table: Any, rows: Iterator[dict[str, Any]], count: int) -> None:
+        """Insert many rows in this transaction: one COPY on PostgreSQL, batches elsewhere."""
+        if count == 0:
+            return
+        if self.conn.dialect.driver != "psycopg":
+            batch: list[dict[str, Any]] = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) == 5000:
+                    self.conn.execute(insert(table), batch)
+                    batch = []
+            if batch:
+                self.conn.execute(insert(table), batch)
+            return
+        # COPY is several times quicker than INSERTs for a dispatch to thousands of units; it
+        # runs on the unit of work's own connection, so the job stays one transaction. It
+        # bypasses SQLAlchemy's types: JSON columns are serialised here as SQLAlchemy does.
+        first = next(rows)
+        columns = list(first)
+        json_columns = [c for c in columns if isinstance(table.c[c].type, JSON)]
+        values = itemgetter(*columns)
+        statement = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+            pgsql.Identifier(table.name), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in chain([first], rows):
+                for c in json_columns:
+                    row[c] = json.dumps(row[c])
+                copy.write_row(values(row))
 
     def _insert_ignore(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
         if not rows:
@@ -332,24 +365,7 @@ class SqlReceipts(_Repo):
         self.conn.execute(update(t.receipts).where(t.receipts.c.id == receipt.id).values(**values))
 
     def add_many(self, receipts: Sequence[Receipt]) -> None:
-        if not receipts:
-            return
-        if self.conn.dialect.driver != "psycopg":
-            for chunk in _chunks(receipts, 5000):
-                self.conn.execute(insert(t.receipts), [_receipt_row(r) for r in chunk])
-            return
-        # PostgreSQL: one COPY on the unit of work's own transaction, about twice as quick as
-        # INSERTs for a dispatch to thousands of units (what is left is the server's index and
-        # foreign-key work). Rows are built while the server already stores the first ones.
-        columns = list(_receipt_row(receipts[0]))
-        values = itemgetter(*columns)
-        statement = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
-            pgsql.Identifier(t.receipts.name), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))
-        driver = self.conn.connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for r in receipts:
-                copy.write_row(values(_receipt_row(r)))
+        self._bulk_insert(t.receipts, (_receipt_row(r) for r in receipts), len(receipts))
 
     def units_holding(self, document_id: str, unit_codes: Iterable[str]) -> set[str]:
         r = t.receipts.c
@@ -441,24 +457,5 @@ class SqlAudit(_Repo):
         self.conn.execute(insert(t.audit_events).values(**_event_row(event)))
 
     def append_many(self, events: Sequence[AuditEvent]) -> None:
-        if not events:
-            return
-        if self.conn.dialect.driver != "psycopg":
-            for chunk in _chunks(events, 5000):
-                self.conn.execute(insert(t.audit_events), [_event_row(e) for e in chunk])
-            return
-        # PostgreSQL: one COPY, as in SqlReceipts.add_many; ids come from the column's sequence
-        # in the order of `events`. COPY bypasses SQLAlchemy's JSON type, so `details` is
-        # serialised here the way SQLAlchemy does it (json.dumps).
-        columns = list(_event_row(events[0]))
-        values = itemgetter(*columns)
-        statement = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
-            pgsql.Identifier(t.audit_events.name),
-            pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))
-        driver = self.conn.connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for e in events:
-                row = _event_row(e)
-                row["details"] = json.dumps(row["details"])
-                copy.write_row(values(row))
+        # Ids come from the column's sequence in the order of `events`.
+        self._bulk_insert(t.audit_events, (_event_row(e) for e in events), len(events))
