@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from docflow.domain.documents import CATALOGUE, DraftSpec, RevisionKind, Urgency
-from docflow.domain.errors import DomainError, Unauthenticated
+from docflow.domain.errors import DomainError, NotFound, Unauthenticated
 from docflow.domain.routing import DispatchTarget
 from docflow.web.auth import (
     begin_session,
@@ -136,9 +136,9 @@ def act(document_id: str, action: str) -> ResponseReturnValue:
         else:
             {"submit": svc.submit, "approve": svc.approve, "issue": svc.issue}[action](
                 actor, document_id, origin())
+    except NotFound:
+        raise
     except DomainError as exc:
-        if exc.code == "not-found":
-            raise
         flash(exc.message)
     return redirect(url_for("pages.document", document_id=document_id))
 
@@ -157,8 +157,8 @@ def receive(receipt_id: str, action: str) -> ResponseReturnValue:
             svc.complete_receipt(actor, receipt_id, origin())
         else:
             svc.return_receipt(actor, receipt_id, request.form.get("reason", ""), origin())
+    except NotFound:
+        raise
     except DomainError as exc:
-        if exc.code == "not-found":
-            raise
         flash(exc.message)
     return redirect(url_for("pages.document", document_id=receipt.document_id))

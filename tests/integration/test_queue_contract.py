@@ -66,26 +66,30 @@ def test_delayed_jobs_wait_for_their_time(svc: Services) -> None:
     dispatch = svc.documents.dispatch(org.clerk, doc_id, DispatchTarget(unit_codes=("P01.X1",)),
                                       ORIGIN)
     if isinstance(svc.queue, RqQueue):
-        svc.queue.queue.empty()
+        svc.queue.queue.empty()  # leave only the delayed copy below
     else:
         assert svc.queue.join(10)
-        svc.documents.fan_out(dispatch.id)  # settle the immediate job's effect
+        svc.queue.enqueue(FAN_OUT_JOB, dispatch.id)  # idempotent: settles nothing new
     later = svc.documents.dispatch(org.clerk, doc_id, DispatchTarget(unit_codes=("P01.X2",)),
                                    ORIGIN)
     if isinstance(svc.queue, RqQueue):
         svc.queue.queue.empty()
-    else:
-        assert svc.queue.join(10)
-    svc.queue.enqueue(FAN_OUT_JOB, later.id, delay=timedelta(seconds=1))
-    if isinstance(svc.queue, RqQueue):
-        registry = ScheduledJobRegistry(queue=svc.queue.queue)
-        assert registry.count == 1 and len(svc.queue.queue) == 0
+        svc.queue.enqueue(FAN_OUT_JOB, later.id, delay=timedelta(seconds=30))
+        # RQ keeps it in the scheduled registry; the worker's scheduler moves it when due.
+        assert ScheduledJobRegistry(queue=svc.queue.queue).count == 1
+        assert len(svc.queue.queue) == 0
         return
-    # in-process: the delayed job has not run yet, then runs by itself
-    time.sleep(0.2)
-    assert svc.queue.join(0.1)  # nothing due yet
+    assert svc.queue.join(10)  # the immediate job of `later` has run...
+    # ...so use a fresh dispatch whose only job is the delayed one.
+    svc.queue.bind({FAN_OUT_JOB: lambda *_: None})
+    third = svc.documents.dispatch(org.clerk, doc_id, DispatchTarget(unit_codes=("P01.X3",)),
+                                   ORIGIN)
+    assert svc.queue.join(10)  # the no-op has taken the immediate job
+    svc.queue.bind({FAN_OUT_JOB: svc.documents.fan_out})
+    svc.queue.enqueue(FAN_OUT_JOB, third.id, delay=timedelta(seconds=1))
+    assert svc.documents.dispatch_state(third.id).status == "pending"  # type: ignore[union-attr]
     deadline = time.monotonic() + 5
-    while svc.documents.dispatch_state(later.id).status != "done":  # type: ignore[union-attr]
+    while svc.documents.dispatch_state(third.id).status != "done":  # type: ignore[union-attr]
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
