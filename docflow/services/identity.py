@@ -43,8 +43,9 @@ class IdentityService:
         with self._uow() as uow:
             found = uow.users.by_username(username.strip().lower())
             stored = found.password_hash if found and found.password_hash else self._decoy
-            ok = self._hasher.verify(stored, password) and found is not None
-            ok = ok and found is not None and found.user.active and bool(found.password_hash)
+            verified = self._hasher.verify(stored, password)
+            ok = found is not None and bool(found.password_hash) and found.user.active \
+                and verified
             uow.audit.append(AuditEvent(
                 at=now, action=Action.USER_LOGIN if ok else Action.USER_LOGIN_FAILED,
                 object_type="user", object_id=found.user.id if found else username[:64],
