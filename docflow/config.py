@@ -43,6 +43,9 @@ class Settings:
     secure_cookies: bool
     fast_password_hashing: bool
     """DOCFLOW_FAST_PASSWORD_HASHING: cheap argon2 parameters, for test suites only."""
+    trust_anchors: tuple[Path, ...] = ()
+    """DOCFLOW_TRUST_ANCHORS: CA certificate files or folders (separated by ':') that signature
+    validation trusts; default: the data folder's ``trust`` folder."""
     trusted_proxies: int = 0
     """DOCFLOW_TRUSTED_PROXIES: reverse proxies in front whose X-Forwarded-For/-Proto to
     believe, so the audit trail records the client's address rather than the proxy's."""
@@ -104,6 +107,9 @@ class Settings:
             timezone=timezone,
             secure_cookies=_flag(env, "DOCFLOW_SECURE_COOKIES", not embedded),
             fast_password_hashing=_flag(env, "DOCFLOW_FAST_PASSWORD_HASHING", False),
+            trust_anchors=tuple(Path(p).expanduser().resolve() for p in
+                                env.get("DOCFLOW_TRUST_ANCHORS", "").split(os.pathsep) if p)
+            or (data_dir / "trust",),
             trusted_proxies=_positive_int(env, "DOCFLOW_TRUSTED_PROXIES", 0, minimum=0),
         )
 
