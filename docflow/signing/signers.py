@@ -1,0 +1,270 @@
+"""Signing keys behind pyHanko's `Signer` interface: PKCS#12 files, PKCS#11 tokens, remote signing.
+
+The caller of `docflow.signing.pades` does not know where the key lives. The remote (interrupted)
+flow is two plain functions: `prepare_remote` returns the data to be signed and everything needed to
+finish later (a frozen, serialisable value), `complete_remote` checks the returned signature value
+against the certificate before it embeds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+
+import aiohttp
+from asn1crypto import cms, x509
+from cryptography import x509 as pyca_x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from pyhanko.config.pkcs11 import TokenCriteria
+from pyhanko.keys.internal import (
+    translate_pyca_cryptography_cert_to_asn1,
+    translate_pyca_cryptography_key_to_asn1,
+)
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers, timestamps
+from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
+from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
+from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
+from pyhanko.stamp import BaseStampStyle
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
+
+DIGEST = "sha256"
+REMOTE_TTL = timedelta(minutes=10)
+
+
+class SigningFailure(Exception):
+    """Base class of the signing errors docflow raises itself."""
+
+
+class SignatureMismatch(SigningFailure):
+    """The signature value returned by a token or remote service does not match the data."""
+
+
+class PreparationExpired(SigningFailure):
+    """A prepared (interrupted) signature was completed after its expiry."""
+
+
+@dataclass(frozen=True)
+class SignaturePlan:
+    """What to sign and how it looks: built by `docflow.signing.pades`, used by every signer."""
+
+    meta: signers.PdfSignatureMetadata
+    stamp_style: BaseStampStyle | None = None
+    field_spec: fields.SigFieldSpec | None = None
+
+    @property
+    def field_name(self) -> str:
+        name = self.meta.field_name
+        assert name is not None
+        return name
+
+
+class LoadedKeySigner(signers.SimpleSigner):
+    """A `SimpleSigner` that keeps the decoded `cryptography` key.
+
+    The stock `SimpleSigner.sign_raw` re-imports the key from DER on every signature, and
+    `cryptography` re-checks an RSA private key on every import (tens of milliseconds for
+    RSA-2048). This one imports the key once, at load time.
+    """
+
+    def __init__(self, signing_cert: x509.Certificate,
+                 private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+                 cert_registry: SimpleCertificateStore, *, prefer_pss: bool = False) -> None:
+        super().__init__(signing_cert=signing_cert,
+                         signing_key=translate_pyca_cryptography_key_to_asn1(private_key),
+                         cert_registry=cert_registry, prefer_pss=prefer_pss)
+        self._private_key = private_key
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+        algorithm = mechanism["algorithm"].native
+        key = self._private_key
+        if isinstance(key, rsa.RSAPrivateKey):
+            if algorithm in ("rsassa_pkcs1v15", "sha256_rsa", "sha384_rsa", "sha512_rsa"):
+                return key.sign(data, padding.PKCS1v15(),
+                                get_pyca_cryptography_hash(digest_algorithm))
+            if algorithm == "rsassa_pss":
+                pss, hash_algo = process_pss_params(mechanism["parameters"])
+                return key.sign(data, pss, hash_algo)
+        elif algorithm.endswith("ecdsa"):
+            return key.sign(data, ec.ECDSA(get_pyca_cryptography_hash(digest_algorithm)))
+        return super().sign_raw(data, digest_algorithm)
+
+
+def load_pkcs12_data(data: bytes, passphrase: bytes | None, *,
+                     extra_certs: Iterable[x509.Certificate] = ()) -> LoadedKeySigner:
+    try:
+        key, cert, others = pkcs12.load_key_and_certificates(data, passphrase)
+    except ValueError as exc:
+        raise ValueError("could not read the PKCS#12 data (wrong passphrase?)") from exc
+    if cert is None or not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError("the PKCS#12 data must hold an RSA or EC key and its certificate")
+    registry = _store(
+        [translate_pyca_cryptography_cert_to_asn1(c) for c in others] + list(extra_certs))
+    return LoadedKeySigner(translate_pyca_cryptography_cert_to_asn1(cert), key, registry)
+
+
+def load_pkcs12(path: Path, passphrase: bytes | None, *,
+                extra_certs: Iterable[x509.Certificate] = ()) -> LoadedKeySigner:
+    """A signer for a PKCS#12 (.p12/.pfx) file; the key is decoded once, here."""
+    return load_pkcs12_data(Path(path).read_bytes(), passphrase, extra_certs=extra_certs)
+
+
+@contextmanager
+def open_pkcs11_signer(module: str, token_label: str, pin: str, key_label: str,
+                       cert_label: str | None = None, *,
+                       ca_chain: Iterable[x509.Certificate] = ()) -> Iterator[PKCS11Signer]:
+    """A signer for a key on a PKCS#11 token (USB token, HSM), open for the block's duration.
+
+    The token is chosen by label: SoftHSM2 moves tokens to random slot numbers.
+    """
+    with open_pkcs11_session(module, token_criteria=TokenCriteria(label=token_label),
+                             user_pin=pin) as session:
+        yield PKCS11Signer(session, key_label=key_label, cert_label=cert_label or key_label,
+                           ca_chain=list(ca_chain))
+
+
+# --- remote (interrupted) signing -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedSignature:
+    """Phase 1 of a remote signature: plain bytes and numbers, safe to store between requests.
+
+    `data_to_be_signed` is the DER of the CMS signed attributes; the token signs it (RSA
+    PKCS#1 v1.5 or ECDSA, with SHA-256). A token that only signs hashes gets
+    `data_to_be_signed_digest`.
+    """
+
+    prepared_pdf: bytes
+    document_digest: bytes
+    reserved_region_start: int
+    reserved_region_end: int
+    data_to_be_signed: bytes
+    signer_cert: bytes
+    chain: tuple[bytes, ...]
+    field_name: str
+    expires_at: datetime
+    tsa_url: str | None = None
+    md_algorithm: str = DIGEST
+
+    @property
+    def data_to_be_signed_digest(self) -> bytes:
+        return hashlib.new(self.md_algorithm, self.data_to_be_signed).digest()
+
+
+def prepare_remote(pdf: bytes, cert: x509.Certificate, chain: Iterable[x509.Certificate],
+                   meta: SignaturePlan | signers.PdfSignatureMetadata, *,
+                   tsa_url: str | None = None, now: datetime | None = None,
+                   ttl: timedelta = REMOTE_TTL) -> PreparedSignature:
+    """Reserve the signature in an incremental update and compute the data to be signed.
+
+    B-B and B-T only; extend the completed file to B-LT/B-LTA with `docflow.signing.pades`.
+    """
+    plan = meta if isinstance(meta, SignaturePlan) else SignaturePlan(meta)
+    if plan.meta.embed_validation_info or plan.meta.use_pades_lta:
+        raise ValueError("the remote flow signs at B-B or B-T; add B-LT/B-LTA afterwards")
+    chain = list(chain)
+    started = now or datetime.now(UTC)
+    return asyncio.run(_prepare(pdf, cert, chain, plan, tsa_url, started + ttl))
+
+
+async def _prepare(pdf: bytes, cert: x509.Certificate, chain: list[x509.Certificate],
+                   plan: SignaturePlan, tsa_url: str | None,
+                   expires_at: datetime) -> PreparedSignature:
+    placeholder = signers.ExternalSigner(cert, _store(chain),
+                                         signature_value=_signature_size(cert))
+    async with aiohttp.ClientSession() as session:
+        timestamper = timestamps.HTTPTimeStamper(tsa_url, session=session) if tsa_url else None
+        pdf_signer = signers.PdfSigner(plan.meta, placeholder, timestamper=timestamper,
+                                       stamp_style=plan.stamp_style,
+                                       new_field_spec=plan.field_spec)
+        prepared, _tbs, output = await pdf_signer.async_digest_doc_for_signing(
+            IncrementalPdfFileWriter(BytesIO(pdf), strict=False))
+        attrs = await placeholder.signed_attrs(prepared.document_digest, DIGEST, use_pades=True)
+    assert isinstance(output, BytesIO)
+    return PreparedSignature(
+        prepared_pdf=output.getvalue(), document_digest=prepared.document_digest,
+        reserved_region_start=prepared.reserved_region_start,
+        reserved_region_end=prepared.reserved_region_end, data_to_be_signed=attrs.dump(),
+        signer_cert=cert.dump(), chain=tuple(c.dump() for c in chain),
+        field_name=plan.field_name, expires_at=expires_at, tsa_url=tsa_url)
+
+
+def complete_remote(prepared: PreparedSignature, signature_value: bytes, *,
+                    now: datetime | None = None) -> bytes:
+    """Check `signature_value` against the signer's certificate, then embed it: the signed PDF."""
+    if (now or datetime.now(UTC)) > prepared.expires_at:
+        raise PreparationExpired(
+            f"the prepared signature for field {prepared.field_name!r} expired at "
+            f"{prepared.expires_at.isoformat()}; prepare it again")
+    verify_signature_value(prepared.signer_cert, prepared.data_to_be_signed, signature_value,
+                           prepared.md_algorithm)
+    return asyncio.run(_complete(prepared, signature_value))
+
+
+def verify_signature_value(cert_der: bytes, data: bytes, signature_value: bytes,
+                           md_algorithm: str = DIGEST) -> None:
+    public_key = pyca_x509.load_der_x509_certificate(cert_der).public_key()
+    hash_algo = get_pyca_cryptography_hash(md_algorithm)
+    try:
+        if isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature_value, data, padding.PKCS1v15(), hash_algo)
+        elif isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature_value, data, ec.ECDSA(hash_algo))
+        else:
+            raise SignatureMismatch(f"unsupported key type {type(public_key).__name__}")
+    except InvalidSignature:
+        raise SignatureMismatch(
+            "the signature value does not verify with the signer's certificate over the "
+            "prepared signed attributes (wrong key, wrong data, or a corrupted value)") from None
+
+
+async def _complete(prepared: PreparedSignature, signature_value: bytes) -> bytes:
+    cert = x509.Certificate.load(prepared.signer_cert)
+    chain = [x509.Certificate.load(der) for der in prepared.chain]
+    external = signers.ExternalSigner(cert, _store(chain),
+                                      signature_value=signature_value)
+    async with aiohttp.ClientSession() as session:
+        timestamper = (timestamps.HTTPTimeStamper(prepared.tsa_url, session=session)
+                       if prepared.tsa_url else None)
+        cms_obj = await external.async_sign_prescribed_attributes(
+            prepared.md_algorithm, signed_attrs=cms.CMSAttributes.load(prepared.data_to_be_signed),
+            timestamper=timestamper)
+    buf = BytesIO(prepared.prepared_pdf)  # readable, writable and seekable: see TOOLING.md
+    await PdfTBSDocument.async_finish_signing(
+        buf, PreparedByteRangeDigest(prepared.document_digest, prepared.reserved_region_start,
+                                     prepared.reserved_region_end), cms_obj)
+    return buf.getvalue()
+
+
+def _store(certs: Iterable[x509.Certificate]) -> SimpleCertificateStore:
+    store: SimpleCertificateStore = SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+        list(certs))
+    return store
+
+
+def _signature_size(cert: x509.Certificate) -> int:
+    public_key = pyca_x509.load_der_x509_certificate(cert.dump()).public_key()
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return (public_key.key_size + 7) // 8
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return 2 * ((public_key.key_size + 7) // 8) + 9  # DER: SEQUENCE of two INTEGERs
+    raise ValueError(f"unsupported key type {type(public_key).__name__}")
+
+
+def sign_data_locally(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """What a token does with `PreparedSignature.data_to_be_signed` (for tests and demos)."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
