@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -140,6 +141,96 @@ def db_upgrade(ctx: click.Context) -> None:
     pending = migrate.pending(services.engine)
     migrate.upgrade(services.engine)
     click.echo(f"applied {len(pending)} migration(s)" if pending else "already up to date")
+
+
+@main.group()
+def pki() -> None:
+    """The internal test PKI."""
+
+
+@pki.command("init")
+@click.option("--force", is_flag=True, help="Replace an existing internal PKI.")
+@click.option("--organisation", default="Tổ chức thử nghiệm docflow", show_default=True)
+@click.option("--leader", "leader_name", default="Lãnh đạo thử nghiệm", show_default=True)
+def pki_init(force: bool, organisation: str, leader_name: str) -> None:
+    """Create a clearly labelled internal CA, a leader's and a seal's keys (PKCS#12) and a CRL
+    under $DOCFLOW_DATA_DIR/pki/, and add the CA to the trust anchors. For trials only:
+    production trusts the Government Cipher Committee's CA and licensed public CAs."""
+    import secrets
+    import shutil
+    from datetime import UTC, datetime
+
+    from docflow.config import data_dir_from, trust_anchor_paths
+    from docflow.signing.pki import init_pki
+
+    folder = data_dir_from(os.environ) / "pki"
+    passphrase_file = folder / "passphrase"
+    if force or not passphrase_file.exists():
+        passphrase = secrets.token_urlsafe(24)
+    else:
+        passphrase = passphrase_file.read_text().strip()
+    try:
+        files = init_pki(folder, force=force, passphrase=passphrase.encode(),
+                         now=datetime.now(UTC), organisation=organisation,
+                         leader_name=leader_name)
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    fd = os.open(passphrase_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(passphrase)
+    trust_dir = trust_anchor_paths(os.environ)[0]
+    if trust_dir.suffix:  # a file was configured: leave the operator's trust store alone
+        click.echo(f"not added to the trust anchors ({trust_dir} is a file): add {files.ca_cert}")
+    else:
+        trust_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(files.ca_cert, trust_dir / "docflow-internal-ca.pem")
+        click.echo(f"trusted: {trust_dir / 'docflow-internal-ca.pem'}")
+    click.echo(f"internal PKI in {folder} (key passphrase in {passphrase_file}, mode 600):")
+    for path in (files.ca_cert, files.leader_p12, files.seal_p12, files.crl):
+        click.echo(f"  {path.name}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--trust", "trust", multiple=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="A trusted CA certificate (PEM/DER) or folder; replaces the configured ones.")
+def verify(file: Path, as_json: bool, trust: tuple[Path, ...]) -> None:
+    """Validate the signatures of a PDF. Needs no database or server.
+
+    Exit 0 VALID, 1 INVALID, 3 INDETERMINATE, 4 NO_SIGNATURE, 2 usage error.
+    """
+    import json
+
+    from docflow.config import trust_anchor_paths
+    from docflow.signing.trust import TrustAnchorError, load_anchors
+    from docflow.signing.validation import validate_pdf
+
+    try:
+        anchors = load_anchors(trust or trust_anchor_paths(os.environ))
+    except TrustAnchorError as exc:
+        raise click.UsageError(str(exc)) from exc
+    report = validate_pdf(file.read_bytes(), trust_roots=anchors)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report.to_json(), len(anchors))
+    sys.exit(report.exit_code)
+
+
+def _print_report(report: dict[str, Any], anchors: int) -> None:
+    click.echo(f"{report['verdict']}  ({anchors} trust anchor(s))")
+    for reason in report["reasons"]:
+        click.echo(f"  {reason['code']}: {reason['message']}")
+    for warning in report["warnings"]:
+        click.echo(f"  warning {warning['code']}: {warning['message']}")
+    for sig in report["signatures"]:
+        click.echo(f"- {sig['field']} ({sig['kind']}): {sig['verdict']}; signer {sig['signer']}; "
+                   f"signed {sig['signing_time']}; {sig['pades_level'] or 'not PAdES'}; "
+                   f"coverage {sig['coverage']}; changes after: {sig['modifications']}")
+        for reason in sig["reasons"]:
+            click.echo(f"    {reason['code']}: {reason['message']}")
 
 
 @main.group()

@@ -66,7 +66,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Parse and check every setting; raise ConfigError naming the first bad one."""
         env = {k: v.strip() for k, v in environ.items() if k.startswith("DOCFLOW_") and v.strip()}
-        data_dir = Path(env.get("DOCFLOW_DATA_DIR", "./var")).expanduser().resolve()
+        data_dir = data_dir_from(env)
         embedded_url = f"sqlite:///{data_dir / 'docflow.sqlite3'}"
         database_url = env.get("DOCFLOW_DATABASE_URL") or embedded_url
         if not database_url.startswith(("sqlite", "postgresql")):
@@ -107,11 +107,22 @@ class Settings:
             timezone=timezone,
             secure_cookies=_flag(env, "DOCFLOW_SECURE_COOKIES", not embedded),
             fast_password_hashing=_flag(env, "DOCFLOW_FAST_PASSWORD_HASHING", False),
-            trust_anchors=tuple(Path(p).expanduser().resolve() for p in
-                                env.get("DOCFLOW_TRUST_ANCHORS", "").split(os.pathsep) if p)
-            or (data_dir / "trust",),
+            trust_anchors=trust_anchor_paths(environ),
             trusted_proxies=_positive_int(env, "DOCFLOW_TRUSTED_PROXIES", 0, minimum=0),
         )
+
+
+def data_dir_from(environ: Mapping[str, str]) -> Path:
+    """DOCFLOW_DATA_DIR, resolved (default ./var)."""
+    return Path(environ.get("DOCFLOW_DATA_DIR", "").strip() or "./var").expanduser().resolve()
+
+
+def trust_anchor_paths(environ: Mapping[str, str]) -> tuple[Path, ...]:
+    """DOCFLOW_TRUST_ANCHORS, or the data folder's ``trust`` folder. Read alone by commands
+    that need no database (``docflow verify``), so they leave nothing behind."""
+    raw = environ.get("DOCFLOW_TRUST_ANCHORS", "").strip()
+    paths = tuple(Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip())
+    return paths or (data_dir_from(environ) / "trust",)
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:

@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from docflow.domain.documents import Confidentiality, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import Invalid
 from docflow.domain.routing import DispatchTarget
+from docflow.services.uploads import spool
 from docflow.web import serialize
 from docflow.web.auth import begin_session, current_actor, end_session, origin, services
 from docflow.web.openapi import openapi_document
@@ -189,6 +190,22 @@ def recipients(document_id: str) -> ResponseReturnValue:
     counts, rows = services().queries.recipients(current_actor(), document_id)
     return {"counts": counts, "total": sum(counts.values()),
             "items": [serialize.plain(r) for r in rows]}
+
+
+@bp.post("/validations")
+def create_validation() -> ResponseReturnValue:
+    """Validate the signatures of an uploaded PDF against the configured trust anchors."""
+    from docflow.signing.trust import load_anchors
+    from docflow.signing.validation import validate_pdf
+
+    current_actor()  # validation costs a child process: only for people who are logged in
+    settings = services().settings
+    stream = next(iter(request.files.values())).stream if request.files else request.stream
+    with spool(stream, limit=settings.max_upload_bytes,  # type: ignore[arg-type]
+               directory=settings.spool_dir) as spooled:
+        data = spooled.path.read_bytes()
+    report = validate_pdf(data, trust_roots=load_anchors(settings.trust_anchors))
+    return {"sha256": spooled.sha256, **report.to_json()}
 
 
 @bp.get("/inbox")

@@ -119,6 +119,9 @@ def openapi_document() -> dict[str, Any]:
                 "Per-recipient status", 200, {"type": "object", "properties": {
                     "counts": {"type": "object"}, "total": {"type": "integer"},
                     "items": {"type": "array"}}}, params=[doc_id])},
+            "/validations": {"post": _op(
+                "Validate the signatures of a PDF (ETSI EN 319 102-1 report)", 200,
+                _ref("ValidationReport"), tag="signatures", body=PDF_BODY)},
             "/inbox": {"get": _op("Incoming entries of the caller's units", 200, {
                 "type": "object", "properties": {"items": {"type": "array"}}}, tag="receipts",
                 params=[_query("status", {"enum": [s.value for s in ReceiptStatus]}),
@@ -175,6 +178,11 @@ def openapi_document() -> dict[str, Any]:
                     "id": {"type": "string"}, "status": {"enum": [s.value for s in ReceiptStatus]},
                     "edxml_status": {"type": ["string", "null"]},
                     "arrival_number": {"type": ["integer", "null"]}}},
+                "ValidationReport": {"type": "object", "properties": {
+                    "sha256": {"type": "string"},
+                    "verdict": {"enum": ["VALID", "INVALID", "INDETERMINATE", "NO_SIGNATURE"]},
+                    "reasons": {"type": "array"}, "warnings": {"type": "array"},
+                    "signatures": {"type": "array"}}},
                 "Actor": {"type": "object", "properties": {
                     "id": {"type": "string"}, "username": {"type": "string"},
                     "roles": {"type": "array"}}},
