@@ -16,6 +16,7 @@ from docflow.services.identity import IdentityService
 from docflow.services.org import OrgService
 from docflow.services.ports import BlobStore, Clock, JobQueue, PasswordHasher
 from docflow.services.queries import QueryService
+from docflow.services.signatures import SignatureService, SigningLimits
 from storage.blobs.fs import FilesystemBlobStore
 from storage.blobs.s3 import S3BlobStore, make_client
 from storage.db import migrate
@@ -44,6 +45,7 @@ class Services:
     identity: IdentityService
     org: OrgService
     queries: QueryService
+    signatures: SignatureService
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -100,6 +102,8 @@ def bootstrap(
         settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
         documents=documents, identity=IdentityService(uow, hasher, clock),
         org=OrgService(uow, clock), queries=QueryService(uow, SqlReadModel(engine)),
+        signatures=SignatureService(uow, blobs, clock, SigningLimits(
+            spool_dir=settings.spool_dir, max_bytes=settings.max_upload_bytes * 2)),
     )
 
 

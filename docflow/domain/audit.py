@@ -20,6 +20,7 @@ class Action(StrEnum):
     DOCUMENT_RETURN = "document.return"
     DOCUMENT_ISSUE = "document.issue"
     DOCUMENT_DISPATCH = "document.dispatch"
+    DOCUMENT_SIGN = "document.sign"
     RECEIPT_DELIVER = "receipt.deliver"
     RECEIPT_REGISTER = "receipt.register"
     RECEIPT_RETURN = "receipt.return"

@@ -195,3 +195,5 @@ class Revision:
     page_count: int | None
     created_at: datetime
     created_by: str
+    parent_id: str | None = None
+    """The revision this one was derived from (by signing), if any."""

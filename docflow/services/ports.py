@@ -13,6 +13,7 @@ from docflow.domain.audit import AuditEvent
 from docflow.domain.documents import Document, Revision
 from docflow.domain.org import Level, Membership, Unit, User
 from docflow.domain.routing import Dispatch, DispatchStatus, Receipt
+from docflow.domain.signatures import Authority, SignatureKind, SignatureRecord
 
 
 class Clock(Protocol):
@@ -94,6 +95,11 @@ class SequenceRepository(Protocol):
         ...
 
 
+class SignatureRepository(Protocol):
+    def add(self, record: SignatureRecord) -> None: ...
+    def for_document(self, document_id: str) -> list[SignatureRecord]: ...
+
+
 class AuditLog(Protocol):
     def append(self, event: AuditEvent) -> None: ...
     def append_many(self, events: Sequence[AuditEvent]) -> None: ...
@@ -108,6 +114,7 @@ class UnitOfWork(Protocol):
     receipts: ReceiptRepository
     dispatches: DispatchRepository
     sequences: SequenceRepository
+    signatures: SignatureRepository
     audit: AuditLog
 
     def __enter__(self) -> Self: ...
@@ -169,6 +176,33 @@ class PdfInspector(Protocol):
     def inspect(self, path: Path) -> PdfInfo:
         """Open the PDF under decode limits; raise BadFile when it is unacceptable."""
         ...
+
+
+@dataclass(frozen=True)
+class SignatureRequest:
+    """What the signature must show; the key decides how (appearance, PAdES level)."""
+
+    kind: SignatureKind
+    signed_at: datetime
+    full_name: str = ""
+    position: str = ""
+    authority: Authority | None = None
+    number_symbol: str | None = None
+    reviewer_index: int = 1
+
+
+@dataclass(frozen=True)
+class SignedPdf:
+    pdf: bytes
+    field: str
+    certificate_der: bytes
+    subject: str
+
+
+class SigningKey(Protocol):
+    """A signing key wherever it lives (PKCS#12 file, token, HSM): bytes in, bytes out."""
+
+    def sign(self, pdf: bytes, request: SignatureRequest) -> SignedPdf: ...
 
 
 class PasswordHasher(Protocol):

@@ -42,6 +42,7 @@ from docflow.domain.routing import (
     Receipt,
     ReceiptStatus,
 )
+from docflow.domain.signatures import Authority, SignatureKind, SignatureRecord
 from docflow.services.ports import Credentials
 from storage.db import tables as t
 
@@ -272,7 +273,8 @@ def _revision(row: Row[Any]) -> Revision:
     return Revision(id=str(row.id), document_id=str(row.document_id), kind=RevisionKind(row.kind),
                     seq=row.seq, filename=row.filename, sha256=row.sha256, size=row.size,
                     media_type=row.media_type, page_count=row.page_count,
-                    created_at=_utc(row.created_at), created_by=str(row.created_by))
+                    created_at=_utc(row.created_at), created_by=str(row.created_by),
+                    parent_id=str(row.parent_id) if row.parent_id else None)
 
 
 class SqlDocuments(_Repo):
@@ -311,7 +313,8 @@ class SqlDocuments(_Repo):
             id=revision.id, document_id=revision.document_id, kind=revision.kind.value,
             seq=revision.seq, filename=revision.filename, sha256=revision.sha256,
             size=revision.size, media_type=revision.media_type, page_count=revision.page_count,
-            created_at=_utc(revision.created_at), created_by=revision.created_by))
+            created_at=_utc(revision.created_at), created_by=revision.created_by,
+            parent_id=revision.parent_id))
 
     def revision(self, document_id: str, revision_id: str) -> Revision | None:
         try:
@@ -420,6 +423,30 @@ class SqlDispatches(_Repo):
         rows = self.conn.execute(select(d.id).where(
             d.status == DispatchStatus.PENDING.value, d.created_at < _utc(before)))
         return [str(x) for x in rows.scalars()]
+
+
+class SqlSignatures(_Repo):
+    def add(self, record: SignatureRecord) -> None:
+        self.conn.execute(insert(t.signatures).values(
+            id=record.id, document_id=record.document_id, revision_id=record.revision_id,
+            kind=record.kind.value, field=record.field, signed_sha256=record.signed_sha256,
+            result_sha256=record.result_sha256, signer_subject=record.signer_subject[:400],
+            certificate_sha256=record.certificate_sha256,
+            certificate_der=record.certificate_der,
+            authority=record.authority.value if record.authority else None,
+            signed_at=_utc(record.signed_at), actor_id=record.actor_id))
+
+    def for_document(self, document_id: str) -> list[SignatureRecord]:
+        s = t.signatures.c
+        rows = self.conn.execute(select(t.signatures).where(s.document_id == document_id)
+                                 .order_by(s.signed_at, s.id))
+        return [SignatureRecord(
+            id=str(r.id), document_id=str(r.document_id), revision_id=str(r.revision_id),
+            kind=SignatureKind(r.kind), field=r.field, signed_sha256=r.signed_sha256,
+            result_sha256=r.result_sha256, signer_subject=r.signer_subject,
+            certificate_sha256=r.certificate_sha256, certificate_der=bytes(r.certificate_der),
+            authority=Authority(r.authority) if r.authority else None,
+            signed_at=_utc(r.signed_at), actor_id=str(r.actor_id)) for r in rows]
 
 
 class SqlSequences(_Repo):

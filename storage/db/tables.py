@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -125,6 +126,7 @@ revisions = Table(
     Column("page_count", Integer, nullable=True),
     Column("created_at", TS, nullable=False),
     Column("created_by", ID, ForeignKey("users.id"), nullable=False),
+    Column("parent_id", ID, ForeignKey("revisions.id"), nullable=True),
     UniqueConstraint("document_id", "kind", "seq"),
     Index("ix_revisions_sha256", "sha256"),
 )
@@ -168,6 +170,24 @@ receipts = Table(
           postgresql_where=text("arrival_number IS NOT NULL"),
           sqlite_where=text("arrival_number IS NOT NULL")),
     Index("ix_receipts_unit_code_delivered_at", "unit_code", "delivered_at"),
+)
+
+signatures = Table(
+    "signatures", metadata,
+    Column("id", ID, primary_key=True),
+    Column("document_id", ID, ForeignKey("documents.id"), nullable=False),
+    Column("revision_id", ID, ForeignKey("revisions.id"), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("signed_sha256", String(64), nullable=False),
+    Column("result_sha256", String(64), nullable=False),
+    Column("signer_subject", String(400), nullable=False),
+    Column("certificate_sha256", String(64), nullable=False),
+    Column("certificate_der", LargeBinary, nullable=False),
+    Column("authority", String(8), nullable=True),
+    Column("signed_at", TS, nullable=False),
+    Column("actor_id", ID, ForeignKey("users.id"), nullable=False),
+    Index("ix_signatures_document_id_signed_at", "document_id", "signed_at"),
 )
 
 sequences = Table(

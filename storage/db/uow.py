@@ -13,6 +13,7 @@ from docflow.services.ports import (
     DocumentRepository,
     ReceiptRepository,
     SequenceRepository,
+    SignatureRepository,
     UnitRepository,
     UserRepository,
 )
@@ -22,6 +23,7 @@ from storage.db.repositories import (
     SqlDocuments,
     SqlReceipts,
     SqlSequences,
+    SqlSignatures,
     SqlUnits,
     SqlUsers,
 )
@@ -36,6 +38,7 @@ class SqlUnitOfWork:
     receipts: ReceiptRepository
     dispatches: DispatchRepository
     sequences: SequenceRepository
+    signatures: SignatureRepository
     audit: AuditLog
 
     def __init__(self, engine: Engine) -> None:
@@ -52,6 +55,7 @@ class SqlUnitOfWork:
         self.receipts = SqlReceipts(conn)
         self.dispatches = SqlDispatches(conn)
         self.sequences = SqlSequences(conn)
+        self.signatures = SqlSignatures(conn)
         self.audit = SqlAudit(conn)
         return self
 

@@ -1,0 +1,96 @@
+"""Decree-30 signatures on a document: who signs what, in which order, as which authority."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from docflow.domain.documents import DocumentStatus
+from docflow.domain.errors import Conflict, Forbidden, Invalid
+from docflow.domain.org import Role
+
+
+class SignatureKind(StrEnum):
+    INITIAL = "initial"  # ký nháy, by a reviewer
+    LEADER = "leader"  # the competent person
+    SEAL = "seal"  # the organisation, applied by the clerk
+    ATTACHMENT = "attachment"  # the organisation, on a separate attachment
+
+
+class Authority(StrEnum):
+    """Art. 13 signing authority; the prefix stands in the signature block."""
+
+    ON_BEHALF = "TM."  # thay mặt a collective
+    ACTING = "Q."  # acting head
+    DEPUTY = "KT."  # deputy signs for the head
+    BY_ORDER = "TL."  # thừa lệnh
+    AUTHORISED = "TUQ."  # thừa ủy quyền
+
+
+ROLE_FOR = {
+    SignatureKind.INITIAL: frozenset({Role.LEADER, Role.OFFICER}),
+    SignatureKind.LEADER: frozenset({Role.LEADER}),
+    SignatureKind.SEAL: frozenset({Role.CLERK}),
+    SignatureKind.ATTACHMENT: frozenset({Role.CLERK}),
+}
+
+
+@dataclass(frozen=True)
+class SignatureRecord:
+    """One signature as applied: the revision it turned into which, with whose certificate."""
+
+    id: str
+    document_id: str
+    revision_id: str
+    """The new revision the signature produced."""
+    kind: SignatureKind
+    field: str
+    signed_sha256: str
+    """The revision that was signed."""
+    result_sha256: str
+    signer_subject: str
+    certificate_sha256: str
+    certificate_der: bytes
+    authority: Authority | None
+    signed_at: datetime
+    actor_id: str
+
+
+def check_signing(
+    kind: SignatureKind,
+    roles: Collection[str],
+    status: DocumentStatus,
+    done: Collection[SignatureKind],
+    authority: Authority | None,
+) -> None:
+    """Refuse a signature the role, the document's state or the order of Decree 30 forbids.
+
+    The leader signs the approved document; the clerk numbers it (issue) and only then applies
+    the organisation's seal, after the leader's signature; attachments get the organisation's
+    signature once the document is issued; initials come during review, before the leader.
+    """
+    if not {r.value for r in ROLE_FOR[kind]} & set(roles):
+        wanted = ", ".join(sorted(r.value for r in ROLE_FOR[kind]))
+        raise Forbidden(f"a {kind.value} signature needs one of the roles [{wanted}] in the "
+                        "drafting unit")
+    if authority is not None and kind is not SignatureKind.LEADER:
+        raise Invalid("only the leader's signature carries an authority prefix")
+    if kind is SignatureKind.INITIAL:
+        if status is not DocumentStatus.SUBMITTED or SignatureKind.LEADER in done:
+            raise Conflict("initials go on a document under review, before the leader signs")
+    elif kind is SignatureKind.LEADER:
+        if status is not DocumentStatus.APPROVED:
+            raise Conflict(f"the leader signs the approved document; this one is {status}")
+        if SignatureKind.LEADER in done:
+            raise Conflict("the leader has signed this document already")
+    elif kind is SignatureKind.SEAL:
+        if SignatureKind.LEADER not in done:
+            raise Conflict("the organisation's seal comes after the leader's signature")
+        if status not in (DocumentStatus.ISSUED, DocumentStatus.DISPATCHED):
+            raise Conflict("the clerk numbers (issues) the document before sealing it")
+        if SignatureKind.SEAL in done:
+            raise Conflict("the organisation's seal is on this document already")
+    elif status not in (DocumentStatus.ISSUED, DocumentStatus.DISPATCHED):
+        raise Conflict("attachments are signed once the document is issued")
