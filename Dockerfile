@@ -27,6 +27,11 @@ ENV PATH=/opt/docflow/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DOCFLOW_DATA_DIR=/var/lib/docflow
 
+# The signature appearance's font: Times metrics with every Vietnamese letter (TeX Gyre Termes).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-texgyre \
+    && rm -rf /var/lib/apt/lists/*
+
 # Unprivileged user; the data folder (upload spool) is the only place it may write.
 # A named volume mounted there starts with this folder's owner and mode.
 RUN groupadd --system --gid 10001 docflow \

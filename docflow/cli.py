@@ -156,37 +156,25 @@ def pki_init(force: bool, organisation: str, leader_name: str) -> None:
     """Create a clearly labelled internal CA, a leader's and a seal's keys (PKCS#12) and a CRL
     under $DOCFLOW_DATA_DIR/pki/, and add the CA to the trust anchors. For trials only:
     production trusts the Government Cipher Committee's CA and licensed public CAs."""
-    import secrets
-    import shutil
     from datetime import UTC, datetime
 
     from docflow.config import data_dir_from, trust_anchor_paths
-    from docflow.signing.pki import init_pki
+    from docflow.signing.pki import init_local_pki
 
     folder = data_dir_from(os.environ) / "pki"
-    passphrase_file = folder / "passphrase"
-    if force or not passphrase_file.exists():
-        passphrase = secrets.token_urlsafe(24)
-    else:
-        passphrase = passphrase_file.read_text().strip()
     try:
-        files = init_pki(folder, force=force, passphrase=passphrase.encode(),
-                         now=datetime.now(UTC), organisation=organisation,
-                         leader_name=leader_name)
+        made = init_local_pki(folder, trust_anchor_paths(os.environ)[0], force=force,
+                              now=datetime.now(UTC), organisation=organisation,
+                              leader_name=leader_name)
     except FileExistsError as exc:
         raise click.ClickException(str(exc)) from exc
-    fd = os.open(passphrase_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(passphrase)
-    trust_dir = trust_anchor_paths(os.environ)[0]
-    if trust_dir.suffix:  # a file was configured: leave the operator's trust store alone
-        click.echo(f"not added to the trust anchors ({trust_dir} is a file): add {files.ca_cert}")
+    if made.trusted_copy is None:
+        click.echo(f"not added to the trust anchors (a trust file is configured): add "
+                   f"{made.files.ca_cert} yourself")
     else:
-        trust_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(files.ca_cert, trust_dir / "docflow-internal-ca.pem")
-        click.echo(f"trusted: {trust_dir / 'docflow-internal-ca.pem'}")
-    click.echo(f"internal PKI in {folder} (key passphrase in {passphrase_file}, mode 600):")
-    for path in (files.ca_cert, files.leader_p12, files.seal_p12, files.crl):
+        click.echo(f"trusted: {made.trusted_copy}")
+    click.echo(f"internal PKI in {folder} (key passphrase in {folder / 'passphrase'}, mode 600):")
+    for path in (made.files.ca_cert, made.files.leader_p12, made.files.seal_p12, made.files.crl):
         click.echo(f"  {path.name}")
 
 
@@ -366,6 +354,8 @@ def demo(ctx: click.Context, communes: int, reset: bool) -> None:
     for username, password, what in result.logins:
         click.echo(f"  {username:<16} {password}   {what}")
     click.echo("")
+    click.echo(f"The issued, signed and sealed PDF: {result.issued_pdf}")
+    click.echo(f"  check it: docflow verify {result.issued_pdf}")
     click.echo("Then: docflow serve, and open http://127.0.0.1:8000/")
 
 

@@ -21,13 +21,19 @@ from docflow.domain.audit import Origin
 from docflow.domain.documents import DraftSpec, RevisionKind, Urgency
 from docflow.domain.org import Level
 from docflow.domain.routing import DispatchStatus, DispatchTarget
+from docflow.domain.signatures import Authority, SignatureKind
 from docflow.services.identity import generate_password
 from docflow.services.org import OrgImport, UnitRow, UserRow
+from docflow.signing.appearance import demo_seal_png, demo_signature_png
+from docflow.signing.keys import PadesKey
+from docflow.signing.pki import init_local_pki, open_local_pki
+from docflow.signing.signers import load_pkcs12
 from storage.db import migrate
 
 ORIGIN = Origin(via="cli")
 PROVINCE = "T48"
 LOGIN_COMMUNES = 3
+PROVINCE_NAME = "Hội Liên hiệp Phụ nữ tỉnh Quảng Nam (demo)"
 COMMUNE_NAMES = ("An Bình", "Hòa Thuận", "Phước Lộc", "Tân Phú", "Đại Hiệp", "Điện Quang",
                  "Quế Sơn", "Thăng Bình", "Tam Kỳ", "Núi Thành")
 
@@ -44,6 +50,7 @@ class DemoResult:
     """(username, password, what they are) for the accounts worth trying first."""
     logins_file: Path | None = None
     seconds: float = 0.0
+    issued_pdf: Path | None = None
 
 
 def directive_pdf(title: str, lines: list[str]) -> bytes:
@@ -84,8 +91,7 @@ def reset(services: Services) -> None:
 def run_demo(services: Services, communes: int = 100, say: Say = print) -> DemoResult:
     """Create (or refresh) the demo province and run one directive through the round trip."""
     started = time.monotonic()
-    units = [UnitRow("demo", PROVINCE, "Hội Liên hiệp Phụ nữ tỉnh Quảng Nam (demo)", "HPN",
-                     "province", "")]
+    units = [UnitRow("demo", PROVINCE, PROVINCE_NAME, "HPN", "province", "")]
     users = [UserRow("demo", "tinh.chuyenvien", "Nguyễn Thị Lan", PROVINCE, "officer"),
              UserRow("demo", "tinh.lanhdao", "Trần Thị Hoa", PROVINCE, "leader"),
              UserRow("demo", "tinh.vanthu", "Lê Thị Mai", PROVINCE, "clerk"),
@@ -131,8 +137,17 @@ def run_demo(services: Services, communes: int = 100, say: Say = print) -> DemoR
     docs.attach(officer, doc.id, RevisionKind.MAIN, "chi-thi.pdf", io.BytesIO(pdf), ORIGIN)
     docs.submit(officer, doc.id, ORIGIN)
     docs.approve(leader, doc.id, ORIGIN)
+    leader_key, seal_key = _keys(services, say)
+    services.signatures.sign(leader, doc.id, SignatureKind.LEADER, leader_key, ORIGIN,
+                             position="CHỦ TỊCH", authority=Authority.ON_BEHALF)
     issued = docs.issue(clerk, doc.id, ORIGIN)
-    say(f"issued {issued.symbol}: {abstract}")
+    services.signatures.sign(clerk, doc.id, SignatureKind.SEAL, seal_key, ORIGIN)
+    say(f"signed, numbered and sealed {issued.symbol}: {abstract}")
+    issued_pdf = services.settings.data_dir / "demo-issued.pdf"
+    signed = docs.view(clerk, doc.id, ORIGIN).main_revision()
+    assert signed is not None
+    with services.blobs.open(signed.sha256) as src:
+        issued_pdf.write_bytes(src.read())
     dispatch = docs.dispatch(clerk, doc.id, DispatchTarget(level="commune", under=PROVINCE),
                              ORIGIN)
     _wait_for_dispatch(services, dispatch.id)
@@ -157,7 +172,23 @@ def run_demo(services: Services, communes: int = 100, say: Say = print) -> DemoR
         ("xa001.vanthu", "clerk, commune 1"), ("xa001.lanhdao", "leader, commune 1"))]
     return DemoResult(symbol=issued.symbol or "", document_id=doc.id,
                       recipients=sum(counts.values()), counts=counts, logins=logins,
-                      logins_file=logins_file, seconds=time.monotonic() - started)
+                      logins_file=logins_file, seconds=time.monotonic() - started,
+                      issued_pdf=issued_pdf)
+
+
+def _keys(services: Services, say: Say) -> tuple[PadesKey, PadesKey]:
+    """The demo signs with the internal PKI, made on first use (`docflow pki init`)."""
+    folder = services.settings.data_dir / "pki"
+    local = open_local_pki(folder)
+    if local is None:
+        local = init_local_pki(folder, services.settings.trust_anchors[0], force=False,
+                               now=services.clock.now(), organisation=PROVINCE_NAME,
+                               leader_name="Trần Thị Hoa")
+        say(f"internal PKI created in {folder} (trials only; not a public trust service)")
+    return (PadesKey(load_pkcs12(local.files.leader_p12, local.passphrase),
+                     signature_image=demo_signature_png()),
+            PadesKey(load_pkcs12(local.files.seal_p12, local.passphrase),
+                     seal_image=demo_seal_png()))
 
 
 def _wait_for_dispatch(services: Services, dispatch_id: str, timeout: float = 60.0) -> None:

@@ -8,6 +8,8 @@ the Government Cipher Committee's public-service CA or licensed public CAs, neve
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +32,7 @@ CRL = "ca.crl"
 LEADER_P12 = "leader.p12"
 SEAL_P12 = "seal.p12"
 ALL_FILES = (CA_CERT, CA_KEY, CRL, LEADER_P12, SEAL_P12)
+PASSPHRASE = "passphrase"
 
 
 @dataclass(frozen=True)
@@ -183,3 +186,38 @@ def _write(path: Path, data: bytes, *, private: bool) -> None:
     with os.fdopen(fd, "wb") as out:
         out.write(data)
     tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class LocalPki:
+    """An internal PKI in a data folder, with the passphrase that opens its keys."""
+
+    files: PkiFiles
+    passphrase: bytes
+    trusted_copy: Path | None
+    """Where the CA was added to the trust anchors (None: a trust file is configured)."""
+
+
+def open_local_pki(folder: Path) -> LocalPki | None:
+    """The PKI `init_local_pki` made in `folder`, or None when there is none."""
+    files = PkiFiles.under(folder)
+    secret = folder / PASSPHRASE
+    if not (secret.exists() and files.leader_p12.exists() and files.seal_p12.exists()):
+        return None
+    return LocalPki(files, secret.read_text().strip().encode(), None)
+
+
+def init_local_pki(folder: Path, trust_dir: Path, *, force: bool, now: datetime,
+                   organisation: str, leader_name: str) -> LocalPki:
+    """`init_pki` with a generated passphrase kept beside the keys (mode 600), and the CA
+    copied into `trust_dir` so this deployment's validation trusts it."""
+    passphrase = secrets.token_urlsafe(24).encode()
+    files = init_pki(folder, force=force, passphrase=passphrase, now=now,
+                     organisation=organisation, leader_name=leader_name)
+    _write(folder / PASSPHRASE, passphrase, private=True)
+    trusted: Path | None = None
+    if not trust_dir.suffix:  # a folder; a configured trust *file* is the operator's to edit
+        trust_dir.mkdir(parents=True, exist_ok=True)
+        trusted = trust_dir / "docflow-internal-ca.pem"
+        shutil.copyfile(files.ca_cert, trusted)
+    return LocalPki(files, passphrase, trusted)

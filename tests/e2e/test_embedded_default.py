@@ -32,6 +32,12 @@ def test_demo_then_serve_shows_the_demo_data(tmp_path: Path) -> None:
     assert fresh.returncode == 0 and "01/CT-HPN" in fresh.stdout, fresh.stderr
     password = re.search(r"tinh\.vanthu\s+(\S+)", fresh.stdout)
     assert password is not None
+    # The demo signs and seals its directive with the internal PKI it made: with the same
+    # settings the issued PDF verifies; with none, it cannot be VALID.
+    issued = str(tmp_path / "var" / "demo-issued.pdf")
+    assert run(["verify", issued], env).returncode == 0
+    elsewhere = {**env, "DOCFLOW_DATA_DIR": str(tmp_path / "elsewhere")}
+    assert run(["verify", issued], elsewhere).returncode == 3
 
     port = free_port()
     log = (tmp_path / "serve.log").open("w")

@@ -48,11 +48,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('revisions', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_revisions_parent_id_revisions'), type_='foreignkey')
-        batch_op.drop_column('parent_id')
-
+    # signatures first: it refers to revisions, which SQLite's batch mode rebuilds.
     with op.batch_alter_table('signatures', schema=None) as batch_op:
         batch_op.drop_index('ix_signatures_document_id_signed_at')
 
     op.drop_table('signatures')
+
+    with op.batch_alter_table('revisions', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_revisions_parent_id_revisions'), type_='foreignkey')
+        batch_op.drop_column('parent_id')
