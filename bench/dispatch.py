@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import gc
 import io
-import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -27,16 +25,14 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import func, select
 from sqlalchemy.orm import DeclarativeBase, Session
-from sqlalchemy.pool import NullPool
+from support import SERVER, RecordingQueue, scratch_database, services_on
 
-from docflow.bootstrap import Services, bootstrap
-from docflow.config import Settings
+from docflow.bootstrap import Services
 from docflow.demo import directive_pdf
 from docflow.domain.audit import Action, Origin
 from docflow.domain.documents import DraftSpec, RevisionKind, Urgency
@@ -44,15 +40,11 @@ from docflow.domain.org import Actor, Level
 from docflow.domain.routing import DispatchTarget
 from docflow.services.documents import FAN_OUT_JOB, RECEIPT
 from docflow.services.org import OrgImport, UnitRow, UserRow
-from storage.db import migrate, repositories
+from storage.db import repositories
 from storage.db import tables as t
-from storage.db.engine import make_engine
 
 TARGET_SECONDS = 0.5
 FULL_UNITS = 10_000
-# The test suite's server (see tests/conftest.py and scripts/test-services).
-SERVER = os.environ.get("DOCFLOW_TEST_PG_URL") or (
-    f"postgresql+psycopg://postgres@127.0.0.1:{os.environ.get('DOCFLOW_TEST_PG_PORT', '5432')}")
 ORIGIN = Origin(via="cli")
 PROVINCE = "T48"
 
@@ -73,19 +65,6 @@ class NaiveAuditEvent(NaiveBase):
 
 
 # --- plumbing -------------------------------------------------------------------------------
-
-
-class RecordingQueue:
-    """A job queue that runs nothing: it records what was enqueued, so the bench runs the job."""
-
-    def __init__(self) -> None:
-        self.jobs: list[tuple[str, tuple[str, ...]]] = []
-
-    def enqueue(self, job: str, *args: str, delay: timedelta | None = None) -> None:
-        self.jobs.append((job, args))
-
-    def check(self) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -142,25 +121,6 @@ class Pending:
 
     document_id: str
     dispatch_id: str
-
-
-def _libpq(server: str, database: str) -> str:
-    return server.replace("postgresql+psycopg://", "postgresql://", 1) + f"/{database}"
-
-
-@contextmanager
-def scratch_database(server: str) -> Iterator[str]:
-    """Create `docflow_bench_<random>`; drop it on the way out, whatever happened."""
-    name = f"docflow_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(_libpq(server, "postgres"), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield name
-    finally:
-        with psycopg.connect(_libpq(server, "postgres"), autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                          .format(sql.Identifier(name)))
-        print(f"dropped database {name}")
 
 
 def seed(services: Services, communes: int) -> tuple[Staff, list[str]]:
@@ -292,16 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = f"{args.server}/{database}"
         print(f"database {database}; {args.units:,} units, {args.repeat} fan_out runs, "
               f"naive on {args.naive:,}")
-        migration_engine = make_engine(url, poolclass=NullPool)
-        try:
-            migrate.upgrade(migration_engine)
-        finally:
-            migration_engine.dispose()
-        settings = Settings.from_env({
-            "DOCFLOW_DATA_DIR": tmp, "DOCFLOW_DATABASE_URL": url,
-            "DOCFLOW_SECRET_KEY": "bench", "DOCFLOW_FAST_PASSWORD_HASHING": "1"})
         queue = RecordingQueue()
-        services = bootstrap(settings, queue=queue)
+        services = services_on(url, Path(tmp), queue)
         try:
             started = time.perf_counter()
             staff, codes = seed(services, args.units)
