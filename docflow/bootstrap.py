@@ -11,12 +11,25 @@ from sqlalchemy import Engine, text
 from docflow.config import Settings
 from docflow.passwords import Argon2Hasher
 from docflow.pdf import PypdfInspector
-from docflow.services.documents import FAN_OUT_JOB, DocumentLimits, DocumentService
+from docflow.services.documents import (
+    FAN_OUT_JOB,
+    VALIDATE_JOB,
+    DocumentLimits,
+    DocumentService,
+)
 from docflow.services.identity import IdentityService
+from docflow.services.intake import IntakeService
 from docflow.services.org import OrgService
-from docflow.services.ports import BlobStore, Clock, JobQueue, PasswordHasher
+from docflow.services.ports import (
+    BlobStore,
+    Clock,
+    JobQueue,
+    PasswordHasher,
+    SignatureValidator,
+)
 from docflow.services.queries import QueryService
 from docflow.services.signatures import SignatureService, SigningLimits
+from docflow.signing.intake import AnchoredValidator
 from storage.blobs.fs import FilesystemBlobStore
 from storage.blobs.s3 import S3BlobStore, make_client
 from storage.db import migrate
@@ -46,6 +59,7 @@ class Services:
     org: OrgService
     queries: QueryService
     signatures: SignatureService
+    intake: IntakeService
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -79,6 +93,7 @@ def bootstrap(
     blobs: BlobStore | None = None,
     queue: JobQueue | None = None,
     hasher: PasswordHasher | None = None,
+    validator: SignatureValidator | None = None,
     upgrade_embedded: bool = False,
 ) -> Services:
     """Build the services for `settings`; any collaborator can be passed in instead."""
@@ -96,14 +111,17 @@ def bootstrap(
         DocumentLimits(max_upload_bytes=settings.max_upload_bytes, spool_dir=settings.spool_dir,
                        allow_classified=settings.allow_classified, timezone=settings.timezone),
     )
+    intake = IntakeService(uow, blobs, validator or AnchoredValidator(settings.trust_anchors),
+                           clock, documents)
     if isinstance(queue, InProcessQueue):
-        queue.bind({FAN_OUT_JOB: documents.fan_out})
+        queue.bind({FAN_OUT_JOB: documents.fan_out, VALIDATE_JOB: intake.validate_dispatch})
     return Services(
         settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
         documents=documents, identity=IdentityService(uow, hasher, clock),
         org=OrgService(uow, clock), queries=QueryService(uow, SqlReadModel(engine)),
         signatures=SignatureService(uow, blobs, clock, SigningLimits(
             spool_dir=settings.spool_dir, max_bytes=settings.max_upload_bytes * 2)),
+        intake=intake,
     )
 
 

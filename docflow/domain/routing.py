@@ -60,6 +60,8 @@ class Dispatch:
     target: DispatchTarget
     status: DispatchStatus
     recipient_count: int = 0
+    revision_sha256: str | None = None
+    """The main file as it was sent: what intake validates and registers."""
 
 
 @dataclass

@@ -94,3 +94,27 @@ def check_signing(
             raise Conflict("the organisation's seal is on this document already")
     elif status not in (DocumentStatus.ISSUED, DocumentStatus.DISPATCHED):
         raise Conflict("attachments are signed once the document is issued")
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """The signature validation report of one file, as intake keeps it with its entries."""
+
+    sha256: str
+    verdict: str
+    """VALID, INVALID, INDETERMINATE or NO_SIGNATURE."""
+    report: dict[str, object]
+    """The full report (the JSON of `docflow verify --json`)."""
+    validated_at: datetime
+
+    @property
+    def acceptable(self) -> bool:
+        """Whether a clerk may register the file without a second look."""
+        return self.verdict in ("VALID", "NO_SIGNATURE")
+
+    def summary(self) -> str:
+        """One line a sender can act on: the verdict and the first reasons."""
+        listed = self.report.get("reasons")
+        reasons = [str(r.get("code", "")) for r in listed if isinstance(r, dict)][:3] \
+            if isinstance(listed, list) else []
+        return f"signature check: {self.verdict}" + (f" ({', '.join(reasons)})" if reasons else "")

@@ -45,6 +45,7 @@ OUTGOING = workflows.load_builtin("outgoing", ROLES)
 RECEIPT = workflows.load_builtin("receipt", ROLES)
 DRAFTING_ROLES = frozenset({Role.OFFICER, Role.LEADER, Role.CLERK})
 FAN_OUT_JOB = "fan_out_dispatch"
+VALIDATE_JOB = "validate_dispatch"
 
 
 @dataclass(frozen=True)
@@ -248,9 +249,11 @@ class DocumentService:
                           workflows.Context(actor=actor.id, at=now,
                                             roles=access.drafting_roles(actor, document.unit_code)))
             self._check_target(uow, target, document.unit_code, self._today(now))
+            main = document.main_revision()
             dispatch = Dispatch(id=new_id(), document_id=document.id,
                                 created_by=actor.id, created_at=now, target=target,
-                                status=DispatchStatus.PENDING)
+                                status=DispatchStatus.PENDING,
+                                revision_sha256=main.sha256 if main else None)
             uow.dispatches.add(dispatch)
             document.status = DocumentStatus(fired.target)
             document.updated_at = now
@@ -262,6 +265,7 @@ class DocumentService:
         # After commit, so the job never looks for a row that is not there yet; a lost enqueue
         # is recovered by `requeue_stalled`.
         self._queue.enqueue(FAN_OUT_JOB, dispatch.id)
+        self._queue.enqueue(VALIDATE_JOB, dispatch.id)
         return dispatch
 
     @staticmethod

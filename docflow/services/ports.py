@@ -13,7 +13,12 @@ from docflow.domain.audit import AuditEvent
 from docflow.domain.documents import Document, Revision
 from docflow.domain.org import Level, Membership, Unit, User
 from docflow.domain.routing import Dispatch, DispatchStatus, Receipt
-from docflow.domain.signatures import Authority, SignatureKind, SignatureRecord
+from docflow.domain.signatures import (
+    Authority,
+    SignatureKind,
+    SignatureRecord,
+    ValidationOutcome,
+)
 
 
 class Clock(Protocol):
@@ -100,6 +105,13 @@ class SignatureRepository(Protocol):
     def for_document(self, document_id: str) -> list[SignatureRecord]: ...
 
 
+class ValidationRepository(Protocol):
+    def get(self, sha256: str) -> ValidationOutcome | None: ...
+    def put(self, outcome: ValidationOutcome) -> None:
+        """Store, or keep the one stored already (a file's report does not change)."""
+        ...
+
+
 class AuditLog(Protocol):
     def append(self, event: AuditEvent) -> None: ...
     def append_many(self, events: Sequence[AuditEvent]) -> None: ...
@@ -115,6 +127,7 @@ class UnitOfWork(Protocol):
     dispatches: DispatchRepository
     sequences: SequenceRepository
     signatures: SignatureRepository
+    validations: ValidationRepository
     audit: AuditLog
 
     def __enter__(self) -> Self: ...
@@ -203,6 +216,12 @@ class SigningKey(Protocol):
     """A signing key wherever it lives (PKCS#12 file, token, HSM): bytes in, bytes out."""
 
     def sign(self, pdf: bytes, request: SignatureRequest) -> SignedPdf: ...
+
+
+class SignatureValidator(Protocol):
+    def validate(self, data: bytes) -> tuple[str, dict[str, object]]:
+        """The verdict and the full report of a PDF's signatures, against the trust anchors."""
+        ...
 
 
 class PasswordHasher(Protocol):

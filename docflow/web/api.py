@@ -221,7 +221,11 @@ def get_receipt(receipt_id: str) -> ResponseReturnValue:
     actor = current_actor()
     svc = services().documents
     r = svc.receipt(actor, receipt_id)
-    return serialize.receipt(r, svc.allowed_receipt_actions(actor, r))
+    body = serialize.receipt(r, svc.allowed_receipt_actions(actor, r))
+    outcome = services().intake.report(actor, receipt_id)
+    body["validation"] = None if outcome is None else {
+        "verdict": outcome.verdict, "summary": outcome.summary(), "report": outcome.report}
+    return body
 
 
 @bp.post("/receipts/<receipt_id>/<any(register, complete, return):action>")
@@ -229,7 +233,12 @@ def receive(receipt_id: str, action: str) -> ResponseReturnValue:
     actor = current_actor()
     svc = services().documents
     if action == "return":
-        r = svc.return_receipt(actor, receipt_id, str(_json().get("reason", "")), origin())
+        body = _json()
+        reason = str(body.get("reason", ""))
+        if body.get("cite_report"):
+            r = services().intake.return_with_report(actor, receipt_id, reason, origin())
+        else:
+            r = svc.return_receipt(actor, receipt_id, reason, origin())
     elif action == "register":
         r = svc.register_receipt(actor, receipt_id, origin())
     else:

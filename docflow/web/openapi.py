@@ -52,7 +52,9 @@ PDF_BODY = {"content": {"application/pdf": {"schema": {"type": "string",
                         "multipart/form-data": {"schema": {"type": "object", "properties": {
                             "file": {"type": "string", "contentMediaType": "application/pdf"}}}}}}
 REASON = _json({"type": "object", "required": ["reason"],
-                "properties": {"reason": {"type": "string", "minLength": 1}}})
+                "properties": {"reason": {"type": "string", "minLength": 1},
+                               "cite_report": {"type": "boolean", "description":
+                                               "append the signature validation verdict"}}})
 
 
 def openapi_document() -> dict[str, Any]:
@@ -177,7 +179,9 @@ def openapi_document() -> dict[str, Any]:
                 "Receipt": {"type": "object", "properties": {
                     "id": {"type": "string"}, "status": {"enum": [s.value for s in ReceiptStatus]},
                     "edxml_status": {"type": ["string", "null"]},
-                    "arrival_number": {"type": ["integer", "null"]}}},
+                    "arrival_number": {"type": ["integer", "null"]},
+                    "validation": {"type": ["object", "null"], "description":
+                                   "intake's signature validation of the file sent"}}},
                 "ValidationReport": {"type": "object", "properties": {
                     "sha256": {"type": "string"},
                     "verdict": {"enum": ["VALID", "INVALID", "INDETERMINATE", "NO_SIGNATURE"]},

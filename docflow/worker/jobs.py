@@ -34,6 +34,12 @@ def fan_out_dispatch(dispatch_id: str) -> int:
     return _current().documents.fan_out(dispatch_id)
 
 
+def validate_dispatch(dispatch_id: str) -> str | None:
+    """Validate the file a dispatch sent; returns the verdict."""
+    outcome = _current().intake.validate_dispatch(dispatch_id)
+    return outcome.verdict if outcome else None
+
+
 def requeue_stalled() -> int:
     """Enqueue again dispatches whose job was lost."""
     return _current().documents.requeue_stalled()

@@ -42,7 +42,12 @@ from docflow.domain.routing import (
     Receipt,
     ReceiptStatus,
 )
-from docflow.domain.signatures import Authority, SignatureKind, SignatureRecord
+from docflow.domain.signatures import (
+    Authority,
+    SignatureKind,
+    SignatureRecord,
+    ValidationOutcome,
+)
 from docflow.services.ports import Credentials
 from storage.db import tables as t
 
@@ -396,7 +401,8 @@ class SqlDispatches(_Repo):
         self.conn.execute(insert(t.dispatches).values(
             id=dispatch.id, document_id=dispatch.document_id, created_by=dispatch.created_by,
             created_at=_utc(dispatch.created_at), target=_target_json(dispatch.target),
-            status=dispatch.status.value, recipient_count=dispatch.recipient_count))
+            status=dispatch.status.value, recipient_count=dispatch.recipient_count,
+            revision_sha256=dispatch.revision_sha256))
 
     def get(self, dispatch_id: str, *, for_update: bool = False) -> Dispatch | None:
         try:
@@ -412,7 +418,8 @@ class SqlDispatches(_Repo):
             created_at=_utc(row.created_at),
             target=DispatchTarget(tuple(target.get("units") or ()), target.get("level"),
                                   target.get("under")),
-            status=DispatchStatus(row.status), recipient_count=row.recipient_count)
+            status=DispatchStatus(row.status), recipient_count=row.recipient_count,
+            revision_sha256=row.revision_sha256)
 
     def finish(self, dispatch_id: str, status: DispatchStatus, count: int) -> None:
         self.conn.execute(update(t.dispatches).where(t.dispatches.c.id == dispatch_id)
@@ -447,6 +454,21 @@ class SqlSignatures(_Repo):
             certificate_sha256=r.certificate_sha256, certificate_der=bytes(r.certificate_der),
             authority=Authority(r.authority) if r.authority else None,
             signed_at=_utc(r.signed_at), actor_id=str(r.actor_id)) for r in rows]
+
+
+class SqlValidations(_Repo):
+    def get(self, sha256: str) -> ValidationOutcome | None:
+        row = self.conn.execute(select(t.validations)
+                                .where(t.validations.c.sha256 == sha256)).first()
+        if row is None:
+            return None
+        return ValidationOutcome(sha256=row.sha256, verdict=row.verdict, report=row.report,
+                                 validated_at=_utc(row.validated_at))
+
+    def put(self, outcome: ValidationOutcome) -> None:
+        self._insert_ignore(t.validations, [{
+            "sha256": outcome.sha256, "verdict": outcome.verdict, "report": outcome.report,
+            "validated_at": _utc(outcome.validated_at)}], ["sha256"])
 
 
 class SqlSequences(_Repo):

@@ -140,6 +140,7 @@ dispatches = Table(
     Column("target", JSON, nullable=False),
     Column("status", String(16), nullable=False),
     Column("recipient_count", Integer, nullable=False, default=0),
+    Column("revision_sha256", String(64), nullable=True),
     Index("ix_dispatches_status_created_at", "status", "created_at"),
 )
 
@@ -188,6 +189,16 @@ signatures = Table(
     Column("signed_at", TS, nullable=False),
     Column("actor_id", ID, ForeignKey("users.id"), nullable=False),
     Index("ix_signatures_document_id_signed_at", "document_id", "signed_at"),
+)
+
+# Signature validation reports, one per file (by content): every recipient of a dispatch
+# registers the same bytes, so the same report.
+validations = Table(
+    "validations", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("verdict", String(16), nullable=False),
+    Column("report", JSON, nullable=False),
+    Column("validated_at", TS, nullable=False),
 )
 
 sequences = Table(

@@ -16,6 +16,7 @@ from docflow.services.ports import (
     SignatureRepository,
     UnitRepository,
     UserRepository,
+    ValidationRepository,
 )
 from storage.db.repositories import (
     SqlAudit,
@@ -26,6 +27,7 @@ from storage.db.repositories import (
     SqlSignatures,
     SqlUnits,
     SqlUsers,
+    SqlValidations,
 )
 
 
@@ -39,6 +41,7 @@ class SqlUnitOfWork:
     dispatches: DispatchRepository
     sequences: SequenceRepository
     signatures: SignatureRepository
+    validations: ValidationRepository
     audit: AuditLog
 
     def __init__(self, engine: Engine) -> None:
@@ -56,6 +59,7 @@ class SqlUnitOfWork:
         self.dispatches = SqlDispatches(conn)
         self.sequences = SqlSequences(conn)
         self.signatures = SqlSignatures(conn)
+        self.validations = SqlValidations(conn)
         self.audit = SqlAudit(conn)
         return self
 

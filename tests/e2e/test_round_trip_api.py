@@ -71,6 +71,10 @@ def test_a_directive_goes_down_to_the_communes_and_its_status_comes_back(
     assert [(i["symbol"], i["status"]) for i in inbox] == [("01/CT-HPN", "delivered")]
     receipt_id = inbox[0]["receipt_id"]
     assert x1.get(f"/api/v1/receipts/{receipt_id}").json["actions"] == ["register", "return"]
+    # Intake validated the file the worker received (unsigned here) for the clerk to read.
+    wait_until(lambda: x1.get(f"/api/v1/receipts/{receipt_id}").json["validation"] is not None)
+    assert x1.get(f"/api/v1/receipts/{receipt_id}").json["validation"]["verdict"] \
+        == "NO_SIGNATURE"
     registered = x1.post(f"/api/v1/receipts/{receipt_id}/register").json
     assert (registered["arrival_number"], registered["edxml_status"]) == (1, "03")
     assert x1.post(f"/api/v1/receipts/{receipt_id}/complete").json["status"] == "done"

@@ -13,7 +13,7 @@ from rq.registry import ScheduledJobRegistry
 
 from docflow.bootstrap import Services, bootstrap
 from docflow.domain.routing import DispatchTarget
-from docflow.services.documents import FAN_OUT_JOB
+from docflow.services.documents import FAN_OUT_JOB, VALIDATE_JOB
 from docflow.worker import jobs
 from storage.queue.inprocess import InProcessQueue
 from storage.queue.rq import RqQueue
@@ -81,11 +81,12 @@ def test_delayed_jobs_wait_for_their_time(svc: Services) -> None:
         return
     assert svc.queue.join(10)  # the immediate job of `later` has run...
     # ...so use a fresh dispatch whose only job is the delayed one.
-    svc.queue.bind({FAN_OUT_JOB: lambda *_: None})
+    svc.queue.bind({FAN_OUT_JOB: lambda *_: None, VALIDATE_JOB: lambda *_: None})
     third = svc.documents.dispatch(org.clerk, doc_id, DispatchTarget(unit_codes=("P01.X3",)),
                                    ORIGIN)
     assert svc.queue.join(10)  # the no-op has taken the immediate job
-    svc.queue.bind({FAN_OUT_JOB: svc.documents.fan_out})
+    svc.queue.bind({FAN_OUT_JOB: svc.documents.fan_out,
+                    VALIDATE_JOB: svc.intake.validate_dispatch})
     svc.queue.enqueue(FAN_OUT_JOB, third.id, delay=timedelta(seconds=1))
     assert svc.documents.dispatch_state(third.id).status == "pending"  # type: ignore[union-attr]
     deadline = time.monotonic() + 5
