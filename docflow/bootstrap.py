@@ -25,11 +25,13 @@ from docflow.services.ports import (
     Clock,
     JobQueue,
     PasswordHasher,
+    RemoteSigning,
     SignatureValidator,
 )
 from docflow.services.queries import QueryService
 from docflow.services.signatures import SignatureService, SigningLimits
 from docflow.signing.intake import AnchoredValidator
+from docflow.signing.keys import RemotePades
 from storage.blobs.fs import FilesystemBlobStore
 from storage.blobs.s3 import S3BlobStore, make_client
 from storage.db import migrate
@@ -60,6 +62,7 @@ class Services:
     queries: QueryService
     signatures: SignatureService
     intake: IntakeService
+    remote_signing: RemoteSigning
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -121,7 +124,7 @@ def bootstrap(
         org=OrgService(uow, clock), queries=QueryService(uow, SqlReadModel(engine)),
         signatures=SignatureService(uow, blobs, clock, SigningLimits(
             spool_dir=settings.spool_dir, max_bytes=settings.max_upload_bytes * 2)),
-        intake=intake,
+        intake=intake, remote_signing=RemotePades(),
     )
 
 

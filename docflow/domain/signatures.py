@@ -118,3 +118,19 @@ class ValidationOutcome:
         reasons = [str(r.get("code", "")) for r in listed if isinstance(r, dict)][:3] \
             if isinstance(listed, list) else []
         return f"signature check: {self.verdict}" + (f" ({', '.join(reasons)})" if reasons else "")
+
+
+@dataclass(frozen=True)
+class SigningSession:
+    """A signature prepared here and signed elsewhere, waiting for its value."""
+
+    id: str
+    document_id: str
+    actor_id: str
+    kind: SignatureKind
+    base_revision_id: str
+    prepared_sha256: str
+    state: dict[str, object]
+    authority: Authority | None
+    expires_at: datetime
+    completed_at: datetime | None = None

@@ -17,6 +17,7 @@ from docflow.domain.signatures import (
     Authority,
     SignatureKind,
     SignatureRecord,
+    SigningSession,
     ValidationOutcome,
 )
 
@@ -128,6 +129,7 @@ class UnitOfWork(Protocol):
     sequences: SequenceRepository
     signatures: SignatureRepository
     validations: ValidationRepository
+    signing_sessions: SigningSessionRepository
     audit: AuditLog
 
     def __enter__(self) -> Self: ...
@@ -222,6 +224,35 @@ class SignatureValidator(Protocol):
     def validate(self, data: bytes) -> tuple[str, dict[str, object]]:
         """The verdict and the full report of a PDF's signatures, against the trust anchors."""
         ...
+
+
+@dataclass(frozen=True)
+class RemotePreparation:
+    """Phase one of a signature made elsewhere (USB token agent, remote signing service)."""
+
+    prepared_pdf: bytes
+    """The PDF with the signature's place reserved; phase two fills it in."""
+    state: dict[str, object]
+    """What phase two needs besides the PDF, JSON-ready."""
+    data_to_be_signed: bytes
+    data_to_be_signed_digest: bytes
+    """For devices that sign a hash (SHA-256 of `data_to_be_signed`)."""
+    field: str
+
+
+class RemoteSigning(Protocol):
+    def prepare(self, pdf: bytes, request: SignatureRequest, certificate_der: bytes,
+                chain_der: Sequence[bytes], expires_at: datetime) -> RemotePreparation: ...
+    def complete(self, prepared_pdf: bytes, state: dict[str, object], signature_value: bytes,
+                 now: datetime) -> SignedPdf:
+        """Verify the value against the certificate, then embed it; Invalid on a mismatch."""
+        ...
+
+
+class SigningSessionRepository(Protocol):
+    def add(self, session: SigningSession) -> None: ...
+    def get(self, session_id: str, *, for_update: bool = False) -> SigningSession | None: ...
+    def finish(self, session_id: str, at: datetime) -> None: ...
 
 
 class PasswordHasher(Protocol):

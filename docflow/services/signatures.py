@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from docflow.domain.audit import Action, AuditEvent, Origin
@@ -15,6 +17,7 @@ from docflow.domain.signatures import (
     Authority,
     SignatureKind,
     SignatureRecord,
+    SigningSession,
     check_signing,
 )
 from docflow.services.documents import load_visible
@@ -22,7 +25,10 @@ from docflow.services.ids import new_id
 from docflow.services.ports import (
     BlobStore,
     Clock,
+    RemotePreparation,
+    RemoteSigning,
     SignatureRequest,
+    SignedPdf,
     SigningKey,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -61,18 +67,106 @@ class SignatureService:
     ) -> SignatureRecord:
         """Apply one signature. The main file is signed unless `revision_id` names an
         attachment (attachment signatures only). Refuses what Decree 30's order forbids."""
+        document, base = self._start(actor, document_id, kind, authority, revision_id, position)
+        now = self._clock.now()
+        signed = key.sign(self._read(base), self._request(
+            actor, document, kind, now, position, authority, reviewer_index))
+        return self._store(actor, document_id, kind, base, revision_id, signed, authority, now,
+                           origin)
+
+    def prepare_remote(
+        self,
+        actor: Actor,
+        document_id: str,
+        kind: SignatureKind,
+        remote: RemoteSigning,
+        certificate_der: bytes,
+        chain_der: Sequence[bytes],
+        origin: Origin,
+        *,
+        position: str = "",
+        authority: Authority | None = None,
+        revision_id: str | None = None,
+        ttl: timedelta = timedelta(minutes=10),
+    ) -> tuple[SigningSession, RemotePreparation]:
+        """Phase one of a signature whose key is elsewhere: reserve it in the PDF and return
+        the data the signer's device must sign, valid for `ttl`."""
+        document, base = self._start(actor, document_id, kind, authority, revision_id, position)
+        now = self._clock.now()
+        prepared = remote.prepare(self._read(base), self._request(
+            actor, document, kind, now, position, authority, 1), certificate_der, chain_der,
+            now + ttl)
+        with spool(io.BytesIO(prepared.prepared_pdf), limit=self._limits.max_bytes,
+                   directory=self._limits.spool_dir) as spooled:
+            self._blobs.put_file(spooled.path, spooled.sha256, spooled.size, "application/pdf")
+        session = SigningSession(
+            id=new_id(), document_id=document.id, actor_id=actor.id, kind=kind,
+            base_revision_id=base.id, prepared_sha256=spooled.sha256,
+            state={**prepared.state, "revision_id": revision_id}, authority=authority,
+            expires_at=now + ttl)
+        with self._uow() as uow:
+            uow.signing_sessions.add(session)
+            uow.commit()
+        return session, prepared
+
+    def complete_remote(
+        self, actor: Actor, session_id: str, signature_value: bytes, remote: RemoteSigning,
+        origin: Origin,
+    ) -> SignatureRecord:
+        """Phase two: embed the value the device returned, after checking it."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            session = uow.signing_sessions.get(session_id)
+        if session is None or session.actor_id != actor.id:
+            raise NotFound("no such signing session")
+        if session.completed_at is not None:
+            raise Conflict("this signing session is complete already")
+        if now > session.expires_at:
+            raise Conflict("the signing session expired; prepare the signature again")
+        revision_id = session.state.get("revision_id")
+        document, base = self._start(actor, session.document_id, session.kind,
+                                     session.authority,
+                                     str(revision_id) if revision_id else None, "remote")
+        if base.id != session.base_revision_id:
+            raise Conflict("the file changed after the signature was prepared; prepare again")
+        with self._blobs.open(session.prepared_sha256) as stream:
+            prepared_pdf = stream.read()
+        signed = remote.complete(prepared_pdf, session.state, signature_value, now)
+        record = self._store(actor, document.id, session.kind, base,
+                             str(revision_id) if revision_id else None, signed,
+                             session.authority, now, origin, session_id=session.id)
+        return record
+
+    # --- shared ------------------------------------------------------------------------------
+
+    def _start(self, actor: Actor, document_id: str, kind: SignatureKind,
+               authority: Authority | None, revision_id: str | None, position: str
+               ) -> tuple[Document, Revision]:
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id)
             self._check(uow, actor, document, kind, authority)
             base = self._base(document, kind, revision_id)
         if kind is SignatureKind.LEADER and not position.strip():
             raise Invalid("the leader's signature shows the signer's position (e.g. CHỦ TỊCH)")
-        with self._blobs.open(base.sha256) as stream:
-            data = stream.read()
-        now = self._clock.now()
-        signed = key.sign(data, SignatureRequest(
-            kind=kind, signed_at=now, full_name=actor.user.full_name, position=position,
-            authority=authority, number_symbol=document.symbol, reviewer_index=reviewer_index))
+        return document, base
+
+    def _read(self, revision: Revision) -> bytes:
+        with self._blobs.open(revision.sha256) as stream:
+            return stream.read()
+
+    @staticmethod
+    def _request(actor: Actor, document: Document, kind: SignatureKind, now: datetime,
+                 position: str, authority: Authority | None, reviewer_index: int
+                 ) -> SignatureRequest:
+        return SignatureRequest(kind=kind, signed_at=now, full_name=actor.user.full_name,
+                                position=position, authority=authority,
+                                number_symbol=document.symbol, reviewer_index=reviewer_index)
+
+    def _store(self, actor: Actor, document_id: str, kind: SignatureKind, base: Revision,
+               revision_id: str | None, signed: SignedPdf, authority: Authority | None,
+               now: datetime, origin: Origin, *, session_id: str | None = None
+               ) -> SignatureRecord:
+        """Blob first, then the revision, the record and the audit event in one transaction."""
         with spool(io.BytesIO(signed.pdf), limit=self._limits.max_bytes,
                    directory=self._limits.spool_dir) as spooled:
             self._blobs.put_file(spooled.path, spooled.sha256, spooled.size, "application/pdf")
@@ -96,6 +190,8 @@ class SignatureService:
                 certificate_der=signed.certificate_der, authority=authority, signed_at=now,
                 actor_id=actor.id)
             uow.signatures.add(record)
+            if session_id is not None:
+                uow.signing_sessions.finish(session_id, now)
             uow.audit.append(AuditEvent(
                 at=now, action=Action.DOCUMENT_SIGN, object_type="document",
                 object_id=document.id, actor_id=actor.id, unit_code=document.unit_code,
@@ -103,7 +199,8 @@ class SignatureService:
                     "kind": kind.value, "field": signed.field, "revision": revision.id,
                     "signed_sha256": base.sha256, "result_sha256": spooled.sha256,
                     "signer": signed.subject, "certificate_sha256": record.certificate_sha256,
-                    "authority": authority.value if authority else None}))
+                    "authority": authority.value if authority else None,
+                    "remote_session": session_id}))
             uow.commit()
         return record
 

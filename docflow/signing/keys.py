@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from asn1crypto import x509 as asn1_x509
 from pyhanko.sign import signers
 
-from docflow.domain.errors import Conflict
+from docflow.domain.errors import Conflict, Invalid
 from docflow.domain.signatures import SignatureKind
-from docflow.services.ports import SignatureRequest, SignedPdf
+from docflow.services.ports import RemotePreparation, SignatureRequest, SignedPdf
 from docflow.signing import pades
+from docflow.signing import signers as remote
 from docflow.signing.pades import DEFAULT_OPTIONS, SigningOptions
+from docflow.signing.signers import SignaturePlan
 
 
 @dataclass(frozen=True)
@@ -52,3 +58,81 @@ class PadesKey:
                                          number_symbol=request.number_symbol or "",
                                          signed_at=request.signed_at, options=self.options)
         return done
+
+
+@dataclass(frozen=True)
+class RemotePades:
+    """The RemoteSigning port: the Decree-30 layout, with the key on a token or a remote
+    service. Phase one reserves the signature; phase two checks and embeds the value."""
+
+    signature_image: bytes | None = None
+    seal_image: bytes | None = None
+    tsa_url: str | None = None
+
+    def prepare(self, pdf: bytes, request: SignatureRequest, certificate_der: bytes,
+                chain_der: Sequence[bytes], expires_at: datetime) -> RemotePreparation:
+        try:
+            cert = asn1_x509.Certificate.load(certificate_der)
+            chain = [asn1_x509.Certificate.load(der) for der in chain_der]
+            cert.native  # noqa: B018 - parse now, so a bad certificate fails here, clearly
+        except (ValueError, TypeError) as exc:
+            raise Invalid(f"the certificate is not DER X.509: {exc}") from exc
+        try:
+            prepared = remote.prepare_remote(
+                pdf, cert, chain, self._plan(pdf, request), tsa_url=self.tsa_url,
+                now=request.signed_at, ttl=expires_at - request.signed_at)
+        except pades.OutOfOrder as exc:
+            raise Conflict(str(exc)) from exc
+        state: dict[str, object] = {
+            "document_digest": prepared.document_digest.hex(),
+            "reserved_region": [prepared.reserved_region_start, prepared.reserved_region_end],
+            "data_to_be_signed": base64.b64encode(prepared.data_to_be_signed).decode(),
+            "signer_cert": base64.b64encode(prepared.signer_cert).decode(),
+            "chain": [base64.b64encode(der).decode() for der in prepared.chain],
+            "field": prepared.field_name, "expires_at": prepared.expires_at.isoformat(),
+            "tsa_url": prepared.tsa_url, "md_algorithm": prepared.md_algorithm,
+        }
+        return RemotePreparation(prepared_pdf=prepared.prepared_pdf, state=state,
+                                 data_to_be_signed=prepared.data_to_be_signed,
+                                 data_to_be_signed_digest=prepared.data_to_be_signed_digest,
+                                 field=prepared.field_name)
+
+    def complete(self, prepared_pdf: bytes, state: dict[str, object], signature_value: bytes,
+                 now: datetime) -> SignedPdf:
+        region = state["reserved_region"]
+        assert isinstance(region, list)
+        chain = state["chain"]
+        assert isinstance(chain, list)
+        prepared = remote.PreparedSignature(
+            prepared_pdf=prepared_pdf,
+            document_digest=bytes.fromhex(str(state["document_digest"])),
+            reserved_region_start=int(region[0]), reserved_region_end=int(region[1]),
+            data_to_be_signed=base64.b64decode(str(state["data_to_be_signed"])),
+            signer_cert=base64.b64decode(str(state["signer_cert"])),
+            chain=tuple(base64.b64decode(str(c)) for c in chain),
+            field_name=str(state["field"]),
+            expires_at=datetime.fromisoformat(str(state["expires_at"])),
+            tsa_url=str(state["tsa_url"]) if state.get("tsa_url") else None,
+            md_algorithm=str(state["md_algorithm"]))
+        try:
+            pdf = remote.complete_remote(prepared, signature_value, now=now)
+        except remote.SignatureMismatch as exc:
+            raise Invalid(str(exc)) from exc
+        except remote.PreparationExpired as exc:
+            raise Conflict(str(exc)) from exc
+        cert = asn1_x509.Certificate.load(prepared.signer_cert)
+        return SignedPdf(pdf=pdf, field=prepared.field_name, certificate_der=prepared.signer_cert,
+                         subject=cert.subject.human_friendly)
+
+    def _plan(self, pdf: bytes, request: SignatureRequest) -> SignaturePlan:
+        if request.kind is SignatureKind.LEADER:
+            return pades.leader_plan(
+                pdf, authority=request.authority.value if request.authority else None,
+                position=request.position, full_name=request.full_name,
+                signature_image=self.signature_image)
+        if request.kind is SignatureKind.SEAL:
+            return pades.seal_plan(pdf, seal_image=self.seal_image)
+        if request.kind is SignatureKind.INITIAL:
+            return pades.initial_plan(pdf, request.reviewer_index)
+        return pades.attachment_plan(pdf, number_symbol=request.number_symbol or "",
+                                     signed_at=request.signed_at)

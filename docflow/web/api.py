@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ from flask.typing import ResponseReturnValue
 from docflow.domain.documents import Confidentiality, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import Invalid
 from docflow.domain.routing import DispatchTarget
+from docflow.domain.signatures import Authority, SignatureKind
 from docflow.services.uploads import spool
 from docflow.web import serialize
 from docflow.web.auth import begin_session, current_actor, end_session, origin, services
@@ -190,6 +192,60 @@ def recipients(document_id: str) -> ResponseReturnValue:
     counts, rows = services().queries.recipients(current_actor(), document_id)
     return {"counts": counts, "total": sum(counts.values()),
             "items": [serialize.plain(r) for r in rows]}
+
+
+def _der(value: Any, field: str) -> bytes:
+    """A certificate given as PEM text or base64 DER."""
+    text = str(value or "")
+    if "BEGIN CERTIFICATE" in text:
+        text = "".join(line for line in text.splitlines() if line and "CERTIFICATE" not in line)
+    try:
+        der = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise Invalid(f"'{field}' must be a PEM certificate or base64 DER") from None
+    if not der:
+        raise Invalid(f"'{field}' is required")
+    return der
+
+
+@bp.post("/documents/<document_id>/signing-sessions")
+def prepare_signature(document_id: str) -> ResponseReturnValue:
+    """Phase one of a signature made on a USB token or by a remote signing service."""
+    body = _json()
+    chain = body.get("chain") or []
+    if not isinstance(chain, list):
+        raise Invalid("'chain' must be a list of certificates")
+    authority = body.get("authority")
+    s = services()
+    session, prepared = s.signatures.prepare_remote(
+        current_actor(), document_id, _enum(SignatureKind, body.get("kind"), "kind"),
+        s.remote_signing, _der(body.get("certificate"), "certificate"),
+        [_der(c, "chain") for c in chain], origin(),
+        position=str(body.get("position", "")),
+        authority=_enum(Authority, authority, "authority") if authority else None,
+        revision_id=body.get("revision_id") or None)
+    return {"id": session.id, "kind": session.kind.value, "field": prepared.field,
+            "digest_algorithm": "sha256",
+            "data_to_be_signed": base64.b64encode(prepared.data_to_be_signed).decode(),
+            "data_to_be_signed_sha256":
+                base64.b64encode(prepared.data_to_be_signed_digest).decode(),
+            "expires_at": session.expires_at.isoformat()}, 201
+
+
+@bp.post("/signing-sessions/<session_id>")
+def complete_signature(session_id: str) -> ResponseReturnValue:
+    """Phase two: the signature value from the device; checked, then embedded."""
+    value = str(_json().get("signature_value", ""))
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raise Invalid("'signature_value' must be base64") from None
+    s = services()
+    record = s.signatures.complete_remote(current_actor(), session_id, raw, s.remote_signing,
+                                          origin())
+    return {"id": record.id, "kind": record.kind.value, "field": record.field,
+            "revision_id": record.revision_id, "result_sha256": record.result_sha256,
+            "signer": record.signer_subject, "signed_at": record.signed_at.isoformat()}, 201
 
 
 @bp.post("/validations")

@@ -121,6 +121,23 @@ def openapi_document() -> dict[str, Any]:
                 "Per-recipient status", 200, {"type": "object", "properties": {
                     "counts": {"type": "object"}, "total": {"type": "integer"},
                     "items": {"type": "array"}}}, params=[doc_id])},
+            "/documents/{document_id}/signing-sessions": {"post": _op(
+                "Prepare a signature whose key is on a token or a remote service: returns the "
+                "data to be signed (expires)", 201, {"type": "object"}, tag="signatures",
+                params=[doc_id], body=_json({"type": "object", "required": ["kind",
+                                                                             "certificate"],
+                    "properties": {"kind": {"enum": ["initial", "leader", "seal",
+                                                     "attachment"]},
+                                   "certificate": {"type": "string"},
+                                   "chain": {"type": "array", "items": {"type": "string"}},
+                                   "position": {"type": "string"},
+                                   "authority": {"enum": ["TM.", "Q.", "KT.", "TL.", "TUQ."]},
+                                   "revision_id": {"type": "string"}}}))},
+            "/signing-sessions/{session_id}": {"post": _op(
+                "Complete a prepared signature with the device's signature value", 201,
+                {"type": "object"}, tag="signatures", params=[_path_param("session_id")],
+                body=_json({"type": "object", "required": ["signature_value"],
+                            "properties": {"signature_value": {"type": "string"}}}))},
             "/validations": {"post": _op(
                 "Validate the signatures of a PDF (ETSI EN 319 102-1 report)", 200,
                 _ref("ValidationReport"), tag="signatures", body=PDF_BODY)},

@@ -46,6 +46,7 @@ from docflow.domain.signatures import (
     Authority,
     SignatureKind,
     SignatureRecord,
+    SigningSession,
     ValidationOutcome,
 )
 from docflow.services.ports import Credentials
@@ -469,6 +470,36 @@ class SqlValidations(_Repo):
         self._insert_ignore(t.validations, [{
             "sha256": outcome.sha256, "verdict": outcome.verdict, "report": outcome.report,
             "validated_at": _utc(outcome.validated_at)}], ["sha256"])
+
+
+class SqlSigningSessions(_Repo):
+    def add(self, session: SigningSession) -> None:
+        self.conn.execute(insert(t.signing_sessions).values(
+            id=session.id, document_id=session.document_id, actor_id=session.actor_id,
+            kind=session.kind.value, base_revision_id=session.base_revision_id,
+            prepared_sha256=session.prepared_sha256, state=session.state,
+            authority=session.authority.value if session.authority else None,
+            expires_at=_utc(session.expires_at), completed_at=utc(session.completed_at)))
+
+    def get(self, session_id: str, *, for_update: bool = False) -> SigningSession | None:
+        try:
+            stmt = select(t.signing_sessions).where(t.signing_sessions.c.id == session_id)
+            row = self.conn.execute(self._locked(stmt, for_update)).first()
+        except ValueError:
+            return None
+        if row is None:
+            return None
+        return SigningSession(
+            id=str(row.id), document_id=str(row.document_id), actor_id=str(row.actor_id),
+            kind=SignatureKind(row.kind), base_revision_id=str(row.base_revision_id),
+            prepared_sha256=row.prepared_sha256, state=dict(row.state),
+            authority=Authority(row.authority) if row.authority else None,
+            expires_at=_utc(row.expires_at), completed_at=utc(row.completed_at))
+
+    def finish(self, session_id: str, at: datetime) -> None:
+        self.conn.execute(update(t.signing_sessions)
+                          .where(t.signing_sessions.c.id == session_id)
+                          .values(completed_at=_utc(at)))
 
 
 class SqlSequences(_Repo):

@@ -201,6 +201,22 @@ validations = Table(
     Column("validated_at", TS, nullable=False),
 )
 
+# Signatures prepared here and signed on a token or by a remote service; the prepared PDF is
+# a blob, the rest of phase two's state is `state`.
+signing_sessions = Table(
+    "signing_sessions", metadata,
+    Column("id", ID, primary_key=True),
+    Column("document_id", ID, ForeignKey("documents.id"), nullable=False),
+    Column("actor_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("base_revision_id", ID, ForeignKey("revisions.id"), nullable=False),
+    Column("prepared_sha256", String(64), nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("authority", String(8), nullable=True),
+    Column("expires_at", TS, nullable=False),
+    Column("completed_at", TS, nullable=True),
+)
+
 sequences = Table(
     "sequences", metadata,
     Column("unit_code", String(13), ForeignKey("units.code"), primary_key=True),

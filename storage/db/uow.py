@@ -14,6 +14,7 @@ from docflow.services.ports import (
     ReceiptRepository,
     SequenceRepository,
     SignatureRepository,
+    SigningSessionRepository,
     UnitRepository,
     UserRepository,
     ValidationRepository,
@@ -25,6 +26,7 @@ from storage.db.repositories import (
     SqlReceipts,
     SqlSequences,
     SqlSignatures,
+    SqlSigningSessions,
     SqlUnits,
     SqlUsers,
     SqlValidations,
@@ -42,6 +44,7 @@ class SqlUnitOfWork:
     sequences: SequenceRepository
     signatures: SignatureRepository
     validations: ValidationRepository
+    signing_sessions: SigningSessionRepository
     audit: AuditLog
 
     def __init__(self, engine: Engine) -> None:
@@ -60,6 +63,7 @@ class SqlUnitOfWork:
         self.sequences = SqlSequences(conn)
         self.signatures = SqlSignatures(conn)
         self.validations = SqlValidations(conn)
+        self.signing_sessions = SqlSigningSessions(conn)
         self.audit = SqlAudit(conn)
         return self
 

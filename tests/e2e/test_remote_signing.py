@@ -1,0 +1,150 @@
+"""The interrupted flow over HTTP: the server prepares, the leader's token signs, the server
+checks the value and completes; wrong values and late completions are refused clearly."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from flask.testing import FlaskClient
+
+from docflow.bootstrap import Services, bootstrap
+from docflow.domain.documents import DraftSpec, RevisionKind
+from docflow.signing.pki import PkiFiles, init_pki
+from docflow.signing.validation import Verdict, validate_pdf
+from docflow.web import create_app
+from tests.conftest import ORIGIN, PASSWORD, Org, embedded_settings, seed_org
+from tests.pdfs import good_pdf
+
+PASS = b"token-passphrase"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Services, Org, PkiFiles, Clock]]:
+    files = init_pki(tmp_path / "pki", passphrase=PASS, now=datetime.now(UTC))
+    clock = Clock()
+    svc = bootstrap(embedded_settings(tmp_path / "var"), clock=clock, upgrade_embedded=True)
+    yield svc, seed_org(svc), files, clock
+    svc.close()
+
+
+def token(files: PkiFiles) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """What the leader's USB token holds: the key never leaves it; the certificate does."""
+    key, cert, _ = pkcs12.load_key_and_certificates(files.leader_p12.read_bytes(), PASS)
+    assert isinstance(key, rsa.RSAPrivateKey) and cert is not None
+    return key, cert
+
+
+def approved(svc: Services, org: Org) -> str:
+    doc = svc.documents.draft(org.officer, DraftSpec("QĐ", "Về việc ký từ xa"), ORIGIN)
+    svc.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "qd.pdf",
+                         io.BytesIO(good_pdf()), ORIGIN)
+    svc.documents.submit(org.officer, doc.id, ORIGIN)
+    svc.documents.approve(org.leader, doc.id, ORIGIN)
+    return doc.id
+
+
+def leader_client(svc: Services) -> tuple[FlaskClient, dict[str, str]]:
+    client = create_app(svc).test_client()
+    login = client.post("/api/v1/session", json={"username": "leader", "password": PASSWORD})
+    return client, {"X-CSRF-Token": login.json["csrf_token"]}
+
+
+def prepare(client: FlaskClient, headers: dict[str, str], doc_id: str, cert: x509.Certificate
+            ) -> Any:
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    return client.post(f"/api/v1/documents/{doc_id}/signing-sessions", headers=headers, json={
+        "kind": "leader", "certificate": pem, "position": "CHỦ TỊCH", "authority": "KT."})
+
+
+def test_prepare_sign_on_the_token_complete(
+    world: tuple[Services, Org, PkiFiles, Clock]
+) -> None:
+    svc, org, files, _ = world
+    doc_id = approved(svc, org)
+    key, cert = token(files)
+    client, headers = leader_client(svc)
+    prepared = prepare(client, headers, doc_id, cert)
+    assert prepared.status_code == 201, prepared.json
+    data = base64.b64decode(prepared.json["data_to_be_signed"])
+    value = key.sign(data, padding.PKCS1v15(), hashes.SHA256())  # on the token
+    done = client.post(f"/api/v1/signing-sessions/{prepared.json['id']}", headers=headers,
+                       json={"signature_value": base64.b64encode(value).decode()})
+    assert done.status_code == 201, done.json
+    assert done.json["field"] == "Leader"
+    again = client.post(f"/api/v1/signing-sessions/{prepared.json['id']}", headers=headers,
+                        json={"signature_value": base64.b64encode(value).decode()})
+    assert again.status_code == 409
+    main = svc.documents.view(org.leader, doc_id, ORIGIN).main_revision()
+    assert main is not None and main.sha256 == done.json["result_sha256"]
+    with svc.blobs.open(main.sha256) as f:
+        report = validate_pdf(f.read(), isolate=False, trust_roots=[
+            x509.load_pem_x509_certificate(files.ca_cert.read_bytes())])
+    assert report.verdict is Verdict.VALID, report.to_json()
+    assert report.signatures[0].authority == "KT."
+
+
+def test_a_wrong_signature_value_is_refused_and_nothing_changes(
+    world: tuple[Services, Org, PkiFiles, Clock]
+) -> None:
+    svc, org, files, _ = world
+    doc_id = approved(svc, org)
+    _, cert = token(files)
+    client, headers = leader_client(svc)
+    prepared = prepare(client, headers, doc_id, cert)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    wrong = other.sign(base64.b64decode(prepared.json["data_to_be_signed"]),
+                       padding.PKCS1v15(), hashes.SHA256())
+    refused = client.post(f"/api/v1/signing-sessions/{prepared.json['id']}", headers=headers,
+                          json={"signature_value": base64.b64encode(wrong).decode()})
+    assert refused.status_code == 422
+    assert "does not verify with the signer's certificate" in refused.json["detail"]
+    assert len(svc.documents.view(org.leader, doc_id, ORIGIN).revisions) == 1
+    assert svc.signatures.signatures(org.leader, doc_id) == []
+
+
+def test_a_late_completion_is_refused(world: tuple[Services, Org, PkiFiles, Clock]) -> None:
+    svc, org, files, clock = world
+    doc_id = approved(svc, org)
+    key, cert = token(files)
+    client, headers = leader_client(svc)
+    prepared = prepare(client, headers, doc_id, cert)
+    value = key.sign(base64.b64decode(prepared.json["data_to_be_signed"]), padding.PKCS1v15(),
+                     hashes.SHA256())
+    clock.at += timedelta(minutes=11)
+    late = client.post(f"/api/v1/signing-sessions/{prepared.json['id']}", headers=headers,
+                       json={"signature_value": base64.b64encode(value).decode()})
+    assert late.status_code == 409 and "expired" in late.json["detail"]
+
+
+def test_only_the_leader_prepares_a_leader_signature(
+    world: tuple[Services, Org, PkiFiles, Clock]
+) -> None:
+    svc, org, files, _ = world
+    doc_id = approved(svc, org)
+    _, cert = token(files)
+    client = create_app(svc).test_client()
+    login = client.post("/api/v1/session", json={"username": "officer", "password": PASSWORD})
+    refused = prepare(client, {"X-CSRF-Token": login.json["csrf_token"]}, doc_id, cert)
+    assert refused.status_code == 403
+    bad = client.post(f"/api/v1/documents/{doc_id}/signing-sessions",
+                      headers={"X-CSRF-Token": login.json["csrf_token"]},
+                      json={"kind": "leader", "certificate": "not base64!"})
+    assert bad.status_code == 422
