@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from docflow.config import Settings
 from docflow.passwords import Argon2Hasher
 from docflow.pdf import PypdfInspector
+from docflow.services.batches import COMPLETE_ITEM_JOB, BatchSigningService
 from docflow.services.documents import (
     FAN_OUT_JOB,
     VALIDATE_JOB,
@@ -63,6 +64,7 @@ class Services:
     signatures: SignatureService
     intake: IntakeService
     remote_signing: RemoteSigning
+    batches: BatchSigningService
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -116,15 +118,19 @@ def bootstrap(
     )
     intake = IntakeService(uow, blobs, validator or AnchoredValidator(settings.trust_anchors),
                            clock, documents)
+    identity = IdentityService(uow, hasher, clock)
+    signatures = SignatureService(uow, blobs, clock, SigningLimits(
+        spool_dir=settings.spool_dir, max_bytes=settings.max_upload_bytes * 2))
+    remote = RemotePades()
+    batches = BatchSigningService(uow, signatures, identity, remote, queue, clock)
     if isinstance(queue, InProcessQueue):
-        queue.bind({FAN_OUT_JOB: documents.fan_out, VALIDATE_JOB: intake.validate_dispatch})
+        queue.bind({FAN_OUT_JOB: documents.fan_out, VALIDATE_JOB: intake.validate_dispatch,
+                    COMPLETE_ITEM_JOB: batches.complete_item})
     return Services(
         settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
-        documents=documents, identity=IdentityService(uow, hasher, clock),
+        documents=documents, identity=identity,
         org=OrgService(uow, clock), queries=QueryService(uow, SqlReadModel(engine)),
-        signatures=SignatureService(uow, blobs, clock, SigningLimits(
-            spool_dir=settings.spool_dir, max_bytes=settings.max_upload_bytes * 2)),
-        intake=intake, remote_signing=RemotePades(),
+        signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
     )
 
 

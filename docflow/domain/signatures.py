@@ -134,3 +134,34 @@ class SigningSession:
     authority: Authority | None
     expires_at: datetime
     completed_at: datetime | None = None
+
+
+class BatchItemStatus(StrEnum):
+    PREPARED = "prepared"  # waiting for the device's signature value
+    QUEUED = "queued"  # value received; its job will complete the signature
+    SIGNED = "signed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One document of a batch: its own session, status and error."""
+
+    id: str
+    batch_id: str
+    document_id: str
+    session_id: str | None
+    status: BatchItemStatus
+    error: str | None = None
+    signature_value: bytes | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class SigningBatch:
+    """A leader's queue of documents signed in one action and one token (PIN) session."""
+
+    id: str
+    actor_id: str
+    kind: SignatureKind
+    created_at: datetime

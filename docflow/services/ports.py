@@ -15,8 +15,10 @@ from docflow.domain.org import Level, Membership, Unit, User
 from docflow.domain.routing import Dispatch, DispatchStatus, Receipt
 from docflow.domain.signatures import (
     Authority,
+    BatchItem,
     SignatureKind,
     SignatureRecord,
+    SigningBatch,
     SigningSession,
     ValidationOutcome,
 )
@@ -130,6 +132,7 @@ class UnitOfWork(Protocol):
     signatures: SignatureRepository
     validations: ValidationRepository
     signing_sessions: SigningSessionRepository
+    batches: BatchRepository
     audit: AuditLog
 
     def __enter__(self) -> Self: ...
@@ -253,6 +256,14 @@ class SigningSessionRepository(Protocol):
     def add(self, session: SigningSession) -> None: ...
     def get(self, session_id: str, *, for_update: bool = False) -> SigningSession | None: ...
     def finish(self, session_id: str, at: datetime) -> None: ...
+
+
+class BatchRepository(Protocol):
+    def add(self, batch: SigningBatch, items: Sequence[BatchItem]) -> None: ...
+    def get(self, batch_id: str) -> SigningBatch | None: ...
+    def items(self, batch_id: str) -> list[BatchItem]: ...
+    def item(self, item_id: str, *, for_update: bool = False) -> BatchItem | None: ...
+    def save_item(self, item: BatchItem) -> None: ...
 
 
 class PasswordHasher(Protocol):

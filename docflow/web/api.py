@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from docflow.domain.documents import Confidentiality, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import Invalid
 from docflow.domain.routing import DispatchTarget
-from docflow.domain.signatures import Authority, SignatureKind
+from docflow.domain.signatures import Authority, BatchItem, SignatureKind
 from docflow.services.uploads import spool
 from docflow.web import serialize
 from docflow.web.auth import begin_session, current_actor, end_session, origin, services
@@ -246,6 +246,63 @@ def complete_signature(session_id: str) -> ResponseReturnValue:
     return {"id": record.id, "kind": record.kind.value, "field": record.field,
             "revision_id": record.revision_id, "result_sha256": record.result_sha256,
             "signer": record.signer_subject, "signed_at": record.signed_at.isoformat()}, 201
+
+
+def _batch_body(items: list[BatchItem], prepared: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.status.value] = counts.get(item.status.value, 0) + 1
+    rows = []
+    for item in items:
+        row: dict[str, Any] = {"id": item.id, "document_id": item.document_id,
+                               "status": item.status.value, "error": item.error}
+        if prepared and item.id in prepared:
+            p = prepared[item.id]
+            row["data_to_be_signed"] = base64.b64encode(p.data_to_be_signed).decode()
+            row["data_to_be_signed_sha256"] = base64.b64encode(
+                p.data_to_be_signed_digest).decode()
+        rows.append(row)
+    return {"counts": counts, "total": len(items), "items": rows}
+
+
+@bp.post("/signing-batches")
+def create_batch() -> ResponseReturnValue:
+    """Prepare one signature per document, for a token to sign in one PIN session."""
+    body = _json()
+    documents = body.get("documents")
+    if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+        raise Invalid("'documents' must be a list of document ids")
+    chain = body.get("chain") or []
+    if not isinstance(chain, list):
+        raise Invalid("'chain' must be a list of certificates")
+    authority = body.get("authority")
+    batch, items, prepared = services().batches.prepare(
+        current_actor(), documents, _enum(SignatureKind, body.get("kind"), "kind"),
+        _der(body.get("certificate"), "certificate"), [_der(c, "chain") for c in chain],
+        origin(), position=str(body.get("position", "")),
+        authority=_enum(Authority, authority, "authority") if authority else None)
+    return {"id": batch.id, "digest_algorithm": "sha256",
+            **_batch_body(items, prepared)}, 201
+
+
+@bp.post("/signing-batches/<batch_id>/values")
+def submit_batch_values(batch_id: str) -> ResponseReturnValue:
+    """The token's values, by item id; each document is then completed by its own job."""
+    values = _json().get("values")
+    if not isinstance(values, dict):
+        raise Invalid("'values' must map item ids to base64 signature values")
+    try:
+        decoded = {str(k): base64.b64decode(str(v), validate=True) for k, v in values.items()}
+    except ValueError:
+        raise Invalid("every value must be base64") from None
+    items = services().batches.submit_values(current_actor(), batch_id, decoded)
+    return {"id": batch_id, **_batch_body(items)}, 202
+
+
+@bp.get("/signing-batches/<batch_id>")
+def batch_progress(batch_id: str) -> ResponseReturnValue:
+    return {"id": batch_id, **_batch_body(services().batches.items(current_actor(), batch_id))}
 
 
 @bp.post("/validations")

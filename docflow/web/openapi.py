@@ -138,6 +138,26 @@ def openapi_document() -> dict[str, Any]:
                 {"type": "object"}, tag="signatures", params=[_path_param("session_id")],
                 body=_json({"type": "object", "required": ["signature_value"],
                             "properties": {"signature_value": {"type": "string"}}}))},
+            "/signing-batches": {"post": _op(
+                "Batch signing: prepare one signature per document for one token session",
+                201, {"type": "object"}, tag="signatures", body=_json({
+                    "type": "object", "required": ["documents", "kind", "certificate"],
+                    "properties": {"documents": {"type": "array", "items": {"type": "string"}},
+                                   "kind": {"enum": ["initial", "leader", "seal"]},
+                                   "certificate": {"type": "string"},
+                                   "chain": {"type": "array", "items": {"type": "string"}},
+                                   "position": {"type": "string"},
+                                   "authority": {"enum": ["TM.", "Q.", "KT.", "TL.",
+                                                          "TUQ."]}}}))},
+            "/signing-batches/{batch_id}": {"get": _op(
+                "A batch's progress: each document's status and error", 200,
+                {"type": "object"}, tag="signatures", params=[_path_param("batch_id")])},
+            "/signing-batches/{batch_id}/values": {"post": _op(
+                "The token's signature values by item id; one job per document", 202,
+                {"type": "object"}, tag="signatures", params=[_path_param("batch_id")],
+                body=_json({"type": "object", "required": ["values"], "properties": {
+                    "values": {"type": "object",
+                               "additionalProperties": {"type": "string"}}}}))},
             "/validations": {"post": _op(
                 "Validate the signatures of a PDF (ETSI EN 319 102-1 report)", 200,
                 _ref("ValidationReport"), tag="signatures", body=PDF_BODY)},

@@ -40,6 +40,12 @@ def validate_dispatch(dispatch_id: str) -> str | None:
     return outcome.verdict if outcome else None
 
 
+def complete_batch_item(item_id: str) -> str | None:
+    """Complete one document of a signing batch; returns its status."""
+    status = _current().batches.complete_item(item_id)
+    return status.value if status else None
+
+
 def requeue_stalled() -> int:
     """Enqueue again dispatches whose job was lost."""
     return _current().documents.requeue_stalled()

@@ -44,8 +44,11 @@ from docflow.domain.routing import (
 )
 from docflow.domain.signatures import (
     Authority,
+    BatchItem,
+    BatchItemStatus,
     SignatureKind,
     SignatureRecord,
+    SigningBatch,
     SigningSession,
     ValidationOutcome,
 )
@@ -500,6 +503,61 @@ class SqlSigningSessions(_Repo):
         self.conn.execute(update(t.signing_sessions)
                           .where(t.signing_sessions.c.id == session_id)
                           .values(completed_at=_utc(at)))
+
+
+def _item_row(i: BatchItem) -> dict[str, Any]:
+    return {"id": i.id, "batch_id": i.batch_id, "document_id": i.document_id,
+            "session_id": i.session_id, "status": i.status.value, "error": i.error,
+            "signature_value": i.signature_value, "attempts": i.attempts}
+
+
+def _item(row: Row[Any]) -> BatchItem:
+    return BatchItem(id=str(row.id), batch_id=str(row.batch_id),
+                     document_id=str(row.document_id),
+                     session_id=str(row.session_id) if row.session_id else None,
+                     status=BatchItemStatus(row.status), error=row.error,
+                     signature_value=bytes(row.signature_value) if row.signature_value else None,
+                     attempts=row.attempts)
+
+
+class SqlBatches(_Repo):
+    def add(self, batch: SigningBatch, items: Sequence[BatchItem]) -> None:
+        self.conn.execute(insert(t.signing_batches).values(
+            id=batch.id, actor_id=batch.actor_id, kind=batch.kind.value,
+            created_at=_utc(batch.created_at)))
+        if items:
+            self.conn.execute(insert(t.signing_batch_items), [_item_row(i) for i in items])
+
+    def get(self, batch_id: str) -> SigningBatch | None:
+        try:
+            row = self.conn.execute(select(t.signing_batches)
+                                    .where(t.signing_batches.c.id == batch_id)).first()
+        except ValueError:
+            return None
+        if row is None:
+            return None
+        return SigningBatch(id=str(row.id), actor_id=str(row.actor_id),
+                            kind=SignatureKind(row.kind), created_at=_utc(row.created_at))
+
+    def items(self, batch_id: str) -> list[BatchItem]:
+        c = t.signing_batch_items.c
+        rows = self.conn.execute(select(t.signing_batch_items).where(c.batch_id == batch_id)
+                                 .order_by(c.id))
+        return [_item(r) for r in rows]
+
+    def item(self, item_id: str, *, for_update: bool = False) -> BatchItem | None:
+        try:
+            stmt = select(t.signing_batch_items).where(t.signing_batch_items.c.id == item_id)
+            row = self.conn.execute(self._locked(stmt, for_update)).first()
+        except ValueError:
+            return None
+        return _item(row) if row else None
+
+    def save_item(self, item: BatchItem) -> None:
+        values = _item_row(item)
+        del values["id"]
+        self.conn.execute(update(t.signing_batch_items)
+                          .where(t.signing_batch_items.c.id == item.id).values(**values))
 
 
 class SqlSequences(_Repo):

@@ -217,6 +217,27 @@ signing_sessions = Table(
     Column("completed_at", TS, nullable=True),
 )
 
+signing_batches = Table(
+    "signing_batches", metadata,
+    Column("id", ID, primary_key=True),
+    Column("actor_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+signing_batch_items = Table(
+    "signing_batch_items", metadata,
+    Column("id", ID, primary_key=True),
+    Column("batch_id", ID, ForeignKey("signing_batches.id"), nullable=False),
+    Column("document_id", ID, ForeignKey("documents.id"), nullable=False),
+    Column("session_id", ID, ForeignKey("signing_sessions.id"), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("signature_value", LargeBinary, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Index("ix_signing_batch_items_batch_id", "batch_id"),
+)
+
 sequences = Table(
     "sequences", metadata,
     Column("unit_code", String(13), ForeignKey("units.code"), primary_key=True),

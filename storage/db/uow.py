@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine
 
 from docflow.services.ports import (
     AuditLog,
+    BatchRepository,
     DispatchRepository,
     DocumentRepository,
     ReceiptRepository,
@@ -21,6 +22,7 @@ from docflow.services.ports import (
 )
 from storage.db.repositories import (
     SqlAudit,
+    SqlBatches,
     SqlDispatches,
     SqlDocuments,
     SqlReceipts,
@@ -45,6 +47,7 @@ class SqlUnitOfWork:
     signatures: SignatureRepository
     validations: ValidationRepository
     signing_sessions: SigningSessionRepository
+    batches: BatchRepository
     audit: AuditLog
 
     def __init__(self, engine: Engine) -> None:
@@ -64,6 +67,7 @@ class SqlUnitOfWork:
         self.signatures = SqlSignatures(conn)
         self.validations = SqlValidations(conn)
         self.signing_sessions = SqlSigningSessions(conn)
+        self.batches = SqlBatches(conn)
         self.audit = SqlAudit(conn)
         return self
 

@@ -22,6 +22,7 @@ from docflow.domain.documents import DraftSpec, RevisionKind
 from docflow.signing.pki import PkiFiles, init_pki
 from docflow.signing.validation import Verdict, validate_pdf
 from docflow.web import create_app
+from storage.queue.inprocess import InProcessQueue
 from tests.conftest import ORIGIN, PASSWORD, Org, embedded_settings, seed_org
 from tests.pdfs import good_pdf
 
@@ -148,3 +149,40 @@ def test_only_the_leader_prepares_a_leader_signature(
                       headers={"X-CSRF-Token": login.json["csrf_token"]},
                       json={"kind": "leader", "certificate": "not base64!"})
     assert bad.status_code == 422
+
+
+def test_a_batch_is_signed_in_one_token_session_each_document_with_its_status(
+    world: tuple[Services, Org, PkiFiles, Clock]
+) -> None:
+    svc, org, files, _ = world
+    ready = [approved(svc, org) for _ in range(3)]
+    draft = svc.documents.draft(org.officer, DraftSpec("CT", "Chưa duyệt"), ORIGIN).id
+    key, cert = token(files)
+    client, headers = leader_client(svc)
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    made = client.post("/api/v1/signing-batches", headers=headers, json={
+        "documents": [*ready, draft], "kind": "leader", "certificate": pem,
+        "position": "CHỦ TỊCH", "authority": "TM."})
+    assert made.status_code == 201, made.json
+    assert made.json["counts"] == {"prepared": 3, "failed": 1}
+    failed = next(i for i in made.json["items"] if i["status"] == "failed")
+    assert failed["document_id"] == draft and "approved" in failed["error"]
+    # The token signs every prepared item in one PIN session.
+    values = {i["id"]: base64.b64encode(key.sign(base64.b64decode(i["data_to_be_signed"]),
+                                                 padding.PKCS1v15(), hashes.SHA256())).decode()
+              for i in made.json["items"] if i["status"] == "prepared"}
+    first = next(iter(values))
+    values[first] = base64.b64encode(b"\0" * 256).decode()  # one value corrupted on the way
+    sent = client.post(f"/api/v1/signing-batches/{made.json['id']}/values", headers=headers,
+                       json={"values": values})
+    assert sent.status_code == 202
+    assert isinstance(svc.queue, InProcessQueue) and svc.queue.join(30)
+    progress = client.get(f"/api/v1/signing-batches/{made.json['id']}").json
+    assert progress["counts"] == {"signed": 2, "failed": 2}
+    corrupted = next(i for i in progress["items"] if i["id"] == first)
+    assert "does not verify" in corrupted["error"]
+    signed = [d for d in ready if svc.signatures.signatures(org.leader, d)]
+    assert len(signed) == 2
+    other = create_app(svc).test_client()
+    other.post("/api/v1/session", json={"username": "officer", "password": PASSWORD})
+    assert other.get(f"/api/v1/signing-batches/{made.json['id']}").status_code == 404

@@ -1,0 +1,139 @@
+"""Batch signing: a leader signs a queue of documents in one action and one token session.
+
+The token (or remote service) signs every prepared item's data in one PIN session; each
+document is then completed by its own job, with its own status and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from docflow.domain.audit import Origin
+from docflow.domain.errors import DomainError, Invalid, NotFound
+from docflow.domain.org import Actor
+from docflow.domain.signatures import (
+    Authority,
+    BatchItem,
+    BatchItemStatus,
+    SignatureKind,
+    SigningBatch,
+)
+from docflow.services.identity import IdentityService
+from docflow.services.ids import new_id
+from docflow.services.ports import (
+    Clock,
+    JobQueue,
+    RemotePreparation,
+    RemoteSigning,
+    UnitOfWorkFactory,
+)
+from docflow.services.signatures import SignatureService
+
+COMPLETE_ITEM_JOB = "complete_batch_item"
+MAX_BATCH = 500
+
+
+class BatchSigningService:
+    """Prepare many, receive the values together, complete each as a job."""
+
+    def __init__(self, uow: UnitOfWorkFactory, signatures: SignatureService,
+                 identity: IdentityService, remote: RemoteSigning, queue: JobQueue,
+                 clock: Clock) -> None:
+        self._uow = uow
+        self._signatures = signatures
+        self._identity = identity
+        self._remote = remote
+        self._queue = queue
+        self._clock = clock
+
+    def prepare(
+        self, actor: Actor, document_ids: Sequence[str], kind: SignatureKind,
+        certificate_der: bytes, chain_der: Sequence[bytes], origin: Origin, *,
+        position: str = "", authority: Authority | None = None,
+    ) -> tuple[SigningBatch, list[BatchItem], dict[str, RemotePreparation]]:
+        """One signing session per document; a document that cannot be signed now gets a
+        failed item with the reason, and the others go on."""
+        ids = list(dict.fromkeys(document_ids))
+        if not ids or len(ids) > MAX_BATCH:
+            raise Invalid(f"a batch holds 1 to {MAX_BATCH} documents")
+        batch = SigningBatch(id=new_id(), actor_id=actor.id, kind=kind,
+                             created_at=self._clock.now())
+        items: list[BatchItem] = []
+        prepared: dict[str, RemotePreparation] = {}
+        for document_id in ids:
+            item_id = new_id()
+            try:
+                session, preparation = self._signatures.prepare_remote(
+                    actor, document_id, kind, self._remote, certificate_der, chain_der, origin,
+                    position=position, authority=authority)
+            except DomainError as exc:
+                items.append(BatchItem(item_id, batch.id, document_id, None,
+                                       BatchItemStatus.FAILED, error=exc.message))
+                continue
+            items.append(BatchItem(item_id, batch.id, document_id, session.id,
+                                   BatchItemStatus.PREPARED))
+            prepared[item_id] = preparation
+        with self._uow() as uow:
+            uow.batches.add(batch, items)
+            uow.commit()
+        return batch, items, prepared
+
+    def submit_values(self, actor: Actor, batch_id: str, values: Mapping[str, bytes]
+                      ) -> list[BatchItem]:
+        """Take the device's values (by item id) and queue one completion job per item."""
+        queued = []
+        with self._uow() as uow:
+            self._own(uow.batches.get(batch_id), actor)
+            items = {i.id: i for i in uow.batches.items(batch_id)}
+            unknown = sorted(set(values) - set(items))
+            if unknown:
+                raise Invalid("these items are not in the batch", errors=unknown)
+            for item_id, value in values.items():
+                item = items[item_id]
+                if item.status is not BatchItemStatus.PREPARED:
+                    continue
+                item = replace(item, status=BatchItemStatus.QUEUED, signature_value=value)
+                uow.batches.save_item(item)
+                queued.append(item.id)
+            uow.commit()
+        for item_id in queued:
+            self._queue.enqueue(COMPLETE_ITEM_JOB, item_id)
+        return self.items(actor, batch_id)
+
+    def complete_item(self, item_id: str) -> BatchItemStatus | None:
+        """The job: complete one document's signature. A refusal is final (failed, with the
+        reason); anything else is raised so the queue retries it. Safe to run twice."""
+        with self._uow() as uow:
+            item = uow.batches.item(item_id)
+            batch = uow.batches.get(item.batch_id) if item else None
+        if item is None or batch is None or item.status is not BatchItemStatus.QUEUED:
+            return item.status if item else None
+        actor = self._identity.actor(batch.actor_id)
+        assert item.session_id is not None and item.signature_value is not None
+        try:
+            if actor is None:
+                raise NotFound("the signer's account is gone")
+            self._signatures.complete_remote(actor, item.session_id, item.signature_value,
+                                             self._remote, Origin(via="job"))
+            done = replace(item, status=BatchItemStatus.SIGNED, signature_value=None,
+                           attempts=item.attempts + 1)
+        except DomainError as exc:
+            done = replace(item, status=BatchItemStatus.FAILED, error=exc.message,
+                           attempts=item.attempts + 1)
+        with self._uow() as uow:
+            uow.batches.save_item(done)
+            uow.commit()
+        return done.status
+
+    def items(self, actor: Actor, batch_id: str) -> list[BatchItem]:
+        """The batch's items with their status: its progress."""
+        with self._uow() as uow:
+            self._own(uow.batches.get(batch_id), actor)
+            return uow.batches.items(batch_id)
+
+    @staticmethod
+    def _own(batch: SigningBatch | None, actor: Actor) -> SigningBatch:
+        if batch is None or batch.actor_id != actor.id:
+            raise NotFound("no such signing batch")
+        return batch
