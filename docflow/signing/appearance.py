@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from fontTools import subset
+from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw
 from pyhanko.pdf_utils import layout
 from pyhanko.pdf_utils.content import PdfContent, ResourceType
@@ -144,9 +146,31 @@ def _font_engine(writer: BasePdfFileWriter, path: Path, size: int) -> GlyphAccum
                             font_size=size, obj_stream=obj_stream)
 
 
+# Every letter Vietnamese writes (Latin, its extensions, the precomposed tone-marked vowels and
+# the combining marks) and the usual punctuation: what a signature block can show.
+WORKING_SET = [*range(0x20, 0x250), *range(0x300, 0x370), *range(0x1E00, 0x1F00),
+               *range(0x2000, 0x2070), 0x20AB]
+
+
 @functools.cache
 def _font_bytes(path: Path) -> bytes:
-    return path.read_bytes()
+    """The font, cut once per process to the working set. pyHanko subsets the font again for
+    every signature, parsing all of it each time; on the full TeX Gyre Termes that parse was
+    most of a visible signature's cost."""
+    font = TTFont(io.BytesIO(path.read_bytes()))
+    options = subset.Options()
+    # Mark positioning and composition keep Vietnamese diacritics right; pair kerning goes:
+    # its GPOS table alone took ~150 ms to parse, on every signature.
+    options.layout_features = ["ccmp", "locl", "mark", "mkmk", "liga"]
+    options.name_IDs = ["*"]
+    options.notdef_outline = True
+    options.glyph_names = True
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=WORKING_SET)
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
 
 
 # --- demo images (generated, so no binary assets to ship) -------------------------------------
