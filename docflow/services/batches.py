@@ -34,6 +34,10 @@ COMPLETE_ITEM_JOB = "complete_batch_item"
 MAX_BATCH = 500
 
 
+class _AlreadySigned(Exception):
+    pass
+
+
 class BatchSigningService:
     """Prepare many, receive the values together, complete each as a job."""
 
@@ -107,17 +111,25 @@ class BatchSigningService:
         with self._uow() as uow:
             item = uow.batches.item(item_id)
             batch = uow.batches.get(item.batch_id) if item else None
+            session = uow.signing_sessions.get(item.session_id) \
+                if item and item.session_id else None
         if item is None or batch is None or item.status is not BatchItemStatus.QUEUED:
             return item.status if item else None
         actor = self._identity.actor(batch.actor_id)
         assert item.session_id is not None and item.signature_value is not None
         try:
+            if session is not None and session.completed_at is not None:
+                # A run that signed, then died before saving the item: only the status is left.
+                raise _AlreadySigned
+
             if actor is None:
                 raise NotFound("the signer's account is gone")
             self._signatures.complete_remote(actor, item.session_id, item.signature_value,
                                              self._remote, Origin(via="job"))
             done = replace(item, status=BatchItemStatus.SIGNED, signature_value=None,
                            attempts=item.attempts + 1)
+        except _AlreadySigned:
+            done = replace(item, status=BatchItemStatus.SIGNED, signature_value=None)
         except DomainError as exc:
             done = replace(item, status=BatchItemStatus.FAILED, error=exc.message,
                            attempts=item.attempts + 1)

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 
 from docflow.bootstrap import Services, bootstrap
 from docflow.domain.documents import DraftSpec, RevisionKind
+from docflow.domain.signatures import BatchItemStatus, SignatureKind
 from docflow.signing.pki import PkiFiles, init_pki
 from docflow.signing.validation import Verdict, validate_pdf
 from docflow.web import create_app
@@ -186,3 +187,25 @@ def test_a_batch_is_signed_in_one_token_session_each_document_with_its_status(
     other = create_app(svc).test_client()
     other.post("/api/v1/session", json={"username": "officer", "password": PASSWORD})
     assert other.get(f"/api/v1/signing-batches/{made.json['id']}").status_code == 404
+
+
+def test_a_batch_job_that_signed_then_died_is_marked_signed_when_run_again(
+    world: tuple[Services, Org, PkiFiles, Clock]
+) -> None:
+    svc, org, files, _ = world
+    doc_id = approved(svc, org)
+    key, cert = token(files)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    _, items, prepared = svc.batches.prepare(org.leader, [doc_id], SignatureKind.LEADER, der,
+                                             [], ORIGIN, position="CHỦ TỊCH")
+    value = key.sign(prepared[items[0].id].data_to_be_signed, padding.PKCS1v15(),
+                     hashes.SHA256())
+    assert isinstance(svc.queue, InProcessQueue)
+    svc.queue.bind({"complete_batch_item": lambda *_: None})  # the job "dies" before running
+    svc.batches.submit_values(org.leader, items[0].batch_id, {items[0].id: value})
+    # The signature lands (as if the job got that far), but the item is still queued.
+    session_id = items[0].session_id
+    assert session_id is not None
+    svc.signatures.complete_remote(org.leader, session_id, value, svc.remote_signing, ORIGIN)
+    assert svc.batches.complete_item(items[0].id) is BatchItemStatus.SIGNED
+    assert svc.batches.items(org.leader, items[0].batch_id)[0].status is BatchItemStatus.SIGNED
