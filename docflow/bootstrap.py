@@ -121,7 +121,8 @@ def bootstrap(
     identity = IdentityService(uow, hasher, clock)
     signatures = SignatureService(uow, blobs, clock, SigningLimits(
         spool_dir=settings.spool_dir, max_bytes=settings.max_upload_bytes * 2))
-    remote = RemotePades()
+    remote = RemotePades(tsa_url=settings.tsa_url, level=settings.pades_level,
+                         trust_paths=settings.trust_anchors)
     batches = BatchSigningService(uow, signatures, identity, remote, queue, clock)
     if isinstance(queue, InProcessQueue):
         queue.bind({FAN_OUT_JOB: documents.fan_out, VALIDATE_JOB: intake.validate_dispatch,

@@ -46,6 +46,11 @@ class Settings:
     trust_anchors: tuple[Path, ...] = ()
     """DOCFLOW_TRUST_ANCHORS: CA certificate files or folders (separated by ':') that signature
     validation trusts; default: the data folder's ``trust`` folder."""
+    pades_level: str = "B-B"
+    """DOCFLOW_PADES_LEVEL: B-B, B-T (signature timestamp), B-LT (plus the chain's revocation
+    data), B-LTA (plus a document timestamp)."""
+    tsa_url: str | None = None
+    """DOCFLOW_TSA_URL: the RFC 3161 timestamp authority, needed from B-T up."""
     trusted_proxies: int = 0
     """DOCFLOW_TRUSTED_PROXIES: reverse proxies in front whose X-Forwarded-For/-Proto to
     believe, so the audit trail records the client's address rather than the proxy's."""
@@ -108,8 +113,23 @@ class Settings:
             secure_cookies=_flag(env, "DOCFLOW_SECURE_COOKIES", not embedded),
             fast_password_hashing=_flag(env, "DOCFLOW_FAST_PASSWORD_HASHING", False),
             trust_anchors=trust_anchor_paths(environ),
+            pades_level=_pades_level(env),
+            tsa_url=env.get("DOCFLOW_TSA_URL"),
             trusted_proxies=_positive_int(env, "DOCFLOW_TRUSTED_PROXIES", 0, minimum=0),
         )
+
+
+PADES_LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+
+
+def _pades_level(env: Mapping[str, str]) -> str:
+    level = env.get("DOCFLOW_PADES_LEVEL", "B-B").upper()
+    if level not in PADES_LEVELS:
+        raise ConfigError(f"DOCFLOW_PADES_LEVEL must be one of {', '.join(PADES_LEVELS)}")
+    if level != "B-B" and not env.get("DOCFLOW_TSA_URL"):
+        raise ConfigError(f"DOCFLOW_PADES_LEVEL={level} needs DOCFLOW_TSA_URL (a timestamp "
+                          "authority)")
+    return level
 
 
 def data_dir_from(environ: Mapping[str, str]) -> Path:

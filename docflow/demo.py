@@ -25,7 +25,7 @@ from docflow.domain.signatures import Authority, SignatureKind
 from docflow.services.identity import generate_password
 from docflow.services.org import OrgImport, UnitRow, UserRow
 from docflow.signing.appearance import demo_seal_png, demo_signature_png
-from docflow.signing.keys import PadesKey
+from docflow.signing.keys import PadesKey, signing_options
 from docflow.signing.pki import init_local_pki, open_local_pki
 from docflow.signing.signers import load_pkcs12
 from storage.db import migrate
@@ -185,9 +185,11 @@ def _keys(services: Services, say: Say) -> tuple[PadesKey, PadesKey]:
                                now=services.clock.now(), organisation=PROVINCE_NAME,
                                leader_name="Trần Thị Hoa")
         say(f"internal PKI created in {folder} (trials only; not a public trust service)")
-    return (PadesKey(load_pkcs12(local.files.leader_p12, local.passphrase),
+    settings = services.settings
+    options = signing_options(settings.pades_level, settings.tsa_url, settings.trust_anchors)
+    return (PadesKey(load_pkcs12(local.files.leader_p12, local.passphrase), options=options,
                      signature_image=demo_signature_png()),
-            PadesKey(load_pkcs12(local.files.seal_p12, local.passphrase),
+            PadesKey(load_pkcs12(local.files.seal_p12, local.passphrase), options=options,
                      seal_image=demo_seal_png()))
 
 

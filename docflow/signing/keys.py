@@ -6,8 +6,10 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign import signers
 
 from docflow.domain.errors import Conflict, Invalid
@@ -17,6 +19,7 @@ from docflow.signing import pades
 from docflow.signing import signers as remote
 from docflow.signing.pades import DEFAULT_OPTIONS, SigningOptions
 from docflow.signing.signers import SignaturePlan
+from docflow.signing.trust import load_anchors
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class RemotePades:
     signature_image: bytes | None = None
     seal_image: bytes | None = None
     tsa_url: str | None = None
+    level: str = "B-B"
+    trust_paths: tuple[Path, ...] = ()
+    """Trust anchors for B-LT/B-LTA, whose revocation data is gathered for the chain."""
 
     def prepare(self, pdf: bytes, request: SignatureRequest, certificate_der: bytes,
                 chain_der: Sequence[bytes], expires_at: datetime) -> RemotePreparation:
@@ -79,7 +85,8 @@ class RemotePades:
             raise Invalid(f"the certificate is not DER X.509: {exc}") from exc
         try:
             prepared = remote.prepare_remote(
-                pdf, cert, chain, self._plan(pdf, request), tsa_url=self.tsa_url,
+                pdf, cert, chain, self._plan(pdf, request),
+                tsa_url=self.tsa_url if self.level != "B-B" else None,
                 now=request.signed_at, ttl=expires_at - request.signed_at)
         except pades.OutOfOrder as exc:
             raise Conflict(str(exc)) from exc
@@ -120,6 +127,9 @@ class RemotePades:
             raise Invalid(str(exc)) from exc
         except remote.PreparationExpired as exc:
             raise Conflict(str(exc)) from exc
+        if self.level in ("B-LT", "B-LTA"):
+            pdf = pades.add_long_term(pdf, prepared.field_name, signing_options(
+                self.level, self.tsa_url, self.trust_paths))
         cert = asn1_x509.Certificate.load(prepared.signer_cert)
         return SignedPdf(pdf=pdf, field=prepared.field_name, certificate_der=prepared.signer_cert,
                          subject=cert.subject.human_friendly)
@@ -136,3 +146,17 @@ class RemotePades:
             return pades.initial_plan(pdf, request.reviewer_index)
         return pades.attachment_plan(pdf, number_symbol=request.number_symbol or "",
                                      signed_at=request.signed_at)
+
+
+def signing_options(level: str, tsa_url: str | None, trust_paths: Sequence[Path]
+                    ) -> SigningOptions:
+    """The PAdES level a deployment signs at, with what it needs (TSA, trust anchors)."""
+    if level == "B-B":
+        return DEFAULT_OPTIONS
+    roots = tuple(asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
+                  for c in load_anchors(trust_paths)) if level in ("B-LT", "B-LTA") else ()
+    try:
+        return SigningOptions(level=level, tsa_url=tsa_url,  # type: ignore[arg-type]
+                              trust_roots=roots)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc

@@ -31,6 +31,8 @@ def test_plain_postgresql_urls_use_psycopg(tmp_path: Path) -> None:
     ({"DOCFLOW_MAX_UPLOAD_MB": "lots"}, "DOCFLOW_MAX_UPLOAD_MB"),
     ({"DOCFLOW_MAX_UPLOAD_MB": "0"}, "at least 1"),
     ({"DOCFLOW_TRUSTED_PROXIES": "-1"}, "DOCFLOW_TRUSTED_PROXIES"),
+    ({"DOCFLOW_PADES_LEVEL": "B-X"}, "DOCFLOW_PADES_LEVEL must be one of"),
+    ({"DOCFLOW_PADES_LEVEL": "B-T"}, "needs DOCFLOW_TSA_URL"),
     ({"DOCFLOW_ALLOW_CLASSIFIED": "maybe"}, "DOCFLOW_ALLOW_CLASSIFIED"),
     ({"DOCFLOW_TIMEZONE": "Mars/Olympus"}, "DOCFLOW_TIMEZONE"),
 ])

@@ -485,6 +485,7 @@ class LocalPki:
     root: asn1_x509.Certificate
     signer: LoadedKeySigner
     tsa_url: str
+    key: rsa.RSAPrivateKey
 
 
 def _free_port() -> int:
@@ -523,7 +524,8 @@ def local_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPki]:
     signer = LoadedKeySigner(arch.get_cert(CertLabel("signer")), keys["signer"],
                              SimpleCertificateStore.from_certs([root]))
     try:
-        yield LocalPki(root=root, signer=signer, tsa_url=f"{prefix}/testing-ca/tsa/tsa")
+        yield LocalPki(root=root, signer=signer, tsa_url=f"{prefix}/testing-ca/tsa/tsa",
+                       key=keys["signer"])
     finally:
         server.shutdown()
         server.server_close()
@@ -598,3 +600,53 @@ def test_levels_need_what_they_use() -> None:
         pades.SigningOptions(level="B-LT", tsa_url="http://127.0.0.1:1/tsa")
     with pytest.raises(ValueError, match="unknown PAdES level"):
         pades.SigningOptions(level="B-X")  # type: ignore[arg-type]
+
+
+def test_a_deployment_at_b_lta_signs_remotely_to_b_lta(local_pki: LocalPki, tmp_path: Path
+                                                       ) -> None:
+    """DOCFLOW_PADES_LEVEL and DOCFLOW_TSA_URL reach the service's remote flow: the completed
+    signature gets its timestamp, the chain's revocation data and a document timestamp."""
+    import io as _io
+
+    from cryptography import x509 as pyca_x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from docflow.bootstrap import bootstrap
+    from docflow.domain.documents import DraftSpec, RevisionKind
+    from docflow.domain.signatures import SignatureKind
+    from docflow.signing.validation import validate_pdf
+    from tests.conftest import ORIGIN, embedded_settings, seed_org
+
+    root_pem = tmp_path / "root.pem"
+    root = pyca_x509.load_der_x509_certificate(local_pki.root.dump())
+    root_pem.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    svc = bootstrap(embedded_settings(tmp_path / "var", DOCFLOW_PADES_LEVEL="B-LTA",
+                                      DOCFLOW_TSA_URL=local_pki.tsa_url,
+                                      DOCFLOW_TRUST_ANCHORS=str(root_pem)),
+                    upgrade_embedded=True)
+    try:
+        org = seed_org(svc)
+        doc = svc.documents.draft(org.officer, DraftSpec("QĐ", "Về việc"), ORIGIN)
+        svc.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "qd.pdf",
+                             _io.BytesIO(good_pdf()), ORIGIN)
+        svc.documents.submit(org.officer, doc.id, ORIGIN)
+        svc.documents.approve(org.leader, doc.id, ORIGIN)
+        cert = local_pki.signer.signing_cert
+        assert cert is not None
+        session, prepared = svc.signatures.prepare_remote(
+            org.leader, doc.id, SignatureKind.LEADER, svc.remote_signing, cert.dump(),
+            [local_pki.root.dump()], ORIGIN, position="GIÁM ĐỐC")
+        value = local_pki.key.sign(prepared.data_to_be_signed, padding.PKCS1v15(),
+                                   hashes.SHA256())
+        record = svc.signatures.complete_remote(org.leader, session.id, value,
+                                                svc.remote_signing, ORIGIN)
+        with svc.blobs.open(record.result_sha256) as f:
+            report = validate_pdf(f.read(), trust_roots=[root], isolate=False).to_json()
+    finally:
+        svc.close()
+    assert report["verdict"] == "VALID", report
+    levels = {s["field"]: s["pades_level"] for s in report["signatures"]
+              if s["kind"] == "signature"}
+    assert levels == {"Leader": "B-LTA"}
+    assert any(s["kind"] == "doc_timestamp" for s in report["signatures"])
