@@ -67,7 +67,8 @@ class SignatureService:
     ) -> SignatureRecord:
         """Apply one signature. The main file is signed unless `revision_id` names an
         attachment (attachment signatures only). Refuses what Decree 30's order forbids."""
-        document, base = self._start(actor, document_id, kind, authority, revision_id, position)
+        document, base = self._start(actor, document_id, kind, authority, revision_id)
+        _require_position(kind, position)
         now = self._clock.now()
         signed = key.sign(self._read(base), self._request(
             actor, document, kind, now, position, authority, reviewer_index))
@@ -91,7 +92,8 @@ class SignatureService:
     ) -> tuple[SigningSession, RemotePreparation]:
         """Phase one of a signature whose key is elsewhere: reserve it in the PDF and return
         the data the signer's device must sign, valid for `ttl`."""
-        document, base = self._start(actor, document_id, kind, authority, revision_id, position)
+        document, base = self._start(actor, document_id, kind, authority, revision_id)
+        _require_position(kind, position)
         now = self._clock.now()
         prepared = remote.prepare(self._read(base), self._request(
             actor, document, kind, now, position, authority, 1), certificate_der, chain_der,
@@ -126,7 +128,7 @@ class SignatureService:
         revision_id = session.state.get("revision_id")
         document, base = self._start(actor, session.document_id, session.kind,
                                      session.authority,
-                                     str(revision_id) if revision_id else None, "remote")
+                                     str(revision_id) if revision_id else None)
         if base.id != session.base_revision_id:
             raise Conflict("the file changed after the signature was prepared; prepare again")
         with self._blobs.open(session.prepared_sha256) as stream:
@@ -140,14 +142,12 @@ class SignatureService:
     # --- shared ------------------------------------------------------------------------------
 
     def _start(self, actor: Actor, document_id: str, kind: SignatureKind,
-               authority: Authority | None, revision_id: str | None, position: str
+               authority: Authority | None, revision_id: str | None
                ) -> tuple[Document, Revision]:
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id)
             self._check(uow, actor, document, kind, authority)
             base = self._base(document, kind, revision_id)
-        if kind is SignatureKind.LEADER and not position.strip():
-            raise Invalid("the leader's signature shows the signer's position (e.g. CHỦ TỊCH)")
         return document, base
 
     def _read(self, revision: Revision) -> bytes:
@@ -234,3 +234,8 @@ class SignatureService:
         if main is None:
             raise Conflict("the document has no main file")
         return main
+
+
+def _require_position(kind: SignatureKind, position: str) -> None:
+    if kind is SignatureKind.LEADER and not position.strip():
+        raise Invalid("the leader's signature shows the signer's position (e.g. CHỦ TỊCH)")
