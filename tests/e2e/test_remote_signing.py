@@ -69,6 +69,18 @@ def leader_client(svc: Services) -> tuple[FlaskClient, dict[str, str]]:
     return client, {"X-CSRF-Token": login.json["csrf_token"]}
 
 
+def on_token(key: rsa.RSAPrivateKey, data_b64: str) -> str:
+    """What the token agent does: sign the data to be signed, answer base64."""
+    value = key.sign(base64.b64decode(data_b64), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(value).decode()
+
+
+def complete(client: FlaskClient, headers: dict[str, str], session_id: str, value_b64: str
+             ) -> Any:
+    return client.post(f"/api/v1/signing-sessions/{session_id}", headers=headers,
+                       json={"signature_value": value_b64})
+
+
 def prepare(client: FlaskClient, headers: dict[str, str], doc_id: str, cert: x509.Certificate
             ) -> Any:
     pem = cert.public_bytes(serialization.Encoding.PEM).decode()
@@ -85,14 +97,11 @@ def test_prepare_sign_on_the_token_complete(
     client, headers = leader_client(svc)
     prepared = prepare(client, headers, doc_id, cert)
     assert prepared.status_code == 201, prepared.json
-    data = base64.b64decode(prepared.json["data_to_be_signed"])
-    value = key.sign(data, padding.PKCS1v15(), hashes.SHA256())  # on the token
-    done = client.post(f"/api/v1/signing-sessions/{prepared.json['id']}", headers=headers,
-                       json={"signature_value": base64.b64encode(value).decode()})
+    value = on_token(key, prepared.json["data_to_be_signed"])
+    done = complete(client, headers, prepared.json["id"], value)
     assert done.status_code == 201, done.json
     assert done.json["field"] == "Leader"
-    again = client.post(f"/api/v1/signing-sessions/{prepared.json['id']}", headers=headers,
-                        json={"signature_value": base64.b64encode(value).decode()})
+    again = complete(client, headers, prepared.json["id"], value)
     assert again.status_code == 409
     main = svc.documents.view(org.leader, doc_id, ORIGIN).main_revision()
     assert main is not None and main.sha256 == done.json["result_sha256"]
@@ -112,10 +121,8 @@ def test_a_wrong_signature_value_is_refused_and_nothing_changes(
     client, headers = leader_client(svc)
     prepared = prepare(client, headers, doc_id, cert)
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    wrong = other.sign(base64.b64decode(prepared.json["data_to_be_signed"]),
-                       padding.PKCS1v15(), hashes.SHA256())
-    refused = client.post(f"/api/v1/signing-sessions/{prepared.json['id']}", headers=headers,
-                          json={"signature_value": base64.b64encode(wrong).decode()})
+    refused = complete(client, headers, prepared.json["id"],
+                       on_token(other, prepared.json["data_to_be_signed"]))
     assert refused.status_code == 422
     assert "does not verify with the signer's certificate" in refused.json["detail"]
     assert len(svc.documents.view(org.leader, doc_id, ORIGIN).revisions) == 1
@@ -128,11 +135,9 @@ def test_a_late_completion_is_refused(world: tuple[Services, Org, PkiFiles, Cloc
     key, cert = token(files)
     client, headers = leader_client(svc)
     prepared = prepare(client, headers, doc_id, cert)
-    value = key.sign(base64.b64decode(prepared.json["data_to_be_signed"]), padding.PKCS1v15(),
-                     hashes.SHA256())
+    value = on_token(key, prepared.json["data_to_be_signed"])
     clock.at += timedelta(minutes=11)
-    late = client.post(f"/api/v1/signing-sessions/{prepared.json['id']}", headers=headers,
-                       json={"signature_value": base64.b64encode(value).decode()})
+    late = complete(client, headers, prepared.json["id"], value)
     assert late.status_code == 409 and "expired" in late.json["detail"]
 
 
@@ -169,8 +174,7 @@ def test_a_batch_is_signed_in_one_token_session_each_document_with_its_status(
     failed = next(i for i in made.json["items"] if i["status"] == "failed")
     assert failed["document_id"] == draft and "approved" in failed["error"]
     # The token signs every prepared item in one PIN session.
-    values = {i["id"]: base64.b64encode(key.sign(base64.b64decode(i["data_to_be_signed"]),
-                                                 padding.PKCS1v15(), hashes.SHA256())).decode()
+    values = {i["id"]: on_token(key, i["data_to_be_signed"])
               for i in made.json["items"] if i["status"] == "prepared"}
     first = next(iter(values))
     values[first] = base64.b64encode(b"\0" * 256).decode()  # one value corrupted on the way
