@@ -86,6 +86,17 @@ class _Repo:
         # SQLite has no row locks; BEGIN IMMEDIATE already holds the database write lock.
         return stmt.with_for_update() if for_update and self.dialect == "postgresql" else stmt
 
+    def _by_id(self, table: Any, ident: str, *, for_update: bool = False, **match: str
+               ) -> Row[Any] | None:
+        """The row with this id (and these other column values), or None; an id that is not a
+        UUID finds nothing instead of raising."""
+        stmt = select(table).where(table.c.id == ident,
+                                   *(table.c[k] == v for k, v in match.items()))
+        try:
+            return self.conn.execute(self._locked(stmt, for_update)).first()
+        except ValueError:
+            return None
+
     def _upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
         if not rows:
             return
@@ -291,11 +302,7 @@ class SqlDocuments(_Repo):
         self.conn.execute(insert(t.documents).values(**_document_row(document)))
 
     def get(self, document_id: str, *, for_update: bool = False) -> Document | None:
-        try:
-            stmt = select(t.documents).where(t.documents.c.id == document_id)
-            row = self.conn.execute(self._locked(stmt, for_update)).first()
-        except ValueError:  # not a UUID
-            return None
+        row = self._by_id(t.documents, document_id, for_update=for_update)
         if row is None:
             return None
         revs = self.conn.execute(select(t.revisions).where(t.revisions.c.document_id == row.id)
@@ -326,11 +333,7 @@ class SqlDocuments(_Repo):
             parent_id=revision.parent_id))
 
     def revision(self, document_id: str, revision_id: str) -> Revision | None:
-        try:
-            row = self.conn.execute(select(t.revisions).where(
-                t.revisions.c.id == revision_id, t.revisions.c.document_id == document_id)).first()
-        except ValueError:
-            return None
+        row = self._by_id(t.revisions, revision_id, document_id=document_id)
         return _revision(row) if row else None
 
     def referenced_blobs(self, digests: Iterable[str]) -> set[str]:
@@ -354,11 +357,7 @@ def _receipt_row(r: Receipt) -> dict[str, Any]:
 
 class SqlReceipts(_Repo):
     def get(self, receipt_id: str, *, for_update: bool = False) -> Receipt | None:
-        try:
-            stmt = select(t.receipts).where(t.receipts.c.id == receipt_id)
-            row = self.conn.execute(self._locked(stmt, for_update)).first()
-        except ValueError:
-            return None
+        row = self._by_id(t.receipts, receipt_id, for_update=for_update)
         if row is None:
             return None
         return Receipt(
@@ -409,11 +408,7 @@ class SqlDispatches(_Repo):
             revision_sha256=dispatch.revision_sha256))
 
     def get(self, dispatch_id: str, *, for_update: bool = False) -> Dispatch | None:
-        try:
-            stmt = select(t.dispatches).where(t.dispatches.c.id == dispatch_id)
-            row = self.conn.execute(self._locked(stmt, for_update)).first()
-        except ValueError:
-            return None
+        row = self._by_id(t.dispatches, dispatch_id, for_update=for_update)
         if row is None:
             return None
         target = row.target
@@ -485,11 +480,7 @@ class SqlSigningSessions(_Repo):
             expires_at=_utc(session.expires_at), completed_at=utc(session.completed_at)))
 
     def get(self, session_id: str, *, for_update: bool = False) -> SigningSession | None:
-        try:
-            stmt = select(t.signing_sessions).where(t.signing_sessions.c.id == session_id)
-            row = self.conn.execute(self._locked(stmt, for_update)).first()
-        except ValueError:
-            return None
+        row = self._by_id(t.signing_sessions, session_id, for_update=for_update)
         if row is None:
             return None
         return SigningSession(
@@ -529,11 +520,7 @@ class SqlBatches(_Repo):
             self.conn.execute(insert(t.signing_batch_items), [_item_row(i) for i in items])
 
     def get(self, batch_id: str) -> SigningBatch | None:
-        try:
-            row = self.conn.execute(select(t.signing_batches)
-                                    .where(t.signing_batches.c.id == batch_id)).first()
-        except ValueError:
-            return None
+        row = self._by_id(t.signing_batches, batch_id)
         if row is None:
             return None
         return SigningBatch(id=str(row.id), actor_id=str(row.actor_id),
@@ -546,11 +533,7 @@ class SqlBatches(_Repo):
         return [_item(r) for r in rows]
 
     def item(self, item_id: str, *, for_update: bool = False) -> BatchItem | None:
-        try:
-            stmt = select(t.signing_batch_items).where(t.signing_batch_items.c.id == item_id)
-            row = self.conn.execute(self._locked(stmt, for_update)).first()
-        except ValueError:
-            return None
+        row = self._by_id(t.signing_batch_items, item_id, for_update=for_update)
         return _item(row) if row else None
 
     def save_item(self, item: BatchItem) -> None:
