@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from docflow.domain.documents import Confidentiality, DraftSpec, RevisionKind, U
 from docflow.domain.errors import Invalid
 from docflow.domain.routing import DispatchTarget
 from docflow.domain.signatures import Authority, BatchItem, SignatureKind
+from docflow.services.ports import RemotePreparation
 from docflow.services.uploads import spool
 from docflow.web import serialize
 from docflow.web.auth import begin_session, current_actor, end_session, origin, services
@@ -208,27 +210,48 @@ def _der(value: Any, field: str) -> bytes:
     return der
 
 
-@bp.post("/documents/<document_id>/signing-sessions")
-def prepare_signature(document_id: str) -> ResponseReturnValue:
-    """Phase one of a signature made on a USB token or by a remote signing service."""
-    body = _json()
+@dataclass(frozen=True)
+class _SignerInput:
+    """What both remote flows read from the request: the signature and the signer's
+    certificate."""
+
+    kind: SignatureKind
+    certificate: bytes
+    chain: list[bytes]
+    position: str
+    authority: Authority | None
+
+
+def _signer_input(body: dict[str, Any]) -> _SignerInput:
     chain = body.get("chain") or []
     if not isinstance(chain, list):
         raise Invalid("'chain' must be a list of certificates")
     authority = body.get("authority")
+    return _SignerInput(
+        kind=_enum(SignatureKind, body.get("kind"), "kind"),
+        certificate=_der(body.get("certificate"), "certificate"),
+        chain=[_der(c, "chain") for c in chain], position=str(body.get("position", "")),
+        authority=_enum(Authority, authority, "authority") if authority else None)
+
+
+def _to_sign(prepared: RemotePreparation) -> dict[str, str]:
+    return {"data_to_be_signed": base64.b64encode(prepared.data_to_be_signed).decode(),
+            "data_to_be_signed_sha256":
+                base64.b64encode(prepared.data_to_be_signed_digest).decode()}
+
+
+@bp.post("/documents/<document_id>/signing-sessions")
+def prepare_signature(document_id: str) -> ResponseReturnValue:
+    """Phase one of a signature made on a USB token or by a remote signing service."""
+    body = _json()
+    signer = _signer_input(body)
     s = services()
     session, prepared = s.signatures.prepare_remote(
-        current_actor(), document_id, _enum(SignatureKind, body.get("kind"), "kind"),
-        s.remote_signing, _der(body.get("certificate"), "certificate"),
-        [_der(c, "chain") for c in chain], origin(),
-        position=str(body.get("position", "")),
-        authority=_enum(Authority, authority, "authority") if authority else None,
+        current_actor(), document_id, signer.kind, s.remote_signing, signer.certificate,
+        signer.chain, origin(), position=signer.position, authority=signer.authority,
         revision_id=body.get("revision_id") or None)
     return {"id": session.id, "kind": session.kind.value, "field": prepared.field,
-            "digest_algorithm": "sha256",
-            "data_to_be_signed": base64.b64encode(prepared.data_to_be_signed).decode(),
-            "data_to_be_signed_sha256":
-                base64.b64encode(prepared.data_to_be_signed_digest).decode(),
+            "digest_algorithm": "sha256", **_to_sign(prepared),
             "expires_at": session.expires_at.isoformat()}, 201
 
 
@@ -248,7 +271,7 @@ def complete_signature(session_id: str) -> ResponseReturnValue:
             "signer": record.signer_subject, "signed_at": record.signed_at.isoformat()}, 201
 
 
-def _batch_body(items: list[BatchItem], prepared: dict[str, Any] | None = None
+def _batch_body(items: list[BatchItem], prepared: dict[str, RemotePreparation] | None = None
                 ) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for item in items:
@@ -258,10 +281,7 @@ def _batch_body(items: list[BatchItem], prepared: dict[str, Any] | None = None
         row: dict[str, Any] = {"id": item.id, "document_id": item.document_id,
                                "status": item.status.value, "error": item.error}
         if prepared and item.id in prepared:
-            p = prepared[item.id]
-            row["data_to_be_signed"] = base64.b64encode(p.data_to_be_signed).decode()
-            row["data_to_be_signed_sha256"] = base64.b64encode(
-                p.data_to_be_signed_digest).decode()
+            row.update(_to_sign(prepared[item.id]))
         rows.append(row)
     return {"counts": counts, "total": len(items), "items": rows}
 
@@ -273,15 +293,10 @@ def create_batch() -> ResponseReturnValue:
     documents = body.get("documents")
     if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
         raise Invalid("'documents' must be a list of document ids")
-    chain = body.get("chain") or []
-    if not isinstance(chain, list):
-        raise Invalid("'chain' must be a list of certificates")
-    authority = body.get("authority")
+    signer = _signer_input(body)
     batch, items, prepared = services().batches.prepare(
-        current_actor(), documents, _enum(SignatureKind, body.get("kind"), "kind"),
-        _der(body.get("certificate"), "certificate"), [_der(c, "chain") for c in chain],
-        origin(), position=str(body.get("position", "")),
-        authority=_enum(Authority, authority, "authority") if authority else None)
+        current_actor(), documents, signer.kind, signer.certificate, signer.chain, origin(),
+        position=signer.position, authority=signer.authority)
     return {"id": batch.id, "digest_algorithm": "sha256",
             **_batch_body(items, prepared)}, 201
 
