@@ -34,7 +34,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
 from docflow.signing.appearance import TextLine, block_style
-from docflow.signing.signers import DIGEST, SignaturePlan, SigningFailure
+from docflow.signing.signers import DIGEST, FrozenCmsParts, SignaturePlan, SigningFailure
 
 LEADER_FIELD = "Leader"
 SEAL_FIELD = "Seal"
@@ -320,6 +320,9 @@ async def _add_long_term(pdf: bytes, field_name: str, options: SigningOptions) -
 
 def _reserve(signer: signers.Signer) -> int:
     """Room for the CMS container, in hex digits: its certificates, signature and attributes."""
+    if isinstance(signer, FrozenCmsParts):
+        # ECDSA values vary by a few bytes between signatures; 128 covers any of them.
+        return 2 * (signer.container_size(DIGEST) + 128)
     certs = [signer.signing_cert, *(signer.cert_registry or ())]
     return 2 * (3072 + sum(len(cert.dump()) for cert in certs if cert is not None))
 
