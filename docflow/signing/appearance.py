@@ -4,6 +4,11 @@ pyHanko's `TextStampStyle` sets every line flush left; a Decree-30 signature blo
 position line, the handwritten signature and the name. `BlockStampStyle` draws lines at the top
 and the bottom of the box (centred, left or right) in an embedded OpenType font, and the
 image (the stamp's background) centred between them.
+
+Rendering a block (shaping, subsetting the font, encoding the image) costs far more than the
+signature itself, and a leader signing a queue signs the same block again and again.
+`block_style` therefore returns a `RenderedStampStyle`: the block is rendered once per process
+into a small PDF, and each signature copies the finished form XObject into its document.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -22,9 +28,10 @@ from pyhanko.pdf_utils import layout
 from pyhanko.pdf_utils.content import PdfContent, ResourceType
 from pyhanko.pdf_utils.font.api import FontEngine
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
-from pyhanko.pdf_utils.generic import pdf_name
+from pyhanko.pdf_utils.generic import IndirectObject, pdf_name
 from pyhanko.pdf_utils.images import PdfImage
-from pyhanko.pdf_utils.writer import BasePdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import BasePdfFileWriter, PdfFileWriter
 from pyhanko.stamp import BaseStamp, BaseStampStyle
 
 FONT_DIR = Path("/usr/share/texmf/fonts/opentype/public/tex-gyre")
@@ -65,8 +72,18 @@ class BlockStampStyle(BaseStampStyle):
 
 def block_style(*, top: tuple[TextLine, ...] = (), bottom: tuple[TextLine, ...] = (),
                 image: bytes | None = None, font_size: int = 11,
-                align: Align = "center") -> BlockStampStyle:
-    """A block style; the image (PNG bytes, transparency kept) fits between the lines."""
+                align: Align = "center") -> RenderedStampStyle:
+    """A block style; the image (PNG bytes, transparency kept) fits between the lines.
+    Rendered once per process for each box size it is drawn in."""
+    return RenderedStampStyle(spec=_BlockSpec(top=top, bottom=bottom, font_size=font_size,
+                                              align=align), image=image)
+
+
+def render_block(*, top: tuple[TextLine, ...] = (), bottom: tuple[TextLine, ...] = (),
+                 image: bytes | None = None, font_size: int = 11,
+                 align: Align = "center") -> BlockStampStyle:
+    """The block style itself, drawn anew into each document (what `RenderedStampStyle`
+    copies)."""
     for path in {REGULAR_FONT, *((BOLD_FONT,) if any(t.bold for t in top + bottom) else ())}:
         if not path.is_file():
             raise FileNotFoundError(
@@ -84,6 +101,73 @@ def block_style(*, top: tuple[TextLine, ...] = (), bottom: tuple[TextLine, ...] 
         background_layout=layout.SimpleBoxLayoutRule(
             x_align=layout.AxisAlignment.ALIGN_MID, y_align=layout.AxisAlignment.ALIGN_MID,
             margins=margins))
+
+
+@dataclass(frozen=True)
+class _BlockSpec:
+    """What a block shows, by value: the key of the rendered-block cache."""
+
+    top: tuple[TextLine, ...]
+    bottom: tuple[TextLine, ...]
+    font_size: int
+    align: Align
+
+
+@dataclass(frozen=True, eq=False)
+class RenderedStampStyle(BaseStampStyle):
+    """A `BlockStampStyle` rendered once per box size and copied into each document."""
+
+    spec: _BlockSpec | None = None
+    image: bytes | None = None
+
+    def create_stamp(self, writer: BasePdfFileWriter, box: layout.BoxConstraints,
+                     text_params: dict) -> BaseStamp:  # type: ignore[type-arg]
+        if not (box and box.width_defined and box.height_defined):
+            raise layout.LayoutError("a signature block needs a fixed box")
+        assert self.spec is not None
+        rendered = _rendered(self.spec, self.image, box.width, box.height)
+        return _CopiedAppearance(writer, self, box, rendered)
+
+
+class _CopiedAppearance(BaseStamp):
+    """A stamp whose form XObject is copied, finished, from a rendered block."""
+
+    def __init__(self, writer: BasePdfFileWriter, style: RenderedStampStyle,
+                 box: layout.BoxConstraints, rendered: _Rendered) -> None:
+        super().__init__(writer=writer, style=style, box=box)
+        self._rendered = rendered
+
+    def register(self) -> IndirectObject:
+        if self._content_xobj_ref is None:
+            with self._rendered.lock:  # the reader parses lazily, from one shared stream
+                copied = self._ensure_writer.import_object(self._rendered.xobject)
+            self._content_xobj_ref = self._ensure_writer.add_object(copied)
+        return self._content_xobj_ref
+
+
+class _Rendered:
+    """A rendered block: the small PDF holding it, parsed once."""
+
+    def __init__(self, pdf: bytes) -> None:
+        self.pdf = pdf
+        self.lock = threading.Lock()
+        reader = PdfFileReader(io.BytesIO(pdf))
+        self.xobject = reader.root["/DocflowAppearance"]
+
+
+@functools.lru_cache(maxsize=128)
+def _rendered(spec: _BlockSpec, image: bytes | None, width: float, height: float
+              ) -> _Rendered:
+    """The block rendered into a small PDF whose catalogue holds its finished form XObject;
+    made once per process for each (block, image, box size), keyed by value."""
+    style = render_block(top=spec.top, bottom=spec.bottom, image=image,
+                         font_size=spec.font_size, align=spec.align)
+    writer = PdfFileWriter()  # type: ignore[no-untyped-call]
+    stamp = style.create_stamp(writer, layout.BoxConstraints(width, height), {})
+    writer.root["/DocflowAppearance"] = stamp.register()
+    out = io.BytesIO()
+    writer.write(out)  # type: ignore[no-untyped-call]
+    return _Rendered(out.getvalue())
 
 
 class BlockStamp(BaseStamp):

@@ -8,6 +8,7 @@ fonts skip when they are missing, unless DOCFLOW_TEST_REQUIRE_SERVERS=1.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import shutil
@@ -256,6 +257,39 @@ def test_leader_seal_and_two_attachments_all_validate(test_pki: PkiFixture, nssd
         assert "TeXGyreTermes-Regular" in fonts and "TeXGyreTermes-Bold" in fonts
 
 
+def test_a_copied_block_looks_exactly_like_one_drawn_in_place(test_pki: PkiFixture,
+                                                              tmp_path: Path) -> None:
+    """Blocks are rendered once and copied into each document: the page must look the same,
+    pixel for pixel, as with the block drawn into the document itself; twice over, so the
+    second copy (from the cache) is checked too."""
+    import dataclasses
+
+    pdftoppm = need_binary("pdftoppm")
+    leader = load_pkcs12(test_pki.files.leader_p12, PASSPHRASE)
+    image = appearance.demo_signature_png()
+    lines = {"top": (appearance.TextLine("KT. CHỦ TỊCH", bold=True),
+                     appearance.TextLine("PHÓ CHỦ TỊCH", bold=True)),
+             "bottom": (appearance.TextLine("Nguyễn Thị Ánh Tuyết", bold=True),)}
+    plan = pades.leader_plan(good_pdf(), authority="KT.", position="CHỦ TỊCH\nPHÓ CHỦ TỊCH",
+                             full_name="Nguyễn Thị Ánh Tuyết", signature_image=image)
+    assert isinstance(plan.stamp_style, appearance.RenderedStampStyle)
+    drawn = dataclasses.replace(plan, stamp_style=appearance.render_block(
+        **lines, image=image, font_size=12))
+
+    def raster(pdf: bytes, name: str) -> bytes:
+        path = tmp_path / f"{name}.pdf"
+        path.write_bytes(pdf)
+        subprocess.run([pdftoppm, "-r", "100", "-f", "1", "-l", "1", str(path),
+                        str(tmp_path / name)], check=True, capture_output=True)
+        return next(tmp_path.glob(f"{name}*.ppm")).read_bytes()
+
+    expected = raster(pades.sign_with_plan(good_pdf(), leader, drawn).pdf, "drawn")
+    for attempt in ("first", "again"):
+        copied = pades.sign_with_plan(good_pdf(), leader, plan).pdf
+        assert raster(copied, attempt) == expected
+        assert_pyhanko_valid(copied, [test_pki.ca], ["Leader"])
+
+
 def test_seal_geometry_overlaps_the_left_third_of_the_leader(test_pki: PkiFixture) -> None:
     leader = load_pkcs12(test_pki.files.leader_p12, PASSPHRASE)
     signed = pades.sign_leader(good_pdf(), leader, authority=None, position="GIÁM ĐỐC",
@@ -306,6 +340,23 @@ def test_kept_key_signer_matches_the_stock_signer(test_pki: PkiFixture) -> None:
     assert mine.signing_cert.dump() == stock.signing_cert.dump()
     with pytest.raises(ValueError, match="PKCS#12"):
         load_pkcs12(test_pki.files.leader_p12, b"wrong")
+
+
+def test_cms_built_from_frozen_parts_is_byte_for_byte_the_stock_one(test_pki: PkiFixture
+                                                                    ) -> None:
+    """PKCS#1 v1.5 is deterministic, so the whole PAdES CMS container must come out the same,
+    the first time and the next (when the cached parts are reused)."""
+    from pyhanko.sign import signers
+
+    mine = load_pkcs12(test_pki.files.leader_p12, PASSPHRASE)
+    stock = signers.SimpleSigner.load_pkcs12(str(test_pki.files.leader_p12),
+                                             passphrase=PASSPHRASE,
+                                             ca_chain_files=(str(test_pki.files.ca_cert),))
+    assert stock is not None
+    for digest in (hashlib.sha256(b"one").digest(), hashlib.sha256(b"two").digest()):
+        ours = asyncio.run(mine.async_sign(digest, "sha256", use_pades=True))
+        theirs = asyncio.run(stock.async_sign(digest, "sha256", use_pades=True))
+        assert ours.dump() == theirs.dump()
 
 
 # --- PKCS#11 (SoftHSM2) ---------------------------------------------------------------------------
