@@ -488,6 +488,8 @@ def load_visible(
     document = uow.documents.get(document_id, for_update=for_update)
     if document is None:
         raise NotFound("no such document")
+    if document.unit_code in actor.unit_codes:  # its own unit's people: nothing to look up
+        return document
     unit = uow.units.get(document.unit_code)
     drafting_path = unit.path if unit else f"{document.unit_code}/"
     recipients = uow.receipts.relevant_paths(document.id, actor.unit_codes, audit_paths(actor))
