@@ -119,8 +119,8 @@ def bootstrap(
     intake = IntakeService(uow, blobs, validator or AnchoredValidator(settings.trust_anchors),
                            clock, documents)
     identity = IdentityService(uow, hasher, clock)
-    signatures = SignatureService(uow, blobs, clock, SigningLimits(
-        spool_dir=settings.spool_dir, max_bytes=settings.max_upload_bytes * 2))
+    signatures = SignatureService(uow, blobs, clock,
+                                  SigningLimits(max_bytes=settings.max_upload_bytes * 2))
     remote = RemotePades(tsa_url=settings.tsa_url, level=settings.pades_level,
                          trust_paths=settings.trust_anchors)
     batches = BatchSigningService(uow, signatures, identity, remote, queue, clock)

@@ -156,6 +156,11 @@ class BlobStore(Protocol):
         """Store the file under its digest; a no-op when it is there already."""
         ...
 
+    def put_bytes(self, data: bytes, sha256: str, media_type: str) -> None:
+        """Store bytes already in memory (a file docflow made, e.g. a signed PDF) under their
+        digest; a no-op when they are there already."""
+        ...
+
     def open(self, sha256: str) -> BinaryIO:
         """A stream of the content; the caller closes it."""
         ...

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from docflow.domain.audit import Action, AuditEvent, Origin
 from docflow.domain.documents import Document, Revision, RevisionKind
-from docflow.domain.errors import Conflict, Invalid, NotFound
+from docflow.domain.errors import Conflict, Invalid, NotFound, TooLarge
 from docflow.domain.org import Actor
 from docflow.domain.signatures import (
     Authority,
@@ -33,13 +31,12 @@ from docflow.services.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from docflow.services.uploads import spool
 
 
 @dataclass(frozen=True)
 class SigningLimits:
-    spool_dir: Path
     max_bytes: int
+    """The largest signed file kept (a signature adds an image, a font and a container)."""
 
 
 class SignatureService:
@@ -98,12 +95,10 @@ class SignatureService:
         prepared = remote.prepare(self._read(base), self._request(
             actor, document, kind, now, position, authority, 1), certificate_der, chain_der,
             now + ttl)
-        with spool(io.BytesIO(prepared.prepared_pdf), limit=self._limits.max_bytes,
-                   directory=self._limits.spool_dir) as spooled:
-            self._blobs.put_file(spooled.path, spooled.sha256, spooled.size, "application/pdf")
+        prepared_sha256 = self._put(prepared.prepared_pdf)
         session = SigningSession(
             id=new_id(), document_id=document.id, actor_id=actor.id, kind=kind,
-            base_revision_id=base.id, prepared_sha256=spooled.sha256,
+            base_revision_id=base.id, prepared_sha256=prepared_sha256,
             state={**prepared.state, "revision_id": revision_id}, authority=authority,
             expires_at=now + ttl)
         with self._uow() as uow:
@@ -167,9 +162,7 @@ class SignatureService:
                now: datetime, origin: Origin, *, session_id: str | None = None
                ) -> SignatureRecord:
         """Blob first, then the revision, the record and the audit event in one transaction."""
-        with spool(io.BytesIO(signed.pdf), limit=self._limits.max_bytes,
-                   directory=self._limits.spool_dir) as spooled:
-            self._blobs.put_file(spooled.path, spooled.sha256, spooled.size, "application/pdf")
+        result_sha256 = self._put(signed.pdf)
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
             self._check(uow, actor, document, kind, authority)
@@ -178,13 +171,13 @@ class SignatureService:
             revision = Revision(
                 id=new_id(), document_id=document.id, kind=base.kind,
                 seq=1 + max(r.seq for r in document.revisions if r.kind is base.kind),
-                filename=base.filename, sha256=spooled.sha256, size=spooled.size,
+                filename=base.filename, sha256=result_sha256, size=len(signed.pdf),
                 media_type="application/pdf", page_count=base.page_count, created_at=now,
                 created_by=actor.id, parent_id=base.id)
             uow.documents.add_revision(revision)
             record = SignatureRecord(
                 id=new_id(), document_id=document.id, revision_id=revision.id, kind=kind,
-                field=signed.field, signed_sha256=base.sha256, result_sha256=spooled.sha256,
+                field=signed.field, signed_sha256=base.sha256, result_sha256=result_sha256,
                 signer_subject=signed.subject,
                 certificate_sha256=hashlib.sha256(signed.certificate_der).hexdigest(),
                 certificate_der=signed.certificate_der, authority=authority, signed_at=now,
@@ -197,12 +190,21 @@ class SignatureService:
                 object_id=document.id, actor_id=actor.id, unit_code=document.unit_code,
                 document_id=document.id, origin=origin, details={
                     "kind": kind.value, "field": signed.field, "revision": revision.id,
-                    "signed_sha256": base.sha256, "result_sha256": spooled.sha256,
+                    "signed_sha256": base.sha256, "result_sha256": result_sha256,
                     "signer": signed.subject, "certificate_sha256": record.certificate_sha256,
                     "authority": authority.value if authority else None,
                     "remote_session": session_id}))
             uow.commit()
         return record
+
+    def _put(self, pdf: bytes) -> str:
+        """Store a PDF docflow made (it is in memory already: no spool file, one write)."""
+        if len(pdf) > self._limits.max_bytes:
+            raise TooLarge(f"the signed file would be larger than the limit of "
+                           f"{self._limits.max_bytes} bytes", limit=self._limits.max_bytes)
+        digest = hashlib.sha256(pdf).hexdigest()
+        self._blobs.put_bytes(pdf, digest, "application/pdf")
+        return digest
 
     def signatures(self, actor: Actor, document_id: str) -> list[SignatureRecord]:
         """The signatures applied to a document the actor may see, oldest first."""

@@ -50,6 +50,7 @@ LEADER_SIZE = (220.0, 140.0)  # points: width, height of the default signature b
 SEAL_SIZE = 105.0  # points: about 37 mm, a seal at actual size
 ATTACHMENT_SIZE = (200.0, 32.0)
 PAGE_MARGIN = 28.0  # 1 cm
+CHUNK = 1 << 20  # bytes per read when copying and hashing the document
 
 
 class OutOfOrder(SigningFailure):
@@ -258,7 +259,7 @@ def _sign(writer: IncrementalPdfFileWriter, signer: signers.Signer, plan: Signat
         # Reserving the space ourselves skips pyHanko's dry-run signature (a second CMS build).
         pdf_signer = signers.PdfSigner(plan.meta, signer, stamp_style=plan.stamp_style,
                                        new_field_spec=plan.field_spec)
-        out = pdf_signer.sign_pdf(writer, bytes_reserved=_reserve(signer))
+        out = pdf_signer.sign_pdf(writer, bytes_reserved=_reserve(signer), chunk_size=CHUNK)
         return Signed(out.getvalue(), plan.field_name)
     return Signed(asyncio.run(_sign_async(writer, signer, plan, options)), plan.field_name)
 
@@ -331,7 +332,9 @@ def _reserve(signer: signers.Signer) -> int:
 
 
 def _writer(pdf: bytes) -> IncrementalPdfFileWriter:
-    return IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    writer.IO_CHUNK_SIZE = CHUNK  # copying the original in 4 KiB pieces: 2,500 writes a 10 MiB scan
+    return writer
 
 
 def _fields(writer: IncrementalPdfFileWriter) -> dict[str, bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -29,14 +29,25 @@ class FilesystemBlobStore:
         return self.root / sha256[:2] / _check_digest(sha256)
 
     def put_file(self, path: Path, sha256: str, size: int, media_type: str) -> None:
+        def copy(out: BinaryIO) -> None:
+            with path.open("rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+        self._put(sha256, copy)
+
+    def put_bytes(self, data: bytes, sha256: str, media_type: str) -> None:
+        self._put(sha256, lambda out: out.write(data))
+
+    def _put(self, sha256: str, write: Callable[[BinaryIO], object]) -> None:
+        """Write to a temporary name beside the target, sync, then rename: a reader never
+        sees half a blob."""
         target = self._path(sha256)
         if target.exists():
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         try:
-            with os.fdopen(fd, "wb") as out, path.open("rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
+            with os.fdopen(fd, "wb") as out:
+                write(out)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)

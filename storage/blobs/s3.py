@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +50,12 @@ class S3BlobStore:
         # fput_object streams the file in parts; it never holds the whole file in memory.
         self._client.fput_object(self._bucket, self._key(sha256), str(path),
                                  content_type=media_type, part_size=16 << 20)
+
+    def put_bytes(self, data: bytes, sha256: str, media_type: str) -> None:
+        if self.exists(sha256):
+            return
+        self._client.put_object(self._bucket, self._key(sha256), io.BytesIO(data), len(data),
+                                content_type=media_type, part_size=16 << 20)
 
     def open(self, sha256: str) -> BinaryIO:
         response = self._client.get_object(self._bucket, self._key(sha256))

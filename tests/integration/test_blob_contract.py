@@ -45,6 +45,19 @@ def test_a_blob_round_trips_by_its_digest(store: BlobStore, tmp_path: Path) -> N
     assert list(store.inventory()) == []
 
 
+def test_bytes_in_memory_round_trip_as_files_do(store: BlobStore, tmp_path: Path) -> None:
+    data = b"%PDF-1.7 signed " + bytes(range(256)) * 20_000  # ~5 MiB
+    digest = hashlib.sha256(data).hexdigest()
+    store.put_bytes(data, digest, "application/pdf")
+    store.put_bytes(data, digest, "application/pdf")  # idempotent
+    with store.open(digest) as stream:
+        assert stream.read() == data
+    assert [d for d, _ in store.inventory()] == [digest]
+    path, same = write(tmp_path, data)
+    store.put_file(path, same, len(data), "application/pdf")  # the same blob either way
+    assert [d for d, _ in store.inventory()] == [digest]
+
+
 def test_reads_stream_in_chunks(store: BlobStore, tmp_path: Path) -> None:
     data = b"x" * (3 << 20)
     path, digest = write(tmp_path, data)
