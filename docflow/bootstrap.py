@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from redis import Redis
 from sqlalchemy import Engine, text
 
-from docflow.config import Settings
+from docflow.config import ConfigError, Settings
 from docflow.passwords import Argon2Hasher
 from docflow.pdf import PypdfInspector
-from docflow.services.batches import COMPLETE_ITEM_JOB, BatchSigningService
+from docflow.services.batches import COMPLETE_ITEM_JOB, SEAL_ITEM_JOB, BatchSigningService
 from docflow.services.documents import (
     FAN_OUT_JOB,
     VALIDATE_JOB,
@@ -27,12 +27,14 @@ from docflow.services.ports import (
     JobQueue,
     PasswordHasher,
     RemoteSigning,
+    SealKeys,
     SignatureValidator,
 )
 from docflow.services.queries import QueryService
 from docflow.services.signatures import SignatureService, SigningLimits
 from docflow.signing.intake import AnchoredValidator
-from docflow.signing.keys import RemotePades
+from docflow.signing.keys import RemotePades, signing_options
+from docflow.signing.seals import SealConfigError, SealKeyring
 from storage.blobs.fs import FilesystemBlobStore
 from storage.blobs.s3 import S3BlobStore, make_client
 from storage.db import migrate
@@ -65,6 +67,7 @@ class Services:
     intake: IntakeService
     remote_signing: RemoteSigning
     batches: BatchSigningService
+    seals: SealKeys
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -88,6 +91,7 @@ class Services:
     def close(self) -> None:
         if isinstance(self.queue, InProcessQueue):
             self.queue.stop()
+        self.seals.close()
         self.engine.dispose()
 
 
@@ -99,6 +103,7 @@ def bootstrap(
     queue: JobQueue | None = None,
     hasher: PasswordHasher | None = None,
     validator: SignatureValidator | None = None,
+    seals: SealKeys | None = None,
     upgrade_embedded: bool = False,
 ) -> Services:
     """Build the services for `settings`; any collaborator can be passed in instead."""
@@ -119,19 +124,22 @@ def bootstrap(
     intake = IntakeService(uow, blobs, validator or AnchoredValidator(settings.trust_anchors),
                            clock, documents)
     identity = IdentityService(uow, hasher, clock)
+    seals = seals or _seal_keys(settings)
     signatures = SignatureService(uow, blobs, clock,
-                                  SigningLimits(max_bytes=settings.max_upload_bytes * 2))
+                                  SigningLimits(max_bytes=settings.max_upload_bytes * 2), seals)
     remote = RemotePades(tsa_url=settings.tsa_url, level=settings.pades_level,
                          trust_paths=settings.trust_anchors)
     batches = BatchSigningService(uow, signatures, identity, remote, queue, clock)
     if isinstance(queue, InProcessQueue):
         queue.bind({FAN_OUT_JOB: documents.fan_out, VALIDATE_JOB: intake.validate_dispatch,
-                    COMPLETE_ITEM_JOB: batches.complete_item})
+                    COMPLETE_ITEM_JOB: batches.complete_item,
+                    SEAL_ITEM_JOB: batches.seal_item})
     return Services(
         settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
         documents=documents, identity=identity,
         org=OrgService(uow, clock), queries=QueryService(uow, SqlReadModel(engine)),
         signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
+        seals=seals,
     )
 
 
@@ -148,6 +156,16 @@ def _blob_store(settings: Settings) -> BlobStore:
         public = make_client(settings.s3_public_endpoint, settings.s3_access_key,
                              settings.s3_secret_key, settings.s3_region or "us-east-1")
     return S3BlobStore(client, settings.s3_bucket, public)
+
+
+def _seal_keys(settings: Settings) -> SealKeys:
+    if settings.seal_keys is None:
+        return SealKeyring({})
+    options = signing_options(settings.pades_level, settings.tsa_url, settings.trust_anchors)
+    try:
+        return SealKeyring.load(settings.seal_keys, options)
+    except SealConfigError as exc:
+        raise ConfigError(f"DOCFLOW_SEAL_KEYS: {exc}") from exc
 
 
 def _queue(settings: Settings) -> JobQueue:

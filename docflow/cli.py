@@ -104,10 +104,12 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Run the jobs queued now, then exit.")
+@click.option("--no-fork", is_flag=True,
+              help="Run each job in this process (an HSM session then lasts across jobs).")
 @click.pass_context
-def worker(ctx: click.Context, burst: bool) -> None:
+def worker(ctx: click.Context, burst: bool, no_fork: bool) -> None:
     """Run an RQ worker (with its scheduler, so delayed jobs run) for DOCFLOW_REDIS_URL."""
-    from rq import Worker
+    from rq import SimpleWorker, Worker
 
     from docflow.worker import jobs
     from storage.queue.rq import RqQueue
@@ -124,7 +126,10 @@ def worker(ctx: click.Context, burst: bool) -> None:
     requeued = services.documents.requeue_stalled()
     if requeued:
         click.echo(f"requeued {requeued} stalled dispatch(es)")
-    Worker([services.queue.queue], connection=services.queue.connection).work(
+    # A forked work horse logs in to an HSM afresh for every job (a PKCS#11 session does not
+    # survive fork); without forking, one login serves a whole batch of seals.
+    kind = SimpleWorker if no_fork else Worker
+    kind([services.queue.queue], connection=services.queue.connection).work(
         burst=burst, with_scheduler=True)
 
 

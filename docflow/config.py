@@ -54,6 +54,10 @@ class Settings:
     trusted_proxies: int = 0
     """DOCFLOW_TRUSTED_PROXIES: reverse proxies in front whose X-Forwarded-For/-Proto to
     believe, so the audit trail records the client's address rather than the proxy's."""
+    seal_keys: Path | None = None
+    """DOCFLOW_SEAL_KEYS: the TOML file naming the organisation seals the server holds
+    (PKCS#12 files or HSM keys, by unit; docflow/signing/seals.py); default: the data
+    folder's ``pki/seals.toml`` when it exists (`docflow demo` writes one), else none."""
 
     @property
     def embedded_database(self) -> bool:
@@ -116,10 +120,22 @@ class Settings:
             pades_level=_pades_level(env),
             tsa_url=env.get("DOCFLOW_TSA_URL"),
             trusted_proxies=_positive_int(env, "DOCFLOW_TRUSTED_PROXIES", 0, minimum=0),
+            seal_keys=_seal_keys(env, data_dir),
         )
 
 
 PADES_LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+
+
+def _seal_keys(env: Mapping[str, str], data_dir: Path) -> Path | None:
+    configured = env.get("DOCFLOW_SEAL_KEYS")
+    if configured:
+        path = Path(configured).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"DOCFLOW_SEAL_KEYS: no such file {path}")
+        return path
+    default = data_dir / "pki" / "seals.toml"
+    return default if default.is_file() else None
 
 
 def _pades_level(env: Mapping[str, str]) -> str:

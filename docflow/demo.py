@@ -26,7 +26,8 @@ from docflow.services.identity import generate_password
 from docflow.services.org import OrgImport, UnitRow, UserRow
 from docflow.signing.appearance import demo_seal_png, demo_signature_png
 from docflow.signing.keys import PadesKey, signing_options
-from docflow.signing.pki import init_local_pki, open_local_pki
+from docflow.signing.pki import PASSPHRASE, init_local_pki, open_local_pki
+from docflow.signing.seals import SealKeyring
 from docflow.signing.signers import load_pkcs12
 from storage.db import migrate
 
@@ -137,11 +138,13 @@ def run_demo(services: Services, communes: int = 100, say: Say = print) -> DemoR
     docs.attach(officer, doc.id, RevisionKind.MAIN, "chi-thi.pdf", io.BytesIO(pdf), ORIGIN)
     docs.submit(officer, doc.id, ORIGIN)
     docs.approve(leader, doc.id, ORIGIN)
-    leader_key, seal_key = _keys(services, say)
+    leader_key, seals = _keys(services, say)
     services.signatures.sign(leader, doc.id, SignatureKind.LEADER, leader_key, ORIGIN,
                              position="CHỦ TỊCH", authority=Authority.ON_BEHALF)
     issued = docs.issue(clerk, doc.id, ORIGIN)
-    services.signatures.sign(clerk, doc.id, SignatureKind.SEAL, seal_key, ORIGIN)
+    with seals.open(PROVINCE) as seal_key:
+        services.signatures.sign(clerk, doc.id, SignatureKind.SEAL, seal_key, ORIGIN)
+    seals.close()
     say(f"signed, numbered and sealed {issued.symbol}: {abstract}")
     issued_pdf = services.settings.data_dir / "demo-issued.pdf"
     signed = docs.view(clerk, doc.id, ORIGIN).main_revision()
@@ -176,8 +179,11 @@ def run_demo(services: Services, communes: int = 100, say: Say = print) -> DemoR
                       issued_pdf=issued_pdf)
 
 
-def _keys(services: Services, say: Say) -> tuple[PadesKey, PadesKey]:
-    """The demo signs with the internal PKI, made on first use (`docflow pki init`)."""
+def _keys(services: Services, say: Say) -> tuple[PadesKey, SealKeyring]:
+    """The demo signs with the internal PKI, made on first use (`docflow pki init`). The
+    province's seal is written down in ``pki/seals.toml``, so the server holds it from the
+    next start (the clerk seals in the browser or through the API); the demo seals with it
+    the same way."""
     folder = services.settings.data_dir / "pki"
     local = open_local_pki(folder)
     if local is None:
@@ -187,10 +193,18 @@ def _keys(services: Services, say: Say) -> tuple[PadesKey, PadesKey]:
         say(f"internal PKI created in {folder} (trials only; not a public trust service)")
     settings = services.settings
     options = signing_options(settings.pades_level, settings.tsa_url, settings.trust_anchors)
+    seals_file = folder / "seals.toml"
+    if not seals_file.exists():
+        (folder / "seal.png").write_bytes(demo_seal_png())
+        seals_file.write_text(
+            "# The organisation seals this server holds (docflow/signing/seals.py).\n"
+            f"[units.{PROVINCE}]\n"
+            f'pkcs12 = "{local.files.seal_p12.name}"\n'
+            f'passphrase_file = "{PASSPHRASE}"\n'
+            'image = "seal.png"\n', encoding="utf-8")
     return (PadesKey(load_pkcs12(local.files.leader_p12, local.passphrase), options=options,
                      signature_image=demo_signature_png()),
-            PadesKey(load_pkcs12(local.files.seal_p12, local.passphrase), options=options,
-                     seal_image=demo_seal_png()))
+            SealKeyring.load(seals_file, options))
 
 
 def _wait_for_dispatch(services: Services, dispatch_id: str, timeout: float = 60.0) -> None:

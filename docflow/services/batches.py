@@ -1,7 +1,9 @@
-"""Batch signing: a leader signs a queue of documents in one action and one token session.
+"""Batch signing: a queue of documents signed in one action and one key session.
 
-The token (or remote service) signs every prepared item's data in one PIN session; each
-document is then completed by its own job, with its own status and retries.
+A leader's token (or remote signing service) signs every prepared item's data in one PIN
+session; each document is then completed by its own job, with its own status and retries.
+A clerk's batch of seals uses the organisation seal the server holds: each document is a job
+that seals it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from docflow.services.ports import (
 from docflow.services.signatures import SignatureService
 
 COMPLETE_ITEM_JOB = "complete_batch_item"
+SEAL_ITEM_JOB = "seal_batch_item"
 MAX_BATCH = 500
 
 
@@ -137,6 +140,53 @@ class BatchSigningService:
             uow.batches.save_item(done)
             uow.commit()
         return done.status
+
+    def seal(self, actor: Actor, document_ids: Sequence[str]
+             ) -> tuple[SigningBatch, list[BatchItem]]:
+        """Queue the organisation seal on each document, one job per document; the jobs use
+        the seal the server holds for each document's unit."""
+        ids = list(dict.fromkeys(document_ids))
+        if not ids or len(ids) > MAX_BATCH:
+            raise Invalid(f"a batch holds 1 to {MAX_BATCH} documents")
+        batch = SigningBatch(id=new_id(), actor_id=actor.id, kind=SignatureKind.SEAL,
+                             created_at=self._clock.now())
+        items = [BatchItem(new_id(), batch.id, document_id, None, BatchItemStatus.QUEUED)
+                 for document_id in ids]
+        with self._uow() as uow:
+            uow.batches.add(batch, items)
+            uow.commit()
+        for item in items:
+            self._queue.enqueue(SEAL_ITEM_JOB, item.id)
+        return batch, items
+
+    def seal_item(self, item_id: str) -> BatchItemStatus | None:
+        """The job: seal one document of a batch. A refusal is final (failed, with the
+        reason); anything else is raised so the queue retries it. Safe to run twice."""
+        with self._uow() as uow:
+            item = uow.batches.item(item_id)
+            batch = uow.batches.get(item.batch_id) if item else None
+        if item is None or batch is None or item.status is not BatchItemStatus.QUEUED:
+            return item.status if item else None
+        actor = self._identity.actor(batch.actor_id)
+        try:
+            if actor is None:
+                raise NotFound("the clerk's account is gone")
+            if not self._sealed_by_batch(actor, item.document_id, batch):
+                self._signatures.seal(actor, item.document_id, Origin(via="job"))
+            done = replace(item, status=BatchItemStatus.SIGNED, attempts=item.attempts + 1)
+        except DomainError as exc:
+            done = replace(item, status=BatchItemStatus.FAILED, error=exc.message,
+                           attempts=item.attempts + 1)
+        with self._uow() as uow:
+            uow.batches.save_item(done)
+            uow.commit()
+        return done.status
+
+    def _sealed_by_batch(self, actor: Actor, document_id: str, batch: SigningBatch) -> bool:
+        """A run that sealed, then died before saving the item, left its seal: find it."""
+        return any(r.kind is SignatureKind.SEAL and r.actor_id == actor.id
+                   and r.signed_at >= batch.created_at
+                   for r in self._signatures.signatures(actor, document_id))
 
     def items(self, actor: Actor, batch_id: str) -> list[BatchItem]:
         """The batch's items with their status: its progress."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -226,6 +227,17 @@ class SigningKey(Protocol):
     """A signing key wherever it lives (PKCS#12 file, token, HSM): bytes in, bytes out."""
 
     def sign(self, pdf: bytes, request: SignatureRequest) -> SignedPdf: ...
+
+
+class SealKeys(Protocol):
+    """The organisation seals the server holds (PKCS#12 files, HSM keys), by unit."""
+
+    def open(self, unit_code: str) -> AbstractContextManager[SigningKey]:
+        """The unit's seal for the block's duration; Conflict when the server holds none."""
+        ...
+
+    def units(self) -> list[str]: ...
+    def close(self) -> None: ...
 
 
 class SignatureValidator(Protocol):

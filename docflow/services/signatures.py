@@ -25,6 +25,7 @@ from docflow.services.ports import (
     Clock,
     RemotePreparation,
     RemoteSigning,
+    SealKeys,
     SignatureRequest,
     SignedPdf,
     SigningKey,
@@ -43,11 +44,12 @@ class SignatureService:
     """Sign the current revision with a key the caller brings, store the result, record it."""
 
     def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, clock: Clock,
-                 limits: SigningLimits) -> None:
+                 limits: SigningLimits, seals: SealKeys) -> None:
         self._uow = uow
         self._blobs = blobs
         self._clock = clock
         self._limits = limits
+        self._seals = seals
 
     def sign(
         self,
@@ -71,6 +73,16 @@ class SignatureService:
             actor, document, kind, now, position, authority, reviewer_index))
         return self._store(actor, document_id, kind, base, revision_id, signed, authority, now,
                            origin)
+
+    def seal(self, actor: Actor, document_id: str, origin: Origin, *,
+             revision_id: str | None = None) -> SignatureRecord:
+        """The organisation's signature with the seal the server holds for the document's
+        unit: the seal on the main file, or, when `revision_id` names an attachment, the
+        attachment's signature."""
+        kind = SignatureKind.ATTACHMENT if revision_id else SignatureKind.SEAL
+        document, _base = self._start(actor, document_id, kind, None, revision_id)
+        with self._seals.open(document.unit_code) as key:  # only once the clerk may seal
+            return self.sign(actor, document_id, kind, key, origin, revision_id=revision_id)
 
     def prepare_remote(
         self,

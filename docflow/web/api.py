@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from docflow.domain.documents import Confidentiality, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import Invalid
 from docflow.domain.routing import DispatchTarget
-from docflow.domain.signatures import Authority, BatchItem, SignatureKind
+from docflow.domain.signatures import Authority, BatchItem, SignatureKind, SignatureRecord
 from docflow.services.ports import RemotePreparation
 from docflow.services.uploads import spool
 from docflow.web import serialize
@@ -266,9 +266,23 @@ def complete_signature(session_id: str) -> ResponseReturnValue:
     s = services()
     record = s.signatures.complete_remote(current_actor(), session_id, raw, s.remote_signing,
                                           origin())
+    return _record(record), 201
+
+
+def _record(record: SignatureRecord) -> dict[str, Any]:
     return {"id": record.id, "kind": record.kind.value, "field": record.field,
             "revision_id": record.revision_id, "result_sha256": record.result_sha256,
-            "signer": record.signer_subject, "signed_at": record.signed_at.isoformat()}, 201
+            "signer": record.signer_subject, "signed_at": record.signed_at.isoformat()}
+
+
+@bp.post("/documents/<document_id>/seal")
+def seal_document(document_id: str) -> ResponseReturnValue:
+    """The organisation's signature with the seal the server holds for the document's unit:
+    on the main file, or on the attachment `revision_id` names."""
+    body = _json()
+    record = services().signatures.seal(current_actor(), document_id, origin(),
+                                        revision_id=body.get("revision_id") or None)
+    return _record(record), 201
 
 
 def _batch_body(items: list[BatchItem], prepared: dict[str, RemotePreparation] | None = None
@@ -299,6 +313,17 @@ def create_batch() -> ResponseReturnValue:
         position=signer.position, authority=signer.authority)
     return {"id": batch.id, "digest_algorithm": "sha256",
             **_batch_body(items, prepared)}, 201
+
+
+@bp.post("/seal-batches")
+def create_seal_batch() -> ResponseReturnValue:
+    """Seal many documents with the server-held seals, one job each; progress as for any
+    signing batch (GET /signing-batches/{id})."""
+    documents = _json().get("documents")
+    if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+        raise Invalid("'documents' must be a list of document ids")
+    batch, items = services().batches.seal(current_actor(), documents)
+    return {"id": batch.id, **_batch_body(items)}, 202
 
 
 @bp.post("/signing-batches/<batch_id>/values")

@@ -133,6 +133,17 @@ def openapi_document() -> dict[str, Any]:
                                    "position": {"type": "string"},
                                    "authority": {"enum": ["TM.", "Q.", "KT.", "TL.", "TUQ."]},
                                    "revision_id": {"type": "string"}}}))},
+            "/documents/{document_id}/seal": {"post": _op(
+                "The organisation's signature with the seal the server holds for the "
+                "document's unit (PKCS#12 or HSM, DOCFLOW_SEAL_KEYS): on the main file, or on "
+                "the attachment revision_id names", 201, {"type": "object"}, tag="signatures",
+                params=[doc_id], body=_json({"type": "object", "properties": {
+                    "revision_id": {"type": "string"}}}))},
+            "/seal-batches": {"post": _op(
+                "Seal many documents with the server-held seals, one job each; progress at "
+                "/signing-batches/{batch_id}", 202, {"type": "object"}, tag="signatures",
+                body=_json({"type": "object", "required": ["documents"], "properties": {
+                    "documents": {"type": "array", "items": {"type": "string"}}}}))},
             "/signing-sessions/{session_id}": {"post": _op(
                 "Complete a prepared signature with the device's signature value", 201,
                 {"type": "object"}, tag="signatures", params=[_path_param("session_id")],

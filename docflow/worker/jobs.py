@@ -46,6 +46,12 @@ def complete_batch_item(item_id: str) -> str | None:
     return status.value if status else None
 
 
+def seal_batch_item(item_id: str) -> str | None:
+    """Seal one document of a clerk's batch with the seal the server holds; its status."""
+    status = _current().batches.seal_item(item_id)
+    return status.value if status else None
+
+
 def requeue_stalled() -> int:
     """Enqueue again dispatches whose job was lost."""
     return _current().documents.requeue_stalled()

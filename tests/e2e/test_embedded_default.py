@@ -70,3 +70,67 @@ def test_demo_then_serve_shows_the_demo_data(tmp_path: Path) -> None:
         server.terminate()
         server.wait(20)
         log.close()
+
+
+def test_after_the_demo_the_server_holds_the_province_seal(tmp_path: Path) -> None:
+    """The demo writes pki/seals.toml; the next start holds the province's seal, and its clerk
+    seals a new directive through the API with it."""
+    import io
+
+    from cryptography import x509
+
+    from docflow.bootstrap import bootstrap
+    from docflow.config import Settings
+    from docflow.domain.audit import Origin
+    from docflow.domain.documents import DraftSpec, RevisionKind
+    from docflow.domain.signatures import SignatureKind
+    from docflow.signing.keys import PadesKey
+    from docflow.signing.pki import open_local_pki
+    from docflow.signing.signers import load_pkcs12
+    from docflow.signing.validation import Verdict, validate_pdf
+    from docflow.web import create_app
+    from tests.pdfs import good_pdf
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCFLOW_")}
+    env["DOCFLOW_DATA_DIR"] = str(tmp_path / "var")
+    done = run(["demo", "--communes", "3"], env)
+    assert done.returncode == 0, done.stderr
+    password = re.search(r"tinh\.vanthu\s+(\S+)", done.stdout)
+    assert password is not None
+
+    services = bootstrap(Settings.from_env(env))
+    try:
+        assert services.seals.units() == ["T48"]
+        by = Origin(via="cli")
+        officer, leader = (services.identity.actor_by_username(u)
+                           for u in ("tinh.chuyenvien", "tinh.lanhdao"))
+        assert officer is not None and leader is not None
+        doc = services.documents.draft(officer, DraftSpec("CV", "Về việc đóng dấu"), by)
+        services.documents.attach(officer, doc.id, RevisionKind.MAIN, "cv.pdf",
+                                  io.BytesIO(good_pdf()), by)
+        services.documents.submit(officer, doc.id, by)
+        services.documents.approve(leader, doc.id, by)
+        local = open_local_pki(tmp_path / "var" / "pki")
+        assert local is not None
+        services.signatures.sign(leader, doc.id, SignatureKind.LEADER,
+                                 PadesKey(load_pkcs12(local.files.leader_p12, local.passphrase)),
+                                 by, position="CHỦ TỊCH")
+
+        client = create_app(services).test_client()
+        login = client.post("/api/v1/session", json={"username": "tinh.vanthu",
+                                                      "password": password.group(1)})
+        headers = {"X-CSRF-Token": login.json["csrf_token"]}  # type: ignore[index]
+        assert client.post(f"/api/v1/documents/{doc.id}/issue", headers=headers).status_code \
+            == 200
+        sealed = client.post(f"/api/v1/documents/{doc.id}/seal", headers=headers, json={})
+        assert sealed.status_code == 201, sealed.json
+        assert sealed.json["kind"] == "seal"  # type: ignore[index]
+        with client.get(f"/api/v1/documents/{doc.id}/revisions/"
+                        f"{sealed.json['revision_id']}/content") as pdf:  # type: ignore[index]
+            data = pdf.data
+        ca = x509.load_pem_x509_certificate(local.files.ca_cert.read_bytes())
+        report = validate_pdf(data, trust_roots=[ca], isolate=False)
+        assert report.verdict is Verdict.VALID, report.to_json()
+        assert [s.field for s in report.signatures] == ["Leader", "Seal"]
+    finally:
+        services.close()

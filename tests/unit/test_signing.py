@@ -43,10 +43,10 @@ from docflow.signing.signers import (
     prepare_remote,
 )
 from tests.pdfs import good_pdf
+from tests.softhsm import make_token
 
 REQUIRE = os.environ.get("DOCFLOW_TEST_REQUIRE_SERVERS") == "1"
 PASSPHRASE = b"test-passphrase"
-SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
 
 def missing(what: str) -> None:
@@ -364,38 +364,8 @@ def test_cms_built_from_frozen_parts_is_byte_for_byte_the_stock_one(test_pki: Pk
 
 def test_pkcs11_token_signs_a_pdf_that_validates(test_pki: PkiFixture, nssdb: str, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    softhsm = need_binary("softhsm2-util")
-    if not Path(SOFTHSM_MODULE).exists():
-        missing(SOFTHSM_MODULE)
-    import pkcs11
-    from pkcs11 import Attribute, CertificateType, KeyType, ObjectClass
-    from pkcs11.util.rsa import encode_rsa_public_key
-
-    tokens = tmp_path / "tokens"
-    tokens.mkdir()
-    conf = tmp_path / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\n"
-                    "log.level = ERROR\n")
-    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
-    subprocess.run([softhsm, "--init-token", "--free", "--label", "docflow-test",
-                    "--so-pin", "5678", "--pin", "1234"], check=True, capture_output=True)
-
-    token = pkcs11.lib(SOFTHSM_MODULE).get_token(token_label="docflow-test")
-    with token.open(rw=True, user_pin="1234") as session:
-        public, _private = session.generate_keypair(KeyType.RSA, 2048, id=b"\x01",
-                                                    label="leader", store=True)
-        public_key = serialization.load_der_public_key(encode_rsa_public_key(public))
-        assert isinstance(public_key, rsa.RSAPublicKey)
-        cert = pki.issue_certificate(test_pki.authority, public_key, common_name="Token Holder",
-                                     organisation="docflow test", now=datetime.now(UTC))
-        session.create_object({
-            Attribute.CLASS: ObjectClass.CERTIFICATE,
-            Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
-            Attribute.TOKEN: True, Attribute.LABEL: "leader", Attribute.ID: b"\x01",
-            Attribute.SUBJECT: cert.subject.public_bytes(),
-            Attribute.VALUE: cert.public_bytes(serialization.Encoding.DER)})
-
-    with open_pkcs11_signer(SOFTHSM_MODULE, "docflow-test", "1234", "leader", "leader",
+    token = make_token(tmp_path, monkeypatch, test_pki.authority)
+    with open_pkcs11_signer(token.module, token.label, token.pin, token.key_label,
                             ca_chain=[test_pki.ca]) as signer:
         signed = pades.sign_leader(good_pdf(), signer, authority="Q.", position="GIÁM ĐỐC",
                                    full_name="Token Holder",
