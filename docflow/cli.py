@@ -244,6 +244,63 @@ def blobs_sweep(ctx: click.Context, grace_minutes: int) -> None:
 
 
 @main.group()
+def workflows() -> None:
+    """The workflow definitions (data in workflows/definitions, checked when loaded)."""
+
+
+@workflows.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead.")
+def workflows_list(as_json: bool) -> None:
+    """One line per definition, newest version: NAME<TAB>VERSION<TAB>title."""
+    import json
+
+    from docflow.services.documents import WORKFLOWS
+
+    newest = WORKFLOWS.newest()
+    if as_json:
+        click.echo(json.dumps([{"name": d.name, "version": d.version, "title": d.title,
+                                "versions": WORKFLOWS.versions(d.name)} for d in newest],
+                              ensure_ascii=False, indent=2))
+        return
+    for d in newest:
+        click.echo(f"{d.name}\t{d.version}\t{d.title}")
+
+
+@workflows.command("show")
+@click.argument("name")
+@click.option("--version", "version", type=click.IntRange(1), default=None,
+              help="A version other than the newest.")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "json"]), default="mermaid",
+              show_default=True)
+def workflows_show(name: str, version: int | None, fmt: str) -> None:
+    """A definition as a Mermaid state diagram (stateDiagram-v2 source only), or as JSON."""
+    import json
+
+    import workflows as engine
+    from docflow.services.documents import WORKFLOWS
+
+    try:
+        definition = WORKFLOWS.get(name, version)
+    except engine.DefinitionError as exc:
+        raise click.UsageError(f"{exc}; known: {', '.join(WORKFLOWS.names())}") from exc
+    if fmt == "mermaid":
+        click.echo(engine.to_mermaid(definition), nl=False)
+        return
+    click.echo(json.dumps({
+        "name": definition.name, "version": definition.version, "title": definition.title,
+        "initial": definition.initial, "states": list(definition.states),
+        "terminal": sorted(definition.terminal),
+        "transitions": [{"trigger": t.trigger, "from": t.source, "to": t.target,
+                         "relation": t.guard.relation, "roles": sorted(t.guard.roles),
+                         **({"levels": sorted(t.guard.levels)} if t.guard.levels else {}),
+                         **({"mode": t.mode} if t.mode != "single" else {}),
+                         **({"quorum": t.quorum} if t.quorum is not None else {}),
+                         **({"needs_reason": True} if t.needs_reason else {}),
+                         "title": t.title} for t in definition.transitions]},
+        ensure_ascii=False, indent=2))
+
+
+@main.group()
 def org() -> None:
     """The organisation tree."""
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from docflow.domain.audit import Origin
 from docflow.domain.documents import DraftSpec, RevisionKind
 from docflow.domain.org import Actor, Level
 from docflow.services.org import OrgImport, UnitRow, UserRow
+from tests import softhsm
 from tests.pdfs import good_pdf
 
 PG_ADMIN_URL = os.environ.get("DOCFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -192,3 +195,33 @@ def s3_env(s3_server: S3Server) -> Iterator[dict[str, str]]:
     for obj in client.list_objects(bucket, recursive=True):
         client.remove_object(bucket, str(obj.object_name))
     client.remove_bucket(bucket)
+
+
+# --- PKCS#11 ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def softhsm_tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ...]]:
+    """Empty tokens, one per label in tests/softhsm.py's LABELS, in a token folder of this
+    run's own (see tests/softhsm.py for why there is one per run)."""
+    util = shutil.which("softhsm2-util")
+    if util is None:
+        missing("the softhsm2-util program")
+    if not Path(softhsm.MODULE).exists():
+        missing(softhsm.MODULE)
+    assert util is not None
+    folder = tmp_path_factory.mktemp("softhsm")
+    (folder / "tokens").mkdir()
+    conf = folder / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {folder / 'tokens'}\nobjectstore.backend = file\n"
+                    "log.level = ERROR\n")
+    before = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    for label in softhsm.LABELS:
+        subprocess.run([util, "--init-token", "--free", "--label", label, "--so-pin", "5678",
+                        "--pin", softhsm.PIN], check=True, capture_output=True)
+    yield softhsm.LABELS
+    if before is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = before

@@ -5,6 +5,7 @@ never reads a clock, a database or a request.
 """
 
 from workflows.engine import (
+    MODES,
     Context,
     Definition,
     Fired,
@@ -15,24 +16,31 @@ from workflows.engine import (
 from workflows.errors import (
     DefinitionError,
     GuardRefused,
+    NotYourTurn,
     ReasonRequired,
     TransitionNotAvailable,
     WorkflowError,
 )
-from workflows.loader import load, load_builtin
+from workflows.loader import Registry, builtin, load, load_builtin
+from workflows.render import to_mermaid
 
 __all__ = [
+    "MODES",
     "Context",
     "Definition",
     "DefinitionError",
     "Fired",
     "Guard",
     "GuardRefused",
+    "NotYourTurn",
     "ReasonRequired",
+    "Registry",
     "Transition",
     "TransitionNotAvailable",
     "WorkflowError",
+    "builtin",
     "fire",
     "load",
     "load_builtin",
+    "to_mermaid",
 ]

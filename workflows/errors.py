@@ -24,12 +24,24 @@ class TransitionNotAvailable(WorkflowError):
 class GuardRefused(WorkflowError):
     """The transition exists, but the actor lacks the role it needs in the unit it concerns."""
 
-    def __init__(self, trigger: str, relation: str, roles: frozenset[str]) -> None:
+    def __init__(self, trigger: str, relation: str, roles: frozenset[str],
+                 levels: frozenset[str] = frozenset()) -> None:
         wanted = ", ".join(sorted(roles))
-        super().__init__(f"'{trigger}' needs one of the roles [{wanted}] in the {relation}")
+        where = f" at the {' or '.join(sorted(levels))} level" if levels else ""
+        super().__init__(f"'{trigger}' needs one of the roles [{wanted}] in the "
+                         f"{relation}{where}")
         self.trigger = trigger
         self.relation = relation
         self.roles = roles
+        self.levels = levels
+
+
+class NotYourTurn(WorkflowError):
+    """A step several people take is not this actor's to take now."""
+
+    def __init__(self, trigger: str, why: str) -> None:
+        super().__init__(f"'{trigger}': {why}")
+        self.trigger = trigger
 
 
 class ReasonRequired(WorkflowError):

@@ -1,24 +1,29 @@
-"""Load definitions from JSON data and refuse malformed ones before anything runs them."""
+"""Load definitions from JSON data and refuse malformed ones before anything runs them.
+
+Definitions are versioned: each file holds one (name, version), and a tracked object keeps the
+version it started with (`Registry.get(name, version)`), so changing a flow never strands the
+documents already in it.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
 
-from workflows.engine import Definition, Guard, Transition
+from workflows.engine import MODES, Definition, Guard, Transition
 from workflows.errors import DefinitionError
 
-BUILTIN = ("outgoing", "receipt")
 
-
-def load(data: Mapping[str, Any], known_roles: frozenset[str] | None = None) -> Definition:
+def load(data: Mapping[str, Any], known_roles: frozenset[str] | None = None,
+         known_levels: frozenset[str] | None = None) -> Definition:
     """Build a Definition from its data form and validate it.
 
     Every state must be reachable from the initial one, every non-terminal state must have a way
-    out, terminal states must have none, and guards may name only `known_roles` when given.
+    out, terminal states must have none, guards may name only `known_roles` and `known_levels`
+    when given, and a step's mode must be one the engine runs (a quorum with its size).
     """
     try:
         name = str(data["name"])
@@ -31,9 +36,12 @@ def load(data: Mapping[str, Any], known_roles: frozenset[str] | None = None) -> 
                 trigger=str(t["trigger"]),
                 source=str(t["from"]),
                 target=str(t["to"]),
-                guard=Guard(relation=str(t["relation"]), roles=frozenset(t["roles"])),
+                guard=Guard(relation=str(t["relation"]), roles=frozenset(t["roles"]),
+                            levels=frozenset(t.get("levels", ()))),
                 needs_reason=bool(t.get("needs_reason", False)),
                 title=str(t.get("title", "")),
+                mode=str(t.get("mode", "single")),
+                quorum=int(t["quorum"]) if "quorum" in t else None,
             )
             for t in data["transitions"]
         )
@@ -49,11 +57,12 @@ def load(data: Mapping[str, Any], known_roles: frozenset[str] | None = None) -> 
         transitions=transitions,
         roles=frozenset(r for t in transitions for r in t.guard.roles),
     )
-    _validate(definition, known_roles)
+    _validate(definition, known_roles, known_levels)
     return definition
 
 
-def _validate(d: Definition, known_roles: frozenset[str] | None) -> None:
+def _validate(d: Definition, known_roles: frozenset[str] | None,
+              known_levels: frozenset[str] | None) -> None:
     states = set(d.states)
     if len(states) != len(d.states):
         raise DefinitionError(f"{d.name}: a state is listed twice")
@@ -72,6 +81,17 @@ def _validate(d: Definition, known_roles: frozenset[str] | None) -> None:
         if known_roles is not None and not t.guard.roles <= known_roles:
             unknown = ", ".join(sorted(t.guard.roles - known_roles))
             raise DefinitionError(f"{d.name}: '{t.trigger}' names unknown roles: {unknown}")
+        if known_levels is not None and not t.guard.levels <= known_levels:
+            unknown = ", ".join(sorted(t.guard.levels - known_levels))
+            raise DefinitionError(f"{d.name}: '{t.trigger}' names unknown levels: {unknown}")
+        if t.mode not in MODES:
+            raise DefinitionError(f"{d.name}: '{t.trigger}' has mode '{t.mode}'; one of "
+                                  f"{', '.join(MODES)}")
+        if (t.mode == "quorum") != (t.quorum is not None):
+            raise DefinitionError(f"{d.name}: '{t.trigger}': a quorum (and only a quorum "
+                                  f"step) states how many must act")
+        if t.quorum is not None and t.quorum < 1:
+            raise DefinitionError(f"{d.name}: '{t.trigger}': the quorum must be at least 1")
     seen = {d.initial}
     todo = deque([d.initial])
     while todo:
@@ -87,9 +107,53 @@ def _validate(d: Definition, known_roles: frozenset[str] | None) -> None:
             raise DefinitionError(f"{d.name}: state '{s}' is a dead end but not terminal")
 
 
+class Registry:
+    """Every version of every definition, by name."""
+
+    def __init__(self, definitions: Iterable[Definition]) -> None:
+        self._by_key: dict[tuple[str, int], Definition] = {}
+        for d in definitions:
+            if (d.name, d.version) in self._by_key:
+                raise DefinitionError(f"{d.name} version {d.version} is defined twice")
+            self._by_key[(d.name, d.version)] = d
+
+    def names(self) -> list[str]:
+        return sorted({name for name, _ in self._by_key})
+
+    def versions(self, name: str) -> list[int]:
+        return sorted(v for n, v in self._by_key if n == name)
+
+    def get(self, name: str, version: int | None = None) -> Definition:
+        """The definition `name` at `version`, or its newest version."""
+        versions = self.versions(name)
+        if not versions:
+            raise DefinitionError(f"no definition named '{name}'")
+        chosen = versions[-1] if version is None else version
+        if chosen not in versions:
+            raise DefinitionError(f"{name} has no version {chosen} (it has "
+                                  f"{', '.join(map(str, versions))})")
+        return self._by_key[(name, chosen)]
+
+    def newest(self) -> list[Definition]:
+        """The newest version of each definition, by name."""
+        return [self.get(name) for name in self.names()]
+
+
+def builtin(known_roles: frozenset[str] | None = None,
+            known_levels: frozenset[str] | None = None) -> Registry:
+    """The definitions shipped in ``workflows/definitions`` (one JSON file per version)."""
+    folder = resources.files("workflows.definitions")
+    found = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            try:
+                data = json.loads(entry.read_text("utf-8"))
+            except json.JSONDecodeError as exc:
+                raise DefinitionError(f"{entry.name}: not JSON: {exc}") from exc
+            found.append(load(data, known_roles, known_levels))
+    return Registry(found)
+
+
 def load_builtin(name: str, known_roles: frozenset[str] | None = None) -> Definition:
-    """Load one of the definitions shipped in ``workflows/definitions``."""
-    if name not in BUILTIN:
-        raise DefinitionError(f"no built-in definition named '{name}'")
-    text = resources.files("workflows.definitions").joinpath(f"{name}.json").read_text("utf-8")
-    return load(json.loads(text), known_roles)
+    """The newest shipped version of one definition."""
+    return builtin(known_roles).get(name)

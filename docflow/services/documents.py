@@ -41,8 +41,10 @@ from docflow.services.ports import (
 )
 from docflow.services.uploads import spool
 
-OUTGOING = workflows.load_builtin("outgoing", ROLES)
-RECEIPT = workflows.load_builtin("receipt", ROLES)
+WORKFLOWS = workflows.builtin(ROLES)
+OUTGOING = WORKFLOWS.get("outgoing")
+"""The newest outgoing flow, for new documents; one in flight keeps its `workflow_version`."""
+RECEIPT = WORKFLOWS.get("incoming")
 DRAFTING_ROLES = frozenset({Role.OFFICER, Role.LEADER, Role.CLERK})
 FAN_OUT_JOB = "fan_out_dispatch"
 VALIDATE_JOB = "validate_dispatch"
@@ -211,7 +213,7 @@ class DocumentService:
         now = self._clock.now()
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
-            fired = _fire(OUTGOING, document.status, trigger,
+            fired = _fire(_outgoing(document), document.status, trigger,
                           workflows.Context(actor=actor.id, at=now, reason=reason,
                                             roles=access.drafting_roles(actor, document.unit_code)))
             details: dict[str, object] = {"from": fired.source, "to": fired.target}
@@ -245,7 +247,7 @@ class DocumentService:
         now = self._clock.now()
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
-            fired = _fire(OUTGOING, document.status, "dispatch",
+            fired = _fire(_outgoing(document), document.status, "dispatch",
                           workflows.Context(actor=actor.id, at=now,
                                             roles=access.drafting_roles(actor, document.unit_code)))
             self._check_target(uow, target, document.unit_code, self._today(now))
@@ -343,7 +345,8 @@ class DocumentService:
         """Triggers of the outgoing workflow this actor may fire on the document now."""
         context = workflows.Context(actor=actor.id, at=self._clock.now(),
                                     roles=access.drafting_roles(actor, document.unit_code))
-        return sorted({t.trigger for t in OUTGOING.allowed(document.status, context)})
+        return sorted({t.trigger for t in _outgoing(document).allowed(document.status,
+                                                                       context)})
 
     def allowed_receipt_actions(self, actor: Actor, receipt: Receipt) -> list[str]:
         """Triggers of the receipt workflow this actor may fire on the entry now."""
@@ -504,6 +507,11 @@ def audit_paths(actor: Actor) -> list[str]:
     return [m.unit_path for m in actor.memberships if m.role is Role.AUDITOR]
 
 
+def _outgoing(document: Document) -> workflows.Definition:
+    """The version of the outgoing flow the document started with."""
+    return WORKFLOWS.get(OUTGOING.name, document.workflow_version)
+
+
 def _fire(
     definition: workflows.Definition, position: str, trigger: str, context: workflows.Context
 ) -> workflows.Fired:
@@ -514,6 +522,8 @@ def _fire(
         raise Conflict(str(exc), state=position) from exc
     except workflows.GuardRefused as exc:
         raise Forbidden(str(exc)) from exc
+    except workflows.NotYourTurn as exc:
+        raise Conflict(str(exc)) from exc
     except workflows.ReasonRequired as exc:
         raise Invalid(str(exc)) from exc
 

@@ -87,3 +87,33 @@ def test_an_unreadable_file_is_a_clear_error(cli: CliRunner, tmp_path: Path) -> 
     assert result.exit_code == 1
     assert "org.csv: the header must have" in result.output
     assert "org.yaml" in result.output
+
+
+def test_workflows_list_and_show(cli: CliRunner, tmp_path: Path) -> None:
+    import json
+
+    import workflows
+
+    listed = cli.invoke(main, ["workflows", "list"])
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split("\t") for line in listed.output.splitlines()]
+    assert {r[0] for r in rows} >= {"outgoing", "incoming", "cascade", "report-request",
+                                    "consultation"}
+    assert all(len(r) == 3 and r[1].isdigit() and r[2] for r in rows)
+    as_json = json.loads(cli.invoke(main, ["workflows", "list", "--json"]).output)
+    assert [(d["name"], d["version"]) for d in as_json] == [(r[0], int(r[1])) for r in rows]
+
+    shown = cli.invoke(main, ["workflows", "show", "outgoing", "--format", "mermaid"])
+    assert shown.exit_code == 0
+    assert shown.output.startswith("stateDiagram-v2\n") and "```" not in shown.output
+    assert "approved --> issued : Number and issue" in shown.output
+    old = cli.invoke(main, ["workflows", "show", "outgoing", "--version", "1"])
+    assert old.exit_code == 0 and old.output == shown.output
+    # The JSON form is the data form: it loads again, through the same validator.
+    data = json.loads(cli.invoke(main, ["workflows", "show", "consultation", "--format",
+                                        "json"]).output)
+    assert workflows.load(data).transitions[1].mode == "parallel"
+
+    for args in (["show", "nope"], ["show", "outgoing", "--version", "99"]):
+        failed = cli.invoke(main, ["workflows", *args])
+        assert failed.exit_code == 2 and "outgoing" in failed.output

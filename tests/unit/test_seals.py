@@ -155,8 +155,8 @@ def test_a_batch_of_seals_runs_one_job_per_document(world: tuple[Services, Org],
     assert len(svc.signatures.signatures(org.clerk, good[1])) == 2
 
 
-def test_an_hsm_seal(tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
-    token = make_token(tmp_path, monkeypatch, keys.authority, label="docflow-seals",
+def test_an_hsm_seal(tmp_path: Path, keys: Keys, softhsm_tokens: tuple[str, ...]) -> None:
+    token = make_token(softhsm_tokens, keys.authority, label="docflow-seals",
                        key_label="seal-p01", common_name="Hoi LHPN tinh Mot (seal)")
     ca_file = tmp_path / "ca.pem"
     ca_file.write_bytes(keys.files.ca_cert.read_bytes())

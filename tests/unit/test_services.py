@@ -322,3 +322,48 @@ def test_a_dispatch_whose_job_was_lost_is_picked_up_again(tmp_path: Path) -> Non
         assert restarted.queries.recipients(org.clerk, doc_id)[0] == {"delivered": 3}
     finally:
         restarted.close()
+
+
+def test_a_document_in_flight_keeps_its_workflow_version(
+        services: Services, org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new version of a flow applies to documents started after it; the others finish the
+    flow they started (here v2 lets the leader approve a draft directly, with no submission)."""
+    import workflows
+    from docflow.services import documents as module
+
+    def new(title: str) -> str:
+        doc = services.documents.draft(org.officer, DraftSpec("CV", title), ORIGIN)
+        services.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "cv.pdf",
+                                  io.BytesIO(good_pdf()), ORIGIN)
+        return doc.id
+
+    before = new("Trước khi đổi quy trình")
+    v1 = module.WORKFLOWS.get("outgoing", 1)
+    v2 = workflows.load({
+        "name": "outgoing", "version": 2, "title": "Outgoing without a review step",
+        "states": ["draft", "approved", "issued", "dispatched"], "initial": "draft",
+        "terminal": [], "transitions": [
+            {"trigger": "approve", "from": "draft", "to": "approved",
+             "relation": "drafting_unit", "roles": ["leader"]},
+            {"trigger": "issue", "from": "approved", "to": "issued",
+             "relation": "drafting_unit", "roles": ["clerk"]},
+            {"trigger": "dispatch", "from": "issued", "to": "dispatched",
+             "relation": "drafting_unit", "roles": ["clerk"]},
+            {"trigger": "dispatch", "from": "dispatched", "to": "dispatched",
+             "relation": "drafting_unit", "roles": ["clerk"]}]})
+    others = [d for d in module.WORKFLOWS.newest() if d.name != "outgoing"]
+    monkeypatch.setattr(module, "WORKFLOWS", workflows.Registry([v1, v2, *others]))
+    monkeypatch.setattr(module, "OUTGOING", v2)
+    after = new("Sau khi đổi quy trình")
+
+    docs = services.documents
+    assert docs.view(org.leader, before, ORIGIN).workflow_version == 1
+    assert docs.view(org.leader, after, ORIGIN).workflow_version == 2
+    assert docs.allowed_actions(org.leader, docs.view(org.leader, before, ORIGIN)) == ["submit"]
+    with pytest.raises(Conflict, match="'approve' is not possible in state 'draft'"):
+        docs.approve(org.leader, before, ORIGIN)
+    docs.submit(org.officer, before, ORIGIN)
+    assert docs.approve(org.leader, before, ORIGIN).status == "approved"
+    with pytest.raises(Conflict, match="'submit' is not possible"):
+        docs.submit(org.officer, after, ORIGIN)
+    assert docs.approve(org.leader, after, ORIGIN).status == "approved"

@@ -363,8 +363,8 @@ def test_cms_built_from_frozen_parts_is_byte_for_byte_the_stock_one(test_pki: Pk
 
 
 def test_pkcs11_token_signs_a_pdf_that_validates(test_pki: PkiFixture, nssdb: str, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    token = make_token(tmp_path, monkeypatch, test_pki.authority)
+                                                 softhsm_tokens: tuple[str, ...]) -> None:
+    token = make_token(softhsm_tokens, test_pki.authority)
     with open_pkcs11_signer(token.module, token.label, token.pin, token.key_label,
                             ca_chain=[test_pki.ca]) as signer:
         signed = pades.sign_leader(good_pdf(), signer, authority="Q.", position="GIÁM ĐỐC",

@@ -6,7 +6,14 @@ from typing import Any
 import pytest
 
 import workflows
-from workflows import Context, DefinitionError, GuardRefused, ReasonRequired, TransitionNotAvailable
+from workflows import (
+    Context,
+    DefinitionError,
+    GuardRefused,
+    NotYourTurn,
+    ReasonRequired,
+    TransitionNotAvailable,
+)
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
@@ -28,7 +35,8 @@ def definition(**changes: Any) -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize("name", ["outgoing", "receipt"])
+@pytest.mark.parametrize("name", ["outgoing", "incoming", "cascade", "report-request",
+                                  "consultation"])
 def test_builtin_definitions_load_and_validate(name: str) -> None:
     d = workflows.load_builtin(name, frozenset({"clerk", "officer", "leader", "auditor", "admin"}))
     assert d.initial in d.states
@@ -78,7 +86,7 @@ def test_returning_needs_a_reason_and_keeps_it_trimmed() -> None:
 
 
 def test_receipt_is_registered_then_done_and_terminal_states_stay_put() -> None:
-    d = workflows.load_builtin("receipt")
+    d = workflows.load_builtin("incoming")
     assert workflows.fire(d, "delivered", "register", ctx("recipient_unit", "clerk")).target \
         == "registered"
     assert workflows.fire(d, "registered", "complete", ctx("recipient_unit", "officer")).target \
@@ -123,3 +131,115 @@ def test_a_terminal_state_with_a_way_out_is_refused() -> None:
     data = definition(terminal=["b", "c"])
     with pytest.raises(DefinitionError, match="terminal state 'b' has a way out"):
         workflows.load(data)
+
+
+# --- levels, steps several people take, versions -------------------------------------------------
+
+
+def step(mode: str, quorum: int | None = None) -> workflows.Definition:
+    answer: dict[str, Any] = {"trigger": "answer", "from": "a", "to": "b", "relation": "asked",
+                              "roles": ["officer"], "mode": mode}
+    if quorum is not None:
+        answer["quorum"] = quorum
+    return workflows.load(definition(transitions=[
+        answer, {"trigger": "end", "from": "b", "to": "c", "relation": "r", "roles": ["clerk"]}]))
+
+
+def act(d: workflows.Definition, actor: str, acted: tuple[str, ...],
+        people: tuple[str, ...] = ("ana", "binh", "chi")) -> workflows.Fired:
+    return workflows.fire(d, "a", "answer", Context(
+        actor=actor, at=NOW, roles={"asked": frozenset({"officer"})}, participants=people,
+        acted=acted))
+
+
+def test_a_guard_can_require_the_units_level() -> None:
+    d = workflows.load(definition(transitions=[
+        {"trigger": "go", "from": "a", "to": "b", "relation": "r", "roles": ["clerk"],
+         "levels": ["province"]},
+        {"trigger": "end", "from": "b", "to": "c", "relation": "r", "roles": ["clerk"]}]),
+        known_levels=frozenset({"province", "commune"}))
+
+    def at(level: str) -> Context:
+        return Context(actor="u", at=NOW, roles={"r": frozenset({"clerk"})}, levels={"r": level})
+
+    assert workflows.fire(d, "a", "go", at("province")).target == "b"
+    with pytest.raises(GuardRefused, match="at the province level"):
+        workflows.fire(d, "a", "go", at("commune"))
+    with pytest.raises(DefinitionError, match="unknown levels: district"):
+        workflows.load(definition(transitions=[
+            {"trigger": "go", "from": "a", "to": "b", "relation": "r", "roles": ["clerk"],
+             "levels": ["district"]},
+            {"trigger": "end", "from": "b", "to": "c", "relation": "r", "roles": ["clerk"]}]),
+            known_levels=frozenset({"province", "commune"}))
+
+
+def test_a_parallel_step_waits_for_everyone_in_any_order() -> None:
+    d = step("parallel")
+    first = act(d, "chi", ())
+    assert (first.target, first.complete) == ("a", False)
+    assert act(d, "ana", ("chi",)).target == "a"
+    last = act(d, "binh", ("chi", "ana"))
+    assert (last.target, last.complete) == ("b", True)
+    with pytest.raises(NotYourTurn, match="already"):
+        act(d, "chi", ("chi",))
+    with pytest.raises(NotYourTurn, match="not among"):
+        act(d, "dung", ())
+
+
+def test_a_sequential_step_goes_in_the_given_order() -> None:
+    d = step("sequential")
+    with pytest.raises(NotYourTurn, match="ana's turn"):
+        act(d, "binh", ())
+    assert act(d, "ana", ()).target == "a"
+    assert act(d, "binh", ("ana",)).target == "a"
+    assert act(d, "chi", ("ana", "binh")).target == "b"
+
+
+def test_a_quorum_step_moves_when_n_have_acted() -> None:
+    d = step("quorum", 2)
+    assert act(d, "binh", ()).complete is False
+    assert act(d, "chi", ("binh",)).target == "b"
+    with pytest.raises(NotYourTurn, match="needs 2 participants and has 1"):
+        act(d, "ana", (), people=("ana",))
+
+
+@pytest.mark.parametrize(("mode", "quorum", "message"), [
+    ("vote", None, "has mode 'vote'"),
+    ("quorum", None, "states how many"),
+    ("parallel", 2, "states how many"),
+    ("quorum", 0, "at least 1"),
+])
+def test_step_modes_are_checked_at_load(mode: str, quorum: int | None, message: str) -> None:
+    with pytest.raises(DefinitionError, match=message):
+        step(mode, quorum)
+
+
+def test_the_registry_keeps_every_version() -> None:
+    v1 = workflows.load(definition())
+    v2 = workflows.load(definition(version=2, transitions=[
+        {"trigger": "go", "from": "a", "to": "c", "relation": "r", "roles": ["clerk"]},
+        {"trigger": "back", "from": "a", "to": "b", "relation": "r", "roles": ["clerk"]},
+        {"trigger": "end", "from": "b", "to": "c", "relation": "r", "roles": ["clerk"]}]))
+    registry = workflows.Registry([v2, v1])
+    assert registry.get("t") is v2 and registry.get("t", 1) is v1
+    assert registry.versions("t") == [1, 2] and registry.newest() == [v2]
+    with pytest.raises(DefinitionError, match="no version 3"):
+        registry.get("t", 3)
+    with pytest.raises(DefinitionError, match="no definition named 'u'"):
+        registry.get("u")
+    with pytest.raises(DefinitionError, match="defined twice"):
+        workflows.Registry([v1, v1])
+
+
+def test_mermaid_shows_every_state_and_transition() -> None:
+    d = workflows.load_builtin("consultation")
+    text = workflows.to_mermaid(d)
+    lines = text.splitlines()
+    assert lines[0] == "stateDiagram-v2" and "```" not in text
+    assert "    [*] --> draft" in lines and "    concluded --> [*]" in lines
+    for t in d.transitions:
+        assert any(line.startswith(f"    {t.source} --> {t.target} : ") and f"[{t.trigger}]"
+                   in line for line in lines), t
+    assert "all participants, any order" in text and "with a reason" in text
+    # ':' would end a label early; the title's colon is replaced.
+    assert all(line.count(" : ") <= 1 for line in lines)
