@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +12,12 @@ from pathlib import Path
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign import signers
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import (
+    InvalidCertificateError,
+    PathBuildingError,
+    PathValidationError,
+)
 
 from docflow.domain.errors import Conflict, Invalid
 from docflow.domain.signatures import SignatureKind
@@ -83,6 +90,7 @@ class RemotePades:
             cert.native  # noqa: B018 - parse now, so a bad certificate fails here, clearly
         except (ValueError, TypeError) as exc:
             raise Invalid(f"the certificate is not DER X.509: {exc}") from exc
+        check_signer_certificate(cert, chain, request.signed_at, self.trust_paths)
         try:
             prepared = remote.prepare_remote(
                 pdf, cert, chain, self._plan(pdf, request),
@@ -146,6 +154,40 @@ class RemotePades:
             return pades.initial_plan(pdf, request.reviewer_index)
         return pades.attachment_plan(pdf, number_symbol=request.number_symbol or "",
                                      signed_at=request.signed_at)
+
+
+SIGNING_USAGES = frozenset({"digital_signature", "non_repudiation"})
+
+
+def check_signer_certificate(cert: asn1_x509.Certificate, chain: Sequence[asn1_x509.Certificate],
+                             at: datetime, trust_paths: Sequence[Path]) -> None:
+    """Refuse, before anything is signed, a certificate whose signature could not be VALID:
+    outside its validity period, not meant for signing, or (when trust anchors are configured)
+    not issued under one of them. Revocation is left to validation: it needs the network."""
+    if not cert.not_valid_before <= at <= cert.not_valid_after:
+        raise Invalid(f"the certificate of {cert.subject.human_friendly} is valid from "
+                      f"{cert.not_valid_before:%Y-%m-%d} to {cert.not_valid_after:%Y-%m-%d}, "
+                      f"not at {at:%Y-%m-%d %H:%M} UTC")
+    usage = cert.key_usage_value
+    if usage is not None and not set(usage.native) & SIGNING_USAGES:
+        raise Invalid(f"the certificate of {cert.subject.human_friendly} is not for signing "
+                      f"(key usage: {', '.join(sorted(usage.native))})")
+    roots = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
+             for c in load_anchors(trust_paths)]
+    if not roots:
+        return  # no trust store configured: validation will say INDETERMINATE, as it should
+    context = ValidationContext(trust_roots=roots, other_certs=list(chain),
+                                allow_fetching=False, revocation_mode="soft-fail", moment=at)
+    try:
+        asyncio.run(CertificateValidator(cert, intermediate_certs=list(chain),
+                                         validation_context=context).async_validate_path())
+    except PathBuildingError:
+        raise Invalid(f"the certificate of {cert.subject.human_friendly} is not issued under "
+                      f"a trusted CA (DOCFLOW_TRUST_ANCHORS); send its chain, or ask for its "
+                      f"CA to be trusted") from None
+    except (PathValidationError, InvalidCertificateError) as exc:
+        raise Invalid(f"the certificate of {cert.subject.human_friendly} does not validate: "
+                      f"{exc}") from None
 
 
 def signing_options(level: str, tsa_url: str | None, trust_paths: Sequence[Path]

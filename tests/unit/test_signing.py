@@ -377,6 +377,54 @@ def test_pkcs11_token_signs_a_pdf_that_validates(test_pki: PkiFixture, nssdb: st
 # --- remote (interrupted) signing -----------------------------------------------------------------
 
 
+def test_a_certificate_that_could_not_sign_validly_is_refused_before_signing(
+        test_pki: PkiFixture, tmp_path: Path) -> None:
+    from cryptography import x509 as pyca_x509
+    from cryptography.x509.oid import NameOID
+
+    from docflow.domain.errors import Invalid
+    from docflow.signing.keys import check_signer_certificate
+
+    now = datetime.now(UTC)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def asn1(cert: pyca_x509.Certificate) -> asn1_x509.Certificate:
+        return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+    good = asn1(pki.issue_certificate(test_pki.authority, key.public_key(), common_name="A",
+                                      organisation="T", now=now))
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    (trusted / "ca.pem").write_bytes(test_pki.files.ca_cert.read_bytes())
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "ca.pem").write_bytes(pki.new_authority(now=now).cert.public_bytes(
+        serialization.Encoding.PEM))
+
+    check_signer_certificate(good, [], now, [trusted])
+    check_signer_certificate(good, [], now, [])  # no trust store: left to validation
+    with pytest.raises(Invalid, match="not issued under a trusted CA"):
+        check_signer_certificate(good, [], now, [other])
+    expired = asn1(pki.issue_certificate(test_pki.authority, key.public_key(), common_name="B",
+                                         organisation="T", now=now - timedelta(days=800),
+                                         validity=timedelta(days=365)))
+    with pytest.raises(Invalid, match=r"is valid from .* not at"):
+        check_signer_certificate(expired, [], now, [])
+    encipher_only = asn1(
+        pyca_x509.CertificateBuilder()
+        .subject_name(pyca_x509.Name([pyca_x509.NameAttribute(NameOID.COMMON_NAME, "C")]))
+        .issuer_name(test_pki.authority.cert.subject).public_key(key.public_key())
+        .serial_number(pyca_x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=30))
+        .add_extension(pyca_x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=True,
+            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+            encipher_only=False, decipher_only=False), critical=True)
+        .sign(test_pki.authority.key, hashes.SHA256()))
+    with pytest.raises(Invalid, match="not for signing"):
+        check_signer_certificate(encipher_only, [], now, [trusted])
+
+
 def test_remote_flow_prepare_sign_elsewhere_complete(test_pki: PkiFixture, nssdb: str,
                                                      tmp_path: Path) -> None:
     key, cert, _chain = pkcs12.load_key_and_certificates(
