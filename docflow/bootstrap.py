@@ -12,6 +12,7 @@ from docflow.config import ConfigError, Settings
 from docflow.passwords import Argon2Hasher
 from docflow.pdf import PypdfInspector
 from docflow.services.batches import COMPLETE_ITEM_JOB, SEAL_ITEM_JOB, BatchSigningService
+from docflow.services.consultations import ConsultationService
 from docflow.services.documents import (
     FAN_OUT_JOB,
     VALIDATE_JOB,
@@ -68,6 +69,7 @@ class Services:
     remote_signing: RemoteSigning
     batches: BatchSigningService
     seals: SealKeys
+    consultations: ConsultationService
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -139,7 +141,7 @@ def bootstrap(
         documents=documents, identity=identity,
         org=OrgService(uow, clock), queries=QueryService(uow, SqlReadModel(engine)),
         signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
-        seals=seals,
+        seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
     )
 
 

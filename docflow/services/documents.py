@@ -213,7 +213,7 @@ class DocumentService:
         now = self._clock.now()
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
-            fired = _fire(_outgoing(document), document.status, trigger,
+            fired = run_workflow(_outgoing(document), document.status, trigger,
                           workflows.Context(actor=actor.id, at=now, reason=reason,
                                             roles=access.drafting_roles(actor, document.unit_code)))
             details: dict[str, object] = {"from": fired.source, "to": fired.target}
@@ -247,7 +247,7 @@ class DocumentService:
         now = self._clock.now()
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
-            fired = _fire(_outgoing(document), document.status, "dispatch",
+            fired = run_workflow(_outgoing(document), document.status, "dispatch",
                           workflows.Context(actor=actor.id, at=now,
                                             roles=access.drafting_roles(actor, document.unit_code)))
             self._check_target(uow, target, document.unit_code, self._today(now))
@@ -397,7 +397,7 @@ class DocumentService:
             if receipt.unit_code not in actor.unit_codes:
                 # Visible (e.g. to the sender or an auditor) but not theirs to act on.
                 raise Forbidden("only the recipient unit acts on its incoming entry")
-            fired = _fire(RECEIPT, receipt.status, trigger,
+            fired = run_workflow(RECEIPT, receipt.status, trigger,
                           workflows.Context(actor=actor.id, at=now, reason=reason,
                                             roles=access.recipient_roles(actor, receipt.unit_code)))
             details: dict[str, object] = {"from": fired.source, "to": fired.target}
@@ -496,7 +496,8 @@ def load_visible(
     unit = uow.units.get(document.unit_code)
     drafting_path = unit.path if unit else f"{document.unit_code}/"
     recipients = uow.receipts.relevant_paths(document.id, actor.unit_codes, audit_paths(actor))
-    if not access.can_see(actor, drafting_path, recipients):
+    if not access.can_see(actor, drafting_path, recipients) \
+            and not uow.consultations.asks(document.id, actor.id):  # asked for an opinion
         # The same answer as for a document that does not exist: nothing leaks.
         raise NotFound("no such document")
     return document
@@ -512,7 +513,7 @@ def _outgoing(document: Document) -> workflows.Definition:
     return WORKFLOWS.get(OUTGOING.name, document.workflow_version)
 
 
-def _fire(
+def run_workflow(
     definition: workflows.Definition, position: str, trigger: str, context: workflows.Context
 ) -> workflows.Fired:
     """Fire and translate workflow refusals into the domain's error kinds."""

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import BinaryIO, Protocol, Self
 
 from docflow.domain.audit import AuditEvent
+from docflow.domain.consultations import Consultation, Opinion
 from docflow.domain.documents import Document, Revision
 from docflow.domain.org import Level, Membership, Unit, User
 from docflow.domain.routing import Dispatch, DispatchStatus, Receipt
@@ -134,6 +135,7 @@ class UnitOfWork(Protocol):
     validations: ValidationRepository
     signing_sessions: SigningSessionRepository
     batches: BatchRepository
+    consultations: ConsultationRepository
     audit: AuditLog
 
     def __enter__(self) -> Self: ...
@@ -281,6 +283,18 @@ class BatchRepository(Protocol):
     def items(self, batch_id: str) -> list[BatchItem]: ...
     def item(self, item_id: str, *, for_update: bool = False) -> BatchItem | None: ...
     def save_item(self, item: BatchItem) -> None: ...
+
+
+class ConsultationRepository(Protocol):
+    def add(self, consultation: Consultation) -> None: ...
+    def get(self, consultation_id: str, *, for_update: bool = False) -> Consultation | None: ...
+    def for_document(self, document_id: str) -> list[Consultation]: ...
+    def asks(self, document_id: str, user_id: str) -> bool:
+        """Whether the person is asked in any consultation on the document."""
+        ...
+
+    def add_opinion(self, consultation_id: str, opinion: Opinion) -> None: ...
+    def save(self, consultation: Consultation) -> None: ...
 
 
 class PasswordHasher(Protocol):

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, jsonify, redirect, request, send_file
 from flask.typing import ResponseReturnValue
 
+from docflow.domain.consultations import Answer, Consultation
 from docflow.domain.documents import Confidentiality, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import Invalid
 from docflow.domain.routing import DispatchTarget
@@ -52,11 +53,11 @@ def _date(value: Any, field: str) -> date | None:
         raise Invalid(f"'{field}' must be a date (YYYY-MM-DD)") from None
 
 
-def _str_list(value: Any, field: str) -> tuple[str, ...]:
+def _str_list(value: Any, field: str, what: str = "unit codes") -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise Invalid(f"'{field}' must be a list of unit codes")
+        raise Invalid(f"'{field}' must be a list of {what}")
     return tuple(value)
 
 
@@ -343,6 +344,63 @@ def submit_batch_values(batch_id: str) -> ResponseReturnValue:
 @bp.get("/signing-batches/<batch_id>")
 def batch_progress(batch_id: str) -> ResponseReturnValue:
     return {"id": batch_id, **_batch_body(services().batches.items(current_actor(), batch_id))}
+
+
+def _consultation(c: Consultation) -> dict[str, Any]:
+    tally = c.tally()
+    return {"id": c.id, "document_id": c.document_id, "unit_code": c.unit_code,
+            "asked_by": c.asked_by, "question": c.question,
+            "participants": list(c.participants),
+            "deadline": c.deadline.isoformat() if c.deadline else None,
+            "status": c.status.value, "workflow_version": c.workflow_version,
+            "created_at": c.created_at.isoformat(),
+            "opinions": [{"user_id": o.user_id, "answer": o.answer.value, "comment": o.comment,
+                          "at": o.at.isoformat()} for o in c.opinions],
+            "tally": {"agree": tally.agree, "disagree": tally.disagree, "other": tally.other,
+                      "pending": tally.pending, "majority_agrees": tally.majority_agrees},
+            "conclusion": c.conclusion, "concluded_by": c.concluded_by,
+            "concluded_at": c.concluded_at.isoformat() if c.concluded_at else None}
+
+
+@bp.post("/documents/<document_id>/consultations")
+def ask_opinions(document_id: str) -> ResponseReturnValue:
+    """Ask named people (usernames) for their opinion on a draft, by a deadline."""
+    body = _json()
+    consultation = services().consultations.ask(
+        current_actor(), document_id, str(body.get("question", "")),
+        _str_list(body.get("participants"), "participants", "usernames"), origin(),
+        deadline=_date(body.get("deadline"), "deadline"))
+    return _consultation(consultation), 201
+
+
+@bp.get("/documents/<document_id>/consultations")
+def list_consultations(document_id: str) -> ResponseReturnValue:
+    found = services().consultations.for_document(current_actor(), document_id)
+    return {"items": [_consultation(c) for c in found]}
+
+
+@bp.get("/consultations/<consultation_id>")
+def get_consultation(consultation_id: str) -> ResponseReturnValue:
+    return _consultation(services().consultations.get(current_actor(), consultation_id))
+
+
+@bp.post("/consultations/<consultation_id>/answers")
+def answer_consultation(consultation_id: str) -> ResponseReturnValue:
+    """The caller's opinion: agree, disagree or other, with a comment; once."""
+    body = _json()
+    consultation = services().consultations.answer(
+        current_actor(), consultation_id, _enum(Answer, body.get("answer"), "answer"),
+        str(body.get("comment", "")), origin())
+    return _consultation(consultation), 201
+
+
+@bp.post("/consultations/<consultation_id>/conclude")
+def conclude_consultation(consultation_id: str) -> ResponseReturnValue:
+    body = _json()
+    consultation = services().consultations.conclude(
+        current_actor(), consultation_id, str(body.get("conclusion", "")), origin(),
+        reason=body.get("reason") or None)
+    return _consultation(consultation)
 
 
 @bp.post("/validations")

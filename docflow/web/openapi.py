@@ -169,6 +169,40 @@ def openapi_document() -> dict[str, Any]:
                 body=_json({"type": "object", "required": ["values"], "properties": {
                     "values": {"type": "object",
                                "additionalProperties": {"type": "string"}}}}))},
+            "/documents/{document_id}/consultations": {
+                "post": _op("Ask named people for their opinion on a draft (xin ý kiến)", 201,
+                            _ref("Consultation"), tag="consultations", params=[doc_id],
+                            body=_json({"type": "object", "required": ["question",
+                                                                       "participants"],
+                                        "properties": {
+                                            "question": {"type": "string", "minLength": 1},
+                                            "participants": {"type": "array",
+                                                             "items": {"type": "string"},
+                                                             "description": "usernames"},
+                                            "deadline": {"type": "string",
+                                                         "format": "date"}}})),
+                "get": _op("The consultations on a document", 200, {
+                    "type": "object", "properties": {"items": {
+                        "type": "array", "items": _ref("Consultation")}}},
+                    tag="consultations", params=[doc_id])},
+            "/consultations/{consultation_id}": {"get": _op(
+                "A consultation: the people asked, their opinions, the tally, the conclusion",
+                200, _ref("Consultation"), tag="consultations",
+                params=[_path_param("consultation_id")])},
+            "/consultations/{consultation_id}/answers": {"post": _op(
+                "The caller's opinion, once: agree, disagree or other (with a comment)", 201,
+                _ref("Consultation"), tag="consultations",
+                params=[_path_param("consultation_id")],
+                body=_json({"type": "object", "required": ["answer"], "properties": {
+                    "answer": {"enum": ["agree", "disagree", "other"]},
+                    "comment": {"type": "string"}}}))},
+            "/consultations/{consultation_id}/conclude": {"post": _op(
+                "Conclude (before everyone answered only with a reason)", 200,
+                _ref("Consultation"), tag="consultations",
+                params=[_path_param("consultation_id")],
+                body=_json({"type": "object", "required": ["conclusion"], "properties": {
+                    "conclusion": {"type": "string", "minLength": 1},
+                    "reason": {"type": "string"}}}))},
             "/validations": {"post": _op(
                 "Validate the signatures of a PDF (ETSI EN 319 102-1 report)", 200,
                 _ref("ValidationReport"), tag="signatures", body=PDF_BODY)},
@@ -221,6 +255,18 @@ def openapi_document() -> dict[str, Any]:
                 "DispatchTarget": {"type": "object", "properties": {
                     "units": {"type": "array", "items": {"type": "string"}},
                     "level": {"type": "string"}, "under": {"type": "string"}}},
+                "Consultation": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "document_id": {"type": "string"},
+                    "question": {"type": "string"},
+                    "participants": {"type": "array", "items": {"type": "string"}},
+                    "deadline": {"type": ["string", "null"], "format": "date"},
+                    "status": {"enum": ["consulting", "answered", "concluded"]},
+                    "opinions": {"type": "array", "items": {"type": "object"}},
+                    "tally": {"type": "object", "properties": {
+                        "agree": {"type": "integer"}, "disagree": {"type": "integer"},
+                        "other": {"type": "integer"}, "pending": {"type": "integer"},
+                        "majority_agrees": {"type": "boolean"}}},
+                    "conclusion": {"type": ["string", "null"]}}},
                 "Dispatch": {"type": "object", "properties": {
                     "id": {"type": "string"}, "status": {"enum": ["pending", "done"]},
                     "recipient_count": {"type": "integer"}}},

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from docflow.domain.audit import AuditEvent
+from docflow.domain.consultations import Answer, Consultation, ConsultationStatus, Opinion
 from docflow.domain.documents import (
     Confidentiality,
     Document,
@@ -541,6 +542,61 @@ class SqlBatches(_Repo):
         del values["id"]
         self.conn.execute(update(t.signing_batch_items)
                           .where(t.signing_batch_items.c.id == item.id).values(**values))
+
+
+class SqlConsultations(_Repo):
+    def add(self, consultation: Consultation) -> None:
+        c = consultation
+        self.conn.execute(insert(t.consultations).values(
+            id=c.id, document_id=c.document_id, unit_code=c.unit_code, asked_by=c.asked_by,
+            question=c.question, participants=list(c.participants), deadline=c.deadline,
+            status=c.status.value, workflow_version=c.workflow_version,
+            created_at=_utc(c.created_at)))
+
+    def get(self, consultation_id: str, *, for_update: bool = False) -> Consultation | None:
+        row = self._by_id(t.consultations, consultation_id, for_update=for_update)
+        if row is None:
+            return None
+        o = t.consultation_opinions.c
+        opinions = self.conn.execute(select(t.consultation_opinions)
+                                     .where(o.consultation_id == row.id).order_by(o.at))
+        return _consultation(row, [Opinion(user_id=str(r.user_id), answer=Answer(r.answer),
+                                           comment=r.comment, at=_utc(r.at))
+                                   for r in opinions])
+
+    def for_document(self, document_id: str) -> list[Consultation]:
+        c = t.consultations.c
+        ids = self.conn.execute(select(c.id).where(c.document_id == document_id)
+                                .order_by(c.created_at)).scalars()
+        return [found for i in ids if (found := self.get(str(i))) is not None]
+
+    def asks(self, document_id: str, user_id: str) -> bool:
+        """Whether the person is asked in any consultation on the document."""
+        c = t.consultations.c
+        rows = self.conn.execute(select(c.participants).where(c.document_id == document_id))
+        return any(user_id in (participants or []) for participants in rows.scalars())
+
+    def add_opinion(self, consultation_id: str, opinion: Opinion) -> None:
+        self.conn.execute(insert(t.consultation_opinions).values(
+            consultation_id=consultation_id, user_id=opinion.user_id,
+            answer=opinion.answer.value, comment=opinion.comment, at=_utc(opinion.at)))
+
+    def save(self, consultation: Consultation) -> None:
+        c = consultation
+        self.conn.execute(update(t.consultations).where(t.consultations.c.id == c.id).values(
+            status=c.status.value, conclusion=c.conclusion, concluded_by=c.concluded_by,
+            concluded_at=utc(c.concluded_at)))
+
+
+def _consultation(row: Any, opinions: list[Opinion]) -> Consultation:
+    return Consultation(
+        id=str(row.id), document_id=str(row.document_id), unit_code=row.unit_code,
+        asked_by=str(row.asked_by), question=row.question,
+        participants=tuple(str(p) for p in row.participants), deadline=row.deadline,
+        status=ConsultationStatus(row.status), workflow_version=row.workflow_version,
+        created_at=_utc(row.created_at), opinions=tuple(opinions), conclusion=row.conclusion,
+        concluded_by=str(row.concluded_by) if row.concluded_by else None,
+        concluded_at=utc(row.concluded_at))
 
 
 class SqlSequences(_Repo):

@@ -238,6 +238,34 @@ signing_batch_items = Table(
     Index("ix_signing_batch_items_batch_id", "batch_id"),
 )
 
+consultations = Table(
+    "consultations", metadata,
+    Column("id", ID, primary_key=True),
+    Column("document_id", ID, ForeignKey("documents.id"), nullable=False),
+    Column("unit_code", String(13), ForeignKey("units.code"), nullable=False),
+    Column("asked_by", ID, ForeignKey("users.id"), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("participants", JSON, nullable=False),
+    Column("deadline", Date, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("workflow_version", Integer, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("conclusion", Text, nullable=True),
+    Column("concluded_by", ID, ForeignKey("users.id"), nullable=True),
+    Column("concluded_at", TS, nullable=True),
+    Index("ix_consultations_document_id", "document_id"),
+)
+
+# One opinion per person asked: the primary key refuses a second one.
+consultation_opinions = Table(
+    "consultation_opinions", metadata,
+    Column("consultation_id", ID, ForeignKey("consultations.id"), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("answer", String(16), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("at", TS, nullable=False),
+)
+
 sequences = Table(
     "sequences", metadata,
     Column("unit_code", String(13), ForeignKey("units.code"), primary_key=True),

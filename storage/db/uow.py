@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 from docflow.services.ports import (
     AuditLog,
     BatchRepository,
+    ConsultationRepository,
     DispatchRepository,
     DocumentRepository,
     ReceiptRepository,
@@ -23,6 +24,7 @@ from docflow.services.ports import (
 from storage.db.repositories import (
     SqlAudit,
     SqlBatches,
+    SqlConsultations,
     SqlDispatches,
     SqlDocuments,
     SqlReceipts,
@@ -48,6 +50,7 @@ class SqlUnitOfWork:
     validations: ValidationRepository
     signing_sessions: SigningSessionRepository
     batches: BatchRepository
+    consultations: ConsultationRepository
     audit: AuditLog
 
     def __init__(self, engine: Engine) -> None:
@@ -68,6 +71,7 @@ class SqlUnitOfWork:
         self.validations = SqlValidations(conn)
         self.signing_sessions = SqlSigningSessions(conn)
         self.batches = SqlBatches(conn)
+        self.consultations = SqlConsultations(conn)
         self.audit = SqlAudit(conn)
         return self
 
