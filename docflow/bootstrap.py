@@ -139,7 +139,8 @@ def bootstrap(
     return Services(
         settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
         documents=documents, identity=identity,
-        org=OrgService(uow, clock), queries=QueryService(uow, SqlReadModel(engine)),
+        org=OrgService(uow, clock),
+        queries=QueryService(uow, SqlReadModel(engine), clock, settings.timezone),
         signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
     )

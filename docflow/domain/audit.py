@@ -28,6 +28,7 @@ class Action(StrEnum):
     RECEIPT_REGISTER = "receipt.register"
     RECEIPT_RETURN = "receipt.return"
     RECEIPT_COMPLETE = "receipt.complete"
+    RECEIPT_FORWARD = "receipt.forward"
     USER_LOGIN = "user.login"
     USER_LOGIN_FAILED = "user.login_failed"
     USER_CREATE = "user.create"

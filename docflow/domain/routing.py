@@ -62,6 +62,9 @@ class Dispatch:
     recipient_count: int = 0
     revision_sha256: str | None = None
     """The main file as it was sent: what intake validates and registers."""
+    sender_unit: str | None = None
+    """None: the issuing unit sent it. Otherwise a recipient unit that forwarded it to its own
+    sub-units (the cascade)."""
 
 
 @dataclass
@@ -87,3 +90,49 @@ class Receipt:
 def arrival_year(on: date) -> int:
     """Arrival numbers restart on 1 January."""
     return on.year
+
+
+@dataclass(frozen=True)
+class CascadeEntry:
+    """One unit's entry for a document, placed in the cascade: who passed it down to it."""
+
+    receipt_id: str
+    unit_code: str
+    unit_name: str
+    level: str
+    path: str
+    status: ReceiptStatus
+    via_unit: str | None
+    """The unit that forwarded it; None when it came from the issuer directly."""
+    delivered_at: datetime
+
+
+@dataclass(frozen=True)
+class LevelCount:
+    level: str
+    arrived: int
+    registered: int
+    done: int
+    returned: int
+    overdue: int
+
+
+def roll_up(entries: list[CascadeEntry], levels: list[str], reply_due: date | None,
+            today: date) -> list[LevelCount]:
+    """Per level (in the order given): how many entries arrived, were registered (and still
+    are, or are done), are done, were returned, and are overdue (the reply date has passed and
+    they are not done or returned)."""
+    counts = []
+    for level in levels:
+        here = [e for e in entries if e.level == level]
+        if not here:
+            continue
+        open_ = [e for e in here if e.status not in (ReceiptStatus.DONE, ReceiptStatus.RETURNED)]
+        counts.append(LevelCount(
+            level=level, arrived=len(here),
+            registered=sum(e.status in (ReceiptStatus.REGISTERED, ReceiptStatus.DONE)
+                           for e in here),
+            done=sum(e.status is ReceiptStatus.DONE for e in here),
+            returned=sum(e.status is ReceiptStatus.RETURNED for e in here),
+            overdue=len(open_) if reply_due is not None and today > reply_due else 0))
+    return counts

@@ -45,6 +45,7 @@ WORKFLOWS = workflows.builtin(ROLES)
 OUTGOING = WORKFLOWS.get("outgoing")
 """The newest outgoing flow, for new documents; one in flight keeps its `workflow_version`."""
 RECEIPT = WORKFLOWS.get("incoming")
+CASCADE = WORKFLOWS.get("cascade")
 DRAFTING_ROLES = frozenset({Role.OFFICER, Role.LEADER, Role.CLERK})
 FAN_OUT_JOB = "fan_out_dispatch"
 VALIDATE_JOB = "validate_dispatch"
@@ -270,8 +271,54 @@ class DocumentService:
         self._queue.enqueue(VALIDATE_JOB, dispatch.id)
         return dispatch
 
+    def forward(self, actor: Actor, receipt_id: str, target: DispatchTarget, origin: Origin
+                ) -> Dispatch:
+        """A recipient unit passes a registered document down to its own sub-units (the
+        cascade): the same file, fanned out by the same background job; the issuer sees the
+        whole tree (`QueryService.cascade`)."""
+        target = target.check()
+        now = self._clock.now()
+        with self._uow() as uow:
+            receipt = uow.receipts.get(receipt_id, for_update=True)
+            if receipt is None:
+                raise NotFound("no such incoming entry")
+            load_visible(uow, actor, receipt.document_id)
+            if receipt.unit_code not in actor.unit_codes:
+                raise Forbidden("only the recipient unit passes its incoming entry down")
+            if receipt.status is not ReceiptStatus.REGISTERED:
+                raise Conflict(f"an entry is passed down once registered, and before it is "
+                               f"done; this one is {receipt.status}")
+            position = "forwarded" if uow.dispatches.forwarded_by(
+                receipt.document_id, receipt.unit_code) else "registered"
+            fired = run_workflow(CASCADE, position, "forward", workflows.Context(
+                actor=actor.id, at=now, roles=access.recipient_roles(actor, receipt.unit_code)))
+            unit = uow.units.get(receipt.unit_code)
+            assert unit is not None
+            self._check_target(uow, target, unit.code, self._today(now), within=unit.path)
+            received = uow.dispatches.get(receipt.dispatch_id)
+            dispatch = Dispatch(id=new_id(), document_id=receipt.document_id,
+                                created_by=actor.id, created_at=now, target=target,
+                                status=DispatchStatus.PENDING,
+                                revision_sha256=received.revision_sha256 if received else None,
+                                sender_unit=unit.code)
+            uow.dispatches.add(dispatch)
+            uow.audit.append(AuditEvent(
+                at=now, action=Action.RECEIPT_FORWARD, object_type="receipt",
+                object_id=receipt.id, actor_id=actor.id, unit_code=unit.code,
+                document_id=receipt.document_id, origin=origin, details={
+                    "from": fired.source, "to": fired.target, "dispatch": dispatch.id,
+                    "units": list(target.unit_codes), "level": target.level,
+                    "under": target.under}))
+            uow.commit()
+        self._queue.enqueue(FAN_OUT_JOB, dispatch.id)
+        self._queue.enqueue(VALIDATE_JOB, dispatch.id)
+        return dispatch
+
     @staticmethod
-    def _check_target(uow: UnitOfWork, target: DispatchTarget, issuer: str, today: date) -> None:
+    def _check_target(uow: UnitOfWork, target: DispatchTarget, issuer: str, today: date, *,
+                      within: str | None = None) -> None:
+        """Refuse unknown, inactive or self recipients; with `within` (a forwarding unit's
+        path), recipients outside that unit's subtree too."""
         if target.unit_codes:
             units = uow.units.get_many(target.unit_codes)
             errors = [f"unknown unit '{c}'" for c in target.unit_codes if c not in units]
@@ -279,14 +326,20 @@ class DocumentService:
                        for u in units.values() if not u.is_active(today)]
             if issuer in target.unit_codes:
                 errors.append("a unit does not dispatch to itself")
+            if within is not None:
+                errors += [f"unit '{u.code}' is not under {issuer}" for u in units.values()
+                           if u.code != issuer and not u.path.startswith(within)]
             if errors:
                 raise Invalid("the recipients are not valid", errors=errors)
             return
         assert target.level is not None and target.under is not None
         if target.level not in {lv.code for lv in uow.units.levels()}:
             raise Invalid(f"unknown level '{target.level}'")
-        if uow.units.get(target.under) is None:
+        under = uow.units.get(target.under)
+        if under is None:
             raise Invalid(f"unknown unit '{target.under}'")
+        if within is not None and not under.path.startswith(within):
+            raise Invalid(f"unit '{target.under}' is not {issuer} or under it")
 
     def fan_out(self, dispatch_id: str) -> int:
         """Create the incoming entries of one dispatch, in bulk. Safe to run twice.

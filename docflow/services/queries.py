@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from docflow.domain.errors import NotFound
 from docflow.domain.org import Actor
+from docflow.domain.routing import CascadeEntry, LevelCount, roll_up
 from docflow.services.documents import audit_paths, load_visible
-from docflow.services.ports import UnitOfWorkFactory
+from docflow.services.ports import Clock, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -60,14 +62,27 @@ class ReadModel(Protocol):
     def recipients(self, document_id: str, unit_codes: list[str] | None,
                    under_paths: list[str] | None) -> list[RecipientStatus]: ...
     def status_counts(self, document_id: str) -> dict[str, int]: ...
+    def cascade(self, document_id: str) -> list[CascadeEntry]: ...
+
+
+@dataclass(frozen=True)
+class CascadeView:
+    """The cascade of one document as the actor may see it: counts per level, and every
+    unit's entry with the unit that passed the document down to it."""
+
+    levels: list[LevelCount]
+    entries: list[CascadeEntry]
 
 
 class QueryService:
     """Lists an actor may read; every list is limited to what the access rule lets them see."""
 
-    def __init__(self, uow: UnitOfWorkFactory, reads: ReadModel) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, reads: ReadModel, clock: Clock,
+                 timezone: str) -> None:
         self._uow = uow
         self._reads = reads
+        self._clock = clock
+        self._zone = ZoneInfo(timezone)
 
     def outbox(self, actor: Actor, limit: int = 50, before: str | None = None
                ) -> list[DocumentSummary]:
@@ -98,6 +113,25 @@ class QueryService:
             for r in rows:
                 counts[r.status] = counts.get(r.status, 0) + 1
         return counts, rows
+
+
+    def cascade(self, actor: Actor, document_id: str) -> CascadeView:
+        """The roll-up tree: per level, how many entries arrived, were registered, are done,
+        returned or overdue, and each unit's entry. The issuer and the auditors above it see
+        it all; a recipient unit sees its own entry and the subtree it passed it down to."""
+        with self._uow() as uow:
+            document = load_visible(uow, actor, document_id)
+            drafting = uow.units.get(document.unit_code)
+            levels = [lv.code for lv in uow.units.levels()]
+            own = uow.units.get_many(sorted(actor.unit_codes))
+        if drafting is None:
+            raise NotFound("no such document")
+        entries = self._reads.cascade(document_id)
+        if not (document.unit_code in actor.unit_codes or actor.audits(drafting.path)):
+            roots = [u.path for u in own.values()] + audit_paths(actor)
+            entries = [e for e in entries if any(e.path.startswith(p) for p in roots)]
+        today = self._clock.now().astimezone(self._zone).date()
+        return CascadeView(roll_up(entries, levels, document.reply_due, today), entries)
 
 
 def _limit(limit: int) -> int:

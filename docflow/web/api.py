@@ -183,11 +183,35 @@ def return_document(document_id: str) -> ResponseReturnValue:
 
 @bp.post("/documents/<document_id>/dispatches")
 def create_dispatch(document_id: str) -> ResponseReturnValue:
-    body = _json()
-    target = DispatchTarget(unit_codes=_str_list(body.get("units"), "units"),
-                            level=body.get("level") or None, under=body.get("under") or None)
-    made = services().documents.dispatch(current_actor(), document_id, target, origin())
+    made = services().documents.dispatch(current_actor(), document_id, _target(_json()),
+                                         origin())
     return serialize.dispatch(made), 202
+
+
+def _target(body: dict[str, Any]) -> DispatchTarget:
+    return DispatchTarget(unit_codes=_str_list(body.get("units"), "units"),
+                          level=body.get("level") or None, under=body.get("under") or None)
+
+
+@bp.post("/receipts/<receipt_id>/forward")
+def forward_receipt(receipt_id: str) -> ResponseReturnValue:
+    """Pass a registered incoming document down to the unit's own sub-units (cascade)."""
+    made = services().documents.forward(current_actor(), receipt_id, _target(_json()),
+                                        origin())
+    return serialize.dispatch(made), 202
+
+
+@bp.get("/documents/<document_id>/cascade")
+def cascade(document_id: str) -> ResponseReturnValue:
+    """The roll-up tree: counts per level and each unit's entry, with who passed it down."""
+    view = services().queries.cascade(current_actor(), document_id)
+    return {"levels": [{"level": c.level, "arrived": c.arrived, "registered": c.registered,
+                        "done": c.done, "returned": c.returned, "overdue": c.overdue}
+                       for c in view.levels],
+            "entries": [{"receipt_id": e.receipt_id, "unit_code": e.unit_code,
+                         "unit_name": e.unit_name, "level": e.level, "status": e.status.value,
+                         "via_unit": e.via_unit, "delivered_at": e.delivered_at.isoformat()}
+                        for e in view.entries]}
 
 
 @bp.get("/documents/<document_id>/recipients")

@@ -169,6 +169,18 @@ def openapi_document() -> dict[str, Any]:
                 body=_json({"type": "object", "required": ["values"], "properties": {
                     "values": {"type": "object",
                                "additionalProperties": {"type": "string"}}}}))},
+            "/documents/{document_id}/cascade": {"get": _op(
+                "The cascade's roll-up: per level, entries arrived, registered, done, returned "
+                "and overdue; each unit's entry and the unit that passed it down", 200,
+                {"type": "object", "properties": {
+                    "levels": {"type": "array", "items": {"type": "object"}},
+                    "entries": {"type": "array", "items": {"type": "object"}}}},
+                params=[doc_id])},
+            "/receipts/{receipt_id}/forward": {"post": _op(
+                "Pass a registered incoming document down to the unit's own sub-units "
+                "(cascade); a background job creates their entries", 202, _ref("Dispatch"),
+                tag="receipts", params=[_path_param("receipt_id")],
+                body=_json(_ref("DispatchTarget")))},
             "/documents/{document_id}/consultations": {
                 "post": _op("Ask named people for their opinion on a draft (xin ý kiến)", 201,
                             _ref("Consultation"), tag="consultations", params=[doc_id],

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, func, literal, or_, select, tuple_
 
+from docflow.domain.routing import CascadeEntry, ReceiptStatus
 from docflow.services.queries import DocumentSummary, InboxEntry, RecipientStatus
 from storage.db import tables as t
 from storage.db.repositories import _utc, utc
@@ -82,6 +83,19 @@ class SqlReadModel:
                                     unit_name=x.name, level=x.level, status=x.status,
                                     arrival_number=x.arrival_number,
                                     updated_at=utc(x.updated_at), return_reason=x.return_reason)
+                    for x in conn.execute(stmt)]
+
+    def cascade(self, document_id: str) -> list[CascadeEntry]:
+        r, u, d = t.receipts.c, t.units.c, t.dispatches.c
+        stmt = (select(r.id, r.unit_code, u.name, u.level, u.path, r.status, d.sender_unit,
+                       r.delivered_at)
+                .join_from(t.receipts, t.units, r.unit_code == u.code)
+                .join(t.dispatches, d.id == r.dispatch_id)
+                .where(r.document_id == document_id).order_by(u.path))
+        with self._engine.connect() as conn:
+            return [CascadeEntry(receipt_id=str(x.id), unit_code=x.unit_code, unit_name=x.name,
+                                 level=x.level, path=x.path, status=ReceiptStatus(x.status),
+                                 via_unit=x.sender_unit, delivered_at=_utc(x.delivered_at))
                     for x in conn.execute(stmt)]
 
     def status_counts(self, document_id: str) -> dict[str, int]:

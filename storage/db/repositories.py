@@ -406,7 +406,7 @@ class SqlDispatches(_Repo):
             id=dispatch.id, document_id=dispatch.document_id, created_by=dispatch.created_by,
             created_at=_utc(dispatch.created_at), target=_target_json(dispatch.target),
             status=dispatch.status.value, recipient_count=dispatch.recipient_count,
-            revision_sha256=dispatch.revision_sha256))
+            revision_sha256=dispatch.revision_sha256, sender_unit=dispatch.sender_unit))
 
     def get(self, dispatch_id: str, *, for_update: bool = False) -> Dispatch | None:
         row = self._by_id(t.dispatches, dispatch_id, for_update=for_update)
@@ -419,7 +419,12 @@ class SqlDispatches(_Repo):
             target=DispatchTarget(tuple(target.get("units") or ()), target.get("level"),
                                   target.get("under")),
             status=DispatchStatus(row.status), recipient_count=row.recipient_count,
-            revision_sha256=row.revision_sha256)
+            revision_sha256=row.revision_sha256, sender_unit=row.sender_unit)
+
+    def forwarded_by(self, document_id: str, unit_code: str) -> int:
+        d = t.dispatches.c
+        return int(self.conn.execute(select(func.count()).where(
+            d.document_id == document_id, d.sender_unit == unit_code)).scalar_one())
 
     def finish(self, dispatch_id: str, status: DispatchStatus, count: int) -> None:
         self.conn.execute(update(t.dispatches).where(t.dispatches.c.id == dispatch_id)

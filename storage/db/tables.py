@@ -141,6 +141,7 @@ dispatches = Table(
     Column("status", String(16), nullable=False),
     Column("recipient_count", Integer, nullable=False, default=0),
     Column("revision_sha256", String(64), nullable=True),
+    Column("sender_unit", String(13), ForeignKey("units.code"), nullable=True),
     Index("ix_dispatches_status_created_at", "status", "created_at"),
 )
 

@@ -1,0 +1,148 @@
+"""The cascade: a recipient unit passes a directive down to its own sub-units, and the issuer
+sees the roll-up tree per level and unit."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from docflow.bootstrap import Services, bootstrap
+from docflow.domain.documents import DraftSpec, RevisionKind
+from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from docflow.domain.org import Actor, Level
+from docflow.domain.routing import DispatchTarget
+from docflow.services.org import OrgImport, UnitRow, UserRow
+from docflow.web import create_app
+from tests.conftest import ORIGIN, PASSWORD, Org, embedded_settings, seed_org
+from tests.pdfs import good_pdf
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Services, Org, Clock, dict[str, Actor]]]:
+    clock = Clock()
+    svc = bootstrap(embedded_settings(tmp_path), clock=clock, upgrade_embedded=True)
+    org = seed_org(svc)
+    svc.org.import_org(OrgImport(
+        levels=[Level("province", "Tỉnh", 1), Level("commune", "Xã", 2),
+                Level("branch", "Chi hội", 3)],
+        units=[UnitRow("t", "P01.X1.B1", "Chi hội Một", "CH1", "branch", "P01.X1"),
+               UnitRow("t", "P01.X1.B2", "Chi hội Hai", "CH2", "branch", "P01.X1"),
+               UnitRow("t", "P01.X2.B1", "Chi hội Ba", "CH3", "branch", "P01.X2")],
+        users=[UserRow("t", "b1clerk", "B1 Clerk", "P01.X1.B1", "clerk")]), ORIGIN)
+    svc.identity.set_password("b1clerk", PASSWORD, ORIGIN)
+    b1 = svc.identity.actor_by_username("b1clerk")
+    assert b1 is not None
+    yield svc, org, clock, {"b1clerk": b1}
+    svc.close()
+
+
+def dispatched(svc: Services, org: Org, clock: Clock) -> str:
+    reply_due = (clock.at + timedelta(days=7)).date()
+    doc = svc.documents.draft(org.officer, DraftSpec("CT", "Về việc triển khai",
+                                                     reply_due=reply_due), ORIGIN)
+    svc.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "ct.pdf",
+                         io.BytesIO(good_pdf()), ORIGIN)
+    svc.documents.submit(org.officer, doc.id, ORIGIN)
+    svc.documents.approve(org.leader, doc.id, ORIGIN)
+    svc.documents.issue(org.clerk, doc.id, ORIGIN)
+    svc.documents.dispatch(org.clerk, doc.id, DispatchTarget(level="commune", under="P01"),
+                           ORIGIN)
+    svc.queue.join()  # type: ignore[attr-defined]
+    return doc.id
+
+
+def entry_of(svc: Services, actor: Actor, doc_id: str) -> str:
+    return next(e.receipt_id for e in svc.queries.inbox(actor) if e.document_id == doc_id)
+
+
+def test_a_commune_passes_the_directive_down_and_the_issuer_sees_the_tree(
+        world: tuple[Services, Org, Clock, dict[str, Actor]]) -> None:
+    svc, org, clock, people = world
+    doc_id = dispatched(svc, org, clock)
+    x1 = entry_of(svc, org.commune_clerk, doc_id)
+    with pytest.raises(Conflict, match="once registered"):
+        svc.documents.forward(org.commune_clerk, x1, DispatchTarget(level="branch",
+                                                                    under="P01.X1"), ORIGIN)
+    svc.documents.register_receipt(org.commune_clerk, x1, ORIGIN)
+    # Only its own subtree, only its own entry.
+    with pytest.raises(Invalid) as outside:
+        svc.documents.forward(org.commune_clerk, x1, DispatchTarget(("P01.X2.B1",)), ORIGIN)
+    assert outside.value.errors == ["unit 'P01.X2.B1' is not under P01.X1"]
+    with pytest.raises(Invalid, match=r"not P01\.X1 or under it"):
+        svc.documents.forward(org.commune_clerk, x1, DispatchTarget(level="branch",
+                                                                    under="P01.X2"), ORIGIN)
+    with pytest.raises(Forbidden):
+        svc.documents.forward(org.clerk, x1, DispatchTarget(("P01.X1.B1",)), ORIGIN)
+
+    sent = svc.documents.forward(org.commune_clerk, x1, DispatchTarget(level="branch",
+                                                                       under="P01.X1"), ORIGIN)
+    assert sent.sender_unit == "P01.X1"
+    svc.queue.join()  # type: ignore[attr-defined]
+    # The branch sees and registers it like any incoming document.
+    b1_entry = entry_of(svc, people["b1clerk"], doc_id)
+    svc.documents.register_receipt(people["b1clerk"], b1_entry, ORIGIN)
+    svc.documents.complete_receipt(people["b1clerk"], b1_entry, ORIGIN)
+    # Forwarding again reaches only units that have no entry yet.
+    again = svc.documents.forward(org.commune_clerk, x1, DispatchTarget(("P01.X1.B1",)),
+                                  ORIGIN)
+    svc.queue.join()  # type: ignore[attr-defined]
+    assert svc.documents.dispatch_state(again.id).recipient_count == 0  # type: ignore[union-attr]
+
+    view = svc.queries.cascade(org.clerk, doc_id)
+    by_level = {c.level: c for c in view.levels}
+    assert (by_level["commune"].arrived, by_level["commune"].registered) == (3, 1)
+    assert (by_level["branch"].arrived, by_level["branch"].registered,
+            by_level["branch"].done) == (2, 1, 1)
+    assert all(c.overdue == 0 for c in view.levels)
+    via = {e.unit_code: e.via_unit for e in view.entries}
+    assert via == {"P01.X1": None, "P01.X2": None, "P01.X3": None, "P01.X1.B1": "P01.X1",
+                   "P01.X1.B2": "P01.X1"}
+
+    # A commune sees its own entry and its subtree; a branch of another commune nothing.
+    mine = svc.queries.cascade(org.commune_clerk, doc_id)
+    assert {e.unit_code for e in mine.entries} == {"P01.X1", "P01.X1.B1", "P01.X1.B2"}
+    with pytest.raises(NotFound):
+        svc.queries.cascade(org.other_province_auditor, doc_id)
+
+    # After the reply date, every open entry counts as overdue; done and returned do not.
+    clock.at += timedelta(days=8)
+    late = {c.level: c for c in svc.queries.cascade(org.clerk, doc_id).levels}
+    assert (late["commune"].overdue, late["branch"].overdue) == (3, 1)
+
+
+def test_the_api_forwards_and_shows_the_cascade(
+        world: tuple[Services, Org, Clock, dict[str, Actor]]) -> None:
+    svc, org, clock, _people = world
+    doc_id = dispatched(svc, org, clock)
+    client = create_app(svc).test_client()
+
+    def login(username: str) -> dict[str, str]:
+        made = client.post("/api/v1/session", json={"username": username,
+                                                    "password": PASSWORD})
+        return {"X-CSRF-Token": made.json["csrf_token"]}  # type: ignore[index]
+
+    commune = login("x1clerk")
+    x1 = entry_of(svc, org.commune_clerk, doc_id)
+    client.post(f"/api/v1/receipts/{x1}/register", headers=commune)
+    sent = client.post(f"/api/v1/receipts/{x1}/forward", headers=commune,
+                       json={"units": ["P01.X1.B1", "P01.X1.B2"]})
+    assert sent.status_code == 202, sent.json
+    svc.queue.join()  # type: ignore[attr-defined]
+    client.delete("/api/v1/session", headers=commune)
+    login("clerk")
+    tree = client.get(f"/api/v1/documents/{doc_id}/cascade").json
+    assert [c["level"] for c in tree["levels"]] == ["commune", "branch"]  # type: ignore[index]
+    assert sorted(e["unit_code"] for e in tree["entries"]  # type: ignore[index]
+                  if e["via_unit"] == "P01.X1") == ["P01.X1.B1", "P01.X1.B2"]
