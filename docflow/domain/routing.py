@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -93,8 +96,32 @@ def arrival_year(on: date) -> int:
 
 
 @dataclass(frozen=True)
+class Counts:
+    """Entries counted by where they stand: arrived (all), registered (and still are, or are
+    done), done, returned, and overdue (not done or returned once the reply date has passed)."""
+
+    arrived: int = 0
+    registered: int = 0
+    done: int = 0
+    returned: int = 0
+    overdue: int = 0
+
+    @classmethod
+    def of(cls, by_status: Mapping[str, int], reply_due: date | None, today: date) -> Counts:
+        done = by_status.get(ReceiptStatus.DONE.value, 0)
+        returned = by_status.get(ReceiptStatus.RETURNED.value, 0)
+        arrived = sum(by_status.values())
+        late = reply_due is not None and today > reply_due
+        return cls(arrived=arrived,
+                   registered=by_status.get(ReceiptStatus.REGISTERED.value, 0) + done,
+                   done=done, returned=returned,
+                   overdue=arrived - done - returned if late else 0)
+
+
+@dataclass(frozen=True)
 class CascadeEntry:
-    """One unit's entry for a document, placed in the cascade: who passed it down to it."""
+    """One unit's entry for a document, placed in the cascade: who passed it down to it, and
+    (`subtree`) how the entries it passed on, and theirs, stand."""
 
     receipt_id: str
     unit_code: str
@@ -105,34 +132,19 @@ class CascadeEntry:
     via_unit: str | None
     """The unit that forwarded it; None when it came from the issuer directly."""
     delivered_at: datetime
+    subtree: Counts = Counts()
+    """Its own entry and every entry below it."""
 
 
-@dataclass(frozen=True)
-class LevelCount:
-    level: str
-    arrived: int
-    registered: int
-    done: int
-    returned: int
-    overdue: int
-
-
-def roll_up(entries: list[CascadeEntry], levels: list[str], reply_due: date | None,
-            today: date) -> list[LevelCount]:
-    """Per level (in the order given): how many entries arrived, were registered (and still
-    are, or are done), are done, were returned, and are overdue (the reply date has passed and
-    they are not done or returned)."""
-    counts = []
-    for level in levels:
-        here = [e for e in entries if e.level == level]
-        if not here:
-            continue
-        open_ = [e for e in here if e.status not in (ReceiptStatus.DONE, ReceiptStatus.RETURNED)]
-        counts.append(LevelCount(
-            level=level, arrived=len(here),
-            registered=sum(e.status in (ReceiptStatus.REGISTERED, ReceiptStatus.DONE)
-                           for e in here),
-            done=sum(e.status is ReceiptStatus.DONE for e in here),
-            returned=sum(e.status is ReceiptStatus.RETURNED for e in here),
-            overdue=len(open_) if reply_due is not None and today > reply_due else 0))
+def subtree_counts(paths_and_statuses: Sequence[tuple[str, str]], roots: Sequence[str],
+                   reply_due: date | None, today: date) -> dict[str, Counts]:
+    """For each root path, the entries whose unit path starts with it, counted. The pairs
+    must be sorted by path: each root is then two binary searches and a slice."""
+    paths = [p for p, _ in paths_and_statuses]
+    counts = {}
+    for root in roots:
+        lo = bisect_left(paths, root)
+        hi = bisect_left(paths, root + "\uffff", lo)
+        counts[root] = Counts.of(Counter(s for _, s in paths_and_statuses[lo:hi]), reply_due,
+                                 today)
     return counts

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from docflow.domain.errors import NotFound
 from docflow.domain.org import Actor
-from docflow.domain.routing import CascadeEntry, LevelCount, roll_up
+from docflow.domain.routing import CascadeEntry, Counts, subtree_counts
 from docflow.services.documents import audit_paths, load_visible
 from docflow.services.ports import Clock, UnitOfWorkFactory
 
@@ -62,16 +62,26 @@ class ReadModel(Protocol):
     def recipients(self, document_id: str, unit_codes: list[str] | None,
                    under_paths: list[str] | None) -> list[RecipientStatus]: ...
     def status_counts(self, document_id: str) -> dict[str, int]: ...
-    def cascade(self, document_id: str) -> list[CascadeEntry]: ...
+    def cascade_children(self, document_id: str, sender_unit: str | None,
+                         under: list[str] | None) -> list[CascadeEntry]:
+        """The entries `sender_unit` passed down (None: those the issuer sent)."""
+        ...
+
+    def cascade_statuses(self, document_id: str, under: list[str] | None
+                         ) -> list[tuple[str, str, str]]:
+        """(unit path, level, status) of every entry (under these paths)."""
+        ...
 
 
 @dataclass(frozen=True)
 class CascadeView:
-    """The cascade of one document as the actor may see it: counts per level, and every
-    unit's entry with the unit that passed the document down to it."""
+    """The cascade of one document as the actor may see it: counts per level, and one node's
+    children (the entries it passed down) with the counts of their subtrees."""
 
-    levels: list[LevelCount]
-    entries: list[CascadeEntry]
+    levels: list[tuple[str, Counts]]
+    parent: str | None
+    """Whose children these are; None: the issuer's direct recipients."""
+    children: list[CascadeEntry]
 
 
 class QueryService:
@@ -115,23 +125,50 @@ class QueryService:
         return counts, rows
 
 
-    def cascade(self, actor: Actor, document_id: str) -> CascadeView:
-        """The roll-up tree: per level, how many entries arrived, were registered, are done,
-        returned or overdue, and each unit's entry. The issuer and the auditors above it see
-        it all; a recipient unit sees its own entry and the subtree it passed it down to."""
+    def cascade(self, actor: Actor, document_id: str, unit: str | None = None
+                ) -> CascadeView:
+        """The roll-up tree, from the issuer down or from `unit` down (drilling in): per
+        level, how many entries arrived, were registered, are done, returned or overdue; and
+        the entries that node passed down, each with its subtree's counts. The issuer and
+        auditors above it see it all; a recipient unit sees its own entry and its subtree."""
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id)
             drafting = uow.units.get(document.unit_code)
-            levels = [lv.code for lv in uow.units.levels()]
+            order = {lv.code: lv.rank for lv in uow.units.levels()}
             own = uow.units.get_many(sorted(actor.unit_codes))
+            drilled = uow.units.get(unit) if unit is not None else None
         if drafting is None:
             raise NotFound("no such document")
-        entries = self._reads.cascade(document_id)
+        if unit is not None and drilled is None:
+            raise NotFound(f"no such unit {unit}")
+        under: list[str] | None = None
         if not (document.unit_code in actor.unit_codes or actor.audits(drafting.path)):
-            roots = [u.path for u in own.values()] + audit_paths(actor)
-            entries = [e for e in entries if any(e.path.startswith(p) for p in roots)]
+            under = [u.path for u in own.values()] + audit_paths(actor)
+        # One pass over the entries in scope (a unit forwards only within its own subtree,
+        # so a drilled unit's tree lies under its path): counts per level, then each child's
+        # subtree by binary search in the sorted paths.
+        scope: list[str] | None
+        if drilled is not None:
+            scope = [drilled.path] if under is None or any(
+                drilled.path.startswith(p) for p in under) else []
+        else:
+            scope = under
+        rows = sorted(self._reads.cascade_statuses(document_id, scope))
         today = self._clock.now().astimezone(self._zone).date()
-        return CascadeView(roll_up(entries, levels, document.reply_due, today), entries)
+        by_level: dict[str, dict[str, int]] = {}
+        for _path, level, status in rows:
+            counts = by_level.setdefault(level, {})
+            counts[status] = counts.get(status, 0) + 1
+        levels = [(level, Counts.of(by_status, document.reply_due, today))
+                  for level, by_status in sorted(by_level.items(),
+                                                 key=lambda kv: order.get(kv[0], 99))]
+        children = self._reads.cascade_children(document_id, unit, under)
+        if children:
+            roots = [c.path for c in children]
+            counts_by_root = subtree_counts([(p, s) for p, _level, s in rows], roots,
+                                            document.reply_due, today)
+            children = [replace(c, subtree=counts_by_root[c.path]) for c in children]
+        return CascadeView(levels=levels, parent=unit, children=children)
 
 
 def _limit(limit: int) -> int:

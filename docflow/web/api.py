@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from docflow.domain.consultations import Answer, Consultation
 from docflow.domain.documents import Confidentiality, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import Invalid
-from docflow.domain.routing import DispatchTarget
+from docflow.domain.routing import Counts, DispatchTarget
 from docflow.domain.signatures import Authority, BatchItem, SignatureKind, SignatureRecord
 from docflow.services.ports import RemotePreparation
 from docflow.services.uploads import spool
@@ -203,15 +203,21 @@ def forward_receipt(receipt_id: str) -> ResponseReturnValue:
 
 @bp.get("/documents/<document_id>/cascade")
 def cascade(document_id: str) -> ResponseReturnValue:
-    """The roll-up tree: counts per level and each unit's entry, with who passed it down."""
-    view = services().queries.cascade(current_actor(), document_id)
-    return {"levels": [{"level": c.level, "arrived": c.arrived, "registered": c.registered,
-                        "done": c.done, "returned": c.returned, "overdue": c.overdue}
-                       for c in view.levels],
-            "entries": [{"receipt_id": e.receipt_id, "unit_code": e.unit_code,
-                         "unit_name": e.unit_name, "level": e.level, "status": e.status.value,
-                         "via_unit": e.via_unit, "delivered_at": e.delivered_at.isoformat()}
-                        for e in view.entries]}
+    """The roll-up: counts per level, and the entries `unit` passed down (default: those the
+    issuer sent), each with its subtree's counts; `?unit=CODE` drills into a unit."""
+    view = services().queries.cascade(current_actor(), document_id,
+                                      request.args.get("unit") or None)
+    return {"levels": [{"level": level, **_counts(c)} for level, c in view.levels],
+            "parent": view.parent,
+            "children": [{"receipt_id": e.receipt_id, "unit_code": e.unit_code,
+                          "unit_name": e.unit_name, "level": e.level, "status": e.status.value,
+                          "via_unit": e.via_unit, "delivered_at": e.delivered_at.isoformat(),
+                          "subtree": _counts(e.subtree)} for e in view.children]}
+
+
+def _counts(c: Counts) -> dict[str, int]:
+    return {"arrived": c.arrived, "registered": c.registered, "done": c.done,
+            "returned": c.returned, "overdue": c.overdue}
 
 
 @bp.get("/documents/<document_id>/recipients")

@@ -171,11 +171,13 @@ def openapi_document() -> dict[str, Any]:
                                "additionalProperties": {"type": "string"}}}}))},
             "/documents/{document_id}/cascade": {"get": _op(
                 "The cascade's roll-up: per level, entries arrived, registered, done, returned "
-                "and overdue; each unit's entry and the unit that passed it down", 200,
+                "and overdue; the entries a unit passed down (default: those the issuer sent), "
+                "each with its subtree's counts", 200,
                 {"type": "object", "properties": {
                     "levels": {"type": "array", "items": {"type": "object"}},
-                    "entries": {"type": "array", "items": {"type": "object"}}}},
-                params=[doc_id])},
+                    "parent": {"type": ["string", "null"]},
+                    "children": {"type": "array", "items": {"type": "object"}}}},
+                params=[doc_id, _query("unit", {"type": "string"})])},
             "/receipts/{receipt_id}/forward": {"post": _op(
                 "Pass a registered incoming document down to the unit's own sub-units "
                 "(cascade); a background job creates their entries", 202, _ref("Dispatch"),

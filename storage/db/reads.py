@@ -85,18 +85,31 @@ class SqlReadModel:
                                     updated_at=utc(x.updated_at), return_reason=x.return_reason)
                     for x in conn.execute(stmt)]
 
-    def cascade(self, document_id: str) -> list[CascadeEntry]:
+    def cascade_children(self, document_id: str, sender_unit: str | None,
+                         under: list[str] | None) -> list[CascadeEntry]:
         r, u, d = t.receipts.c, t.units.c, t.dispatches.c
         stmt = (select(r.id, r.unit_code, u.name, u.level, u.path, r.status, d.sender_unit,
                        r.delivered_at)
                 .join_from(t.receipts, t.units, r.unit_code == u.code)
                 .join(t.dispatches, d.id == r.dispatch_id)
-                .where(r.document_id == document_id).order_by(u.path))
+                .where(r.document_id == document_id, d.sender_unit.is_(None)
+                       if sender_unit is None else d.sender_unit == sender_unit,
+                       *_under(u.path, under))
+                .order_by(u.path))
         with self._engine.connect() as conn:
             return [CascadeEntry(receipt_id=str(x.id), unit_code=x.unit_code, unit_name=x.name,
                                  level=x.level, path=x.path, status=ReceiptStatus(x.status),
                                  via_unit=x.sender_unit, delivered_at=_utc(x.delivered_at))
-                    for x in conn.execute(stmt)]
+                    for x in conn.execute(stmt).all()]
+
+    def cascade_statuses(self, document_id: str, under: list[str] | None
+                         ) -> list[tuple[str, str, str]]:
+        r, u = t.receipts.c, t.units.c
+        stmt = (select(u.path, u.level, r.status)
+                .join_from(t.receipts, t.units, r.unit_code == u.code)
+                .where(r.document_id == document_id, *_under(u.path, under)))
+        with self._engine.connect() as conn:
+            return [(path, level, status) for path, level, status in conn.execute(stmt).all()]
 
     def status_counts(self, document_id: str) -> dict[str, int]:
         r = t.receipts.c
@@ -104,6 +117,14 @@ class SqlReadModel:
                 .group_by(r.status))
         with self._engine.connect() as conn:
             return {status: int(n) for status, n in conn.execute(stmt)}
+
+
+def _under(path: Any, prefixes: list[str] | None) -> list[ColumnElement[bool]]:
+    """No condition for None (everything); else the path starts with one of the prefixes."""
+    if prefixes is None:
+        return []
+    return [or_(*(path.startswith(p, autoescape=True) for p in prefixes))] if prefixes \
+        else [literal(False)]
 
 
 def _before(stmt: Any, keys: tuple[Any, Any], cursor: str | None) -> Any:

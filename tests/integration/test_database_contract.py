@@ -110,3 +110,37 @@ def test_the_database_refuses_a_number_given_twice(svc: Services, people: Org) -
         row["id"] = "00000000-0000-4000-8000-000000000001"
         with pytest.raises(IntegrityError):
             conn.execute(insert(t.documents).values(**row))
+
+
+def _allocate(url: str, count: int, out: object) -> None:
+    from storage.db.engine import make_engine
+    from storage.db.uow import SqlUnitOfWorkFactory
+
+    engine = make_engine(url)
+    uow = SqlUnitOfWorkFactory(engine)
+    got = []
+    for _ in range(count):
+        with uow() as u:
+            got.append(u.sequences.next("P01", "outgoing", "2026"))
+            u.commit()
+    engine.dispose()
+    out.put(got)  # type: ignore[attr-defined]
+
+
+def test_two_processes_allocating_get_distinct_consecutive_numbers(svc: Services,
+                                                                   people: Org) -> None:
+    """The issue's rule, across processes (web and worker, or two web processes): 500 numbers
+    each, 1..1,000 exactly, none twice, none skipped."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    out = spawn.Queue()
+    url = svc.engine.url.render_as_string(hide_password=False)
+    workers = [spawn.Process(target=_allocate, args=(url, 500, out)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    batches = [out.get(timeout=120) for _ in workers]
+    for w in workers:
+        w.join(30)
+    assert all(len(b) == 500 and b == sorted(b) for b in batches)
+    assert sorted(n for b in batches for n in b) == list(range(1, 1001))

@@ -101,24 +101,31 @@ def test_a_commune_passes_the_directive_down_and_the_issuer_sees_the_tree(
     assert svc.documents.dispatch_state(again.id).recipient_count == 0  # type: ignore[union-attr]
 
     view = svc.queries.cascade(org.clerk, doc_id)
-    by_level = {c.level: c for c in view.levels}
+    by_level = dict(view.levels)
+    assert [level for level, _ in view.levels] == ["commune", "branch"]
     assert (by_level["commune"].arrived, by_level["commune"].registered) == (3, 1)
     assert (by_level["branch"].arrived, by_level["branch"].registered,
             by_level["branch"].done) == (2, 1, 1)
-    assert all(c.overdue == 0 for c in view.levels)
-    via = {e.unit_code: e.via_unit for e in view.entries}
-    assert via == {"P01.X1": None, "P01.X2": None, "P01.X3": None, "P01.X1.B1": "P01.X1",
-                   "P01.X1.B2": "P01.X1"}
+    assert all(c.overdue == 0 for _, c in view.levels)
+    # The issuer's direct recipients, each with its subtree; then drill into P01.X1.
+    top = {e.unit_code: e for e in view.children}
+    assert set(top) == {"P01.X1", "P01.X2", "P01.X3"} and view.parent is None
+    assert (top["P01.X1"].subtree.arrived, top["P01.X1"].subtree.done) == (3, 1)
+    assert top["P01.X2"].subtree.arrived == 1
+    down = svc.queries.cascade(org.clerk, doc_id, "P01.X1")
+    assert {e.unit_code: e.via_unit for e in down.children} == {"P01.X1.B1": "P01.X1",
+                                                                 "P01.X1.B2": "P01.X1"}
 
-    # A commune sees its own entry and its subtree; a branch of another commune nothing.
+    # A commune sees its own entry and its subtree; another province's auditor nothing.
     mine = svc.queries.cascade(org.commune_clerk, doc_id)
-    assert {e.unit_code for e in mine.entries} == {"P01.X1", "P01.X1.B1", "P01.X1.B2"}
+    assert [e.unit_code for e in mine.children] == ["P01.X1"]
+    assert sum(c.arrived for _, c in mine.levels) == 3
     with pytest.raises(NotFound):
         svc.queries.cascade(org.other_province_auditor, doc_id)
 
     # After the reply date, every open entry counts as overdue; done and returned do not.
     clock.at += timedelta(days=8)
-    late = {c.level: c for c in svc.queries.cascade(org.clerk, doc_id).levels}
+    late = dict(svc.queries.cascade(org.clerk, doc_id).levels)
     assert (late["commune"].overdue, late["branch"].overdue) == (3, 1)
 
 
@@ -144,5 +151,8 @@ def test_the_api_forwards_and_shows_the_cascade(
     login("clerk")
     tree = client.get(f"/api/v1/documents/{doc_id}/cascade").json
     assert [c["level"] for c in tree["levels"]] == ["commune", "branch"]  # type: ignore[index]
-    assert sorted(e["unit_code"] for e in tree["entries"]  # type: ignore[index]
-                  if e["via_unit"] == "P01.X1") == ["P01.X1.B1", "P01.X1.B2"]
+    x1_row = next(c for c in tree["children"] if c["unit_code"] == "P01.X1")  # type: ignore[index]
+    assert x1_row["subtree"]["arrived"] == 3
+    down = client.get(f"/api/v1/documents/{doc_id}/cascade?unit=P01.X1").json
+    assert sorted(c["unit_code"] for c in down["children"]) == [  # type: ignore[index]
+        "P01.X1.B1", "P01.X1.B2"]
