@@ -186,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     failures.append(f"{label} {median:.1f} ms > {TARGET_ROLLUP_MS:.0f} ms")
             for level, c in view.levels:
                 print(f"  {level:<8} arrived {c.arrived:>6,} registered {c.registered:>6,} "
+                      f"assigned {c.assigned:>6,} "
                       f"done {c.done:>6,} returned {c.returned:>4,} overdue {c.overdue:>6,}")
         finally:
             services.close()

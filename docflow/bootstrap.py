@@ -19,6 +19,7 @@ from docflow.services.documents import (
     DocumentLimits,
     DocumentService,
 )
+from docflow.services.handling import HandlingService
 from docflow.services.identity import IdentityService
 from docflow.services.intake import IntakeService
 from docflow.services.org import OrgService
@@ -70,6 +71,7 @@ class Services:
     batches: BatchSigningService
     seals: SealKeys
     consultations: ConsultationService
+    handling: HandlingService
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -143,6 +145,7 @@ def bootstrap(
         queries=QueryService(uow, SqlReadModel(engine), clock, settings.timezone),
         signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
+        handling=HandlingService(uow, clock, settings.timezone),
     )
 
 

@@ -28,8 +28,10 @@ class GuardRefused(WorkflowError):
                  levels: frozenset[str] = frozenset()) -> None:
         wanted = ", ".join(sorted(roles))
         where = f" at the {' or '.join(sorted(levels))} level" if levels else ""
-        super().__init__(f"'{trigger}' needs one of the roles [{wanted}] in the "
-                         f"{relation}{where}")
+        # Relations are units ("drafting_unit") or parts people play ("lead", "consulted").
+        place = (f"in the {relation}" if relation.endswith("unit")
+                 else f"as the {relation.replace('_', ' ')}")
+        super().__init__(f"'{trigger}' needs one of the roles [{wanted}] {place}{where}")
         self.trigger = trigger
         self.relation = relation
         self.roles = roles

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -13,10 +13,12 @@ from docflow.domain.errors import Invalid
 
 
 class ReceiptStatus(StrEnum):
-    """Positions of the ``receipt`` workflow."""
+    """Positions of the ``incoming`` workflow."""
 
     DELIVERED = "delivered"
     REGISTERED = "registered"
+    ASSIGNED = "assigned"  # the leader annotated it and named who handles it, by when
+    PROCESSING = "processing"  # the lead has reported progress
     DONE = "done"
     RETURNED = "returned"
 
@@ -26,6 +28,8 @@ EDXML_STATUS = {
     ReceiptStatus.DELIVERED: "01",
     ReceiptStatus.RETURNED: "02",
     ReceiptStatus.REGISTERED: "03",
+    ReceiptStatus.ASSIGNED: "04",
+    ReceiptStatus.PROCESSING: "05",
     ReceiptStatus.DONE: "06",
 }
 
@@ -88,6 +92,13 @@ class Receipt:
     completed_by: str | None = None
     return_reason: str | None = None
     updated_at: datetime | None = None
+    workflow_version: int = 1
+    """The version of the ``incoming`` flow the entry started with."""
+    deadline: date | None = None
+    """Set when assigned; moved by an extension."""
+    assigned_at: datetime | None = None
+    result_document_id: str | None = None
+    """The lead's result (e.g. the report sent back), linked when done."""
 
 
 def arrival_year(on: date) -> int:
@@ -102,19 +113,28 @@ class Counts:
 
     arrived: int = 0
     registered: int = 0
+    assigned: int = 0
     done: int = 0
     returned: int = 0
     overdue: int = 0
 
     @classmethod
-    def of(cls, by_status: Mapping[str, int], reply_due: date | None, today: date) -> Counts:
-        done = by_status.get(ReceiptStatus.DONE.value, 0)
-        returned = by_status.get(ReceiptStatus.RETURNED.value, 0)
+    def of(cls, stages: Iterable[tuple[str, bool]], reply_due: date | None,
+           today: date) -> Counts:
+        """Count (status, was it assigned) pairs. Registered and assigned count every entry
+        that got that far, done ones included."""
+        by_status: Counter[str] = Counter()
+        assigned = 0
+        for status, was_assigned in stages:
+            by_status[status] += 1
+            assigned += was_assigned
+        done = by_status[ReceiptStatus.DONE.value]
+        returned = by_status[ReceiptStatus.RETURNED.value]
         arrived = sum(by_status.values())
         late = reply_due is not None and today > reply_due
         return cls(arrived=arrived,
-                   registered=by_status.get(ReceiptStatus.REGISTERED.value, 0) + done,
-                   done=done, returned=returned,
+                   registered=arrived - by_status[ReceiptStatus.DELIVERED.value] - returned,
+                   assigned=assigned, done=done, returned=returned,
                    overdue=arrived - done - returned if late else 0)
 
 
@@ -136,15 +156,40 @@ class CascadeEntry:
     """Its own entry and every entry below it."""
 
 
-def subtree_counts(paths_and_statuses: Sequence[tuple[str, str]], roots: Sequence[str],
+def subtree_counts(stages: Sequence[tuple[str, str, bool]], roots: Sequence[str],
                    reply_due: date | None, today: date) -> dict[str, Counts]:
-    """For each root path, the entries whose unit path starts with it, counted. The pairs
-    must be sorted by path: each root is then two binary searches and a slice."""
-    paths = [p for p, _ in paths_and_statuses]
+    """For each root path, the entries whose unit path starts with it, counted. The (path,
+    status, assigned) triples must be sorted by path: each root is then two binary searches
+    and a slice."""
+    paths = [p for p, _, _ in stages]
     counts = {}
     for root in roots:
         lo = bisect_left(paths, root)
         hi = bisect_left(paths, root + "\uffff", lo)
-        counts[root] = Counts.of(Counter(s for _, s in paths_and_statuses[lo:hi]), reply_due,
-                                 today)
+        counts[root] = Counts.of(((s, a) for _, s, a in stages[lo:hi]), reply_due, today)
     return counts
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A leader's annotation (bút phê) on an incoming entry and who handles it: one lead
+    (chủ trì), people coordinating (phối hợp), people informed (nhận để biết), a deadline."""
+
+    id: str
+    receipt_id: str
+    annotation: str
+    lead_id: str
+    coordinators: tuple[str, ...]
+    informed: tuple[str, ...]
+    deadline: date
+    assigned_by: str
+    assigned_at: datetime
+
+
+@dataclass(frozen=True)
+class ProgressNote:
+    id: str
+    receipt_id: str
+    author_id: str
+    text: str
+    at: datetime

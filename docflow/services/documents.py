@@ -285,7 +285,8 @@ class DocumentService:
             load_visible(uow, actor, receipt.document_id)
             if receipt.unit_code not in actor.unit_codes:
                 raise Forbidden("only the recipient unit passes its incoming entry down")
-            if receipt.status is not ReceiptStatus.REGISTERED:
+            if receipt.status not in (ReceiptStatus.REGISTERED, ReceiptStatus.ASSIGNED,
+                                      ReceiptStatus.PROCESSING):
                 raise Conflict(f"an entry is passed down once registered, and before it is "
                                f"done; this one is {receipt.status}")
             position = "forwarded" if uow.dispatches.forwarded_by(
@@ -366,7 +367,8 @@ class DocumentService:
             receipts = [
                 Receipt(id=new_id(), dispatch_id=dispatch.id,
                         document_id=dispatch.document_id, unit_code=code,
-                        status=ReceiptStatus(RECEIPT.initial), delivered_at=now, updated_at=now)
+                        status=ReceiptStatus(RECEIPT.initial), delivered_at=now, updated_at=now,
+                        workflow_version=RECEIPT.version)
                 for code in codes
             ]
             uow.receipts.add_many(receipts)
@@ -402,10 +404,10 @@ class DocumentService:
                                                                        context)})
 
     def allowed_receipt_actions(self, actor: Actor, receipt: Receipt) -> list[str]:
-        """Triggers of the receipt workflow this actor may fire on the entry now."""
-        context = workflows.Context(actor=actor.id, at=self._clock.now(),
-                                    roles=access.recipient_roles(actor, receipt.unit_code))
-        return sorted({t.trigger for t in RECEIPT.allowed(receipt.status, context)})
+        """Triggers of the incoming workflow this actor may fire on the entry now."""
+        with self._uow() as uow:
+            context = receipt_context(uow, actor, receipt, self._clock.now())
+        return sorted({t.trigger for t in incoming(receipt).allowed(receipt.status, context)})
 
     def receipt(self, actor: Actor, receipt_id: str) -> Receipt:
         """An incoming entry the actor may see."""
@@ -428,9 +430,12 @@ class DocumentService:
         """The recipient's clerk returns the document to its sender with a reason."""
         return self._receive(actor, receipt_id, "return", Action.RECEIPT_RETURN, origin, reason)
 
-    def complete_receipt(self, actor: Actor, receipt_id: str, origin: Origin) -> Receipt:
-        """The recipient unit reports the document handled."""
-        return self._receive(actor, receipt_id, "complete", Action.RECEIPT_COMPLETE, origin)
+    def complete_receipt(self, actor: Actor, receipt_id: str, origin: Origin, *,
+                         result_document_id: str | None = None) -> Receipt:
+        """The entry is handled: by the lead once assigned (with the result document, e.g.
+        the report sent back, linked), or by the unit when there was nothing to assign."""
+        return self._receive(actor, receipt_id, "complete", Action.RECEIPT_COMPLETE, origin,
+                             result_document_id=result_document_id)
 
     def _receive(
         self,
@@ -440,6 +445,7 @@ class DocumentService:
         action: Action,
         origin: Origin,
         reason: str | None = None,
+        result_document_id: str | None = None,
     ) -> Receipt:
         now = self._clock.now()
         with self._uow() as uow:
@@ -450,9 +456,8 @@ class DocumentService:
             if receipt.unit_code not in actor.unit_codes:
                 # Visible (e.g. to the sender or an auditor) but not theirs to act on.
                 raise Forbidden("only the recipient unit acts on its incoming entry")
-            fired = run_workflow(RECEIPT, receipt.status, trigger,
-                          workflows.Context(actor=actor.id, at=now, reason=reason,
-                                            roles=access.recipient_roles(actor, receipt.unit_code)))
+            fired = run_workflow(incoming(receipt), receipt.status, trigger,
+                                 receipt_context(uow, actor, receipt, now, reason))
             details: dict[str, object] = {"from": fired.source, "to": fired.target}
             if trigger == "register":
                 year = self._today(now).year
@@ -466,6 +471,10 @@ class DocumentService:
                 details["reason"] = fired.reason
             elif trigger == "complete":
                 receipt.completed_at, receipt.completed_by = now, actor.id
+                if result_document_id is not None:
+                    load_visible(uow, actor, result_document_id)  # NotFound if not theirs
+                    receipt.result_document_id = result_document_id
+                    details["result_document"] = result_document_id
             receipt.status = ReceiptStatus(fired.target)
             receipt.updated_at = now
             uow.receipts.save(receipt)
@@ -559,6 +568,23 @@ def load_visible(
 def audit_paths(actor: Actor) -> list[str]:
     """The subtrees the actor audits."""
     return [m.unit_path for m in actor.memberships if m.role is Role.AUDITOR]
+
+
+def incoming(receipt: Receipt) -> workflows.Definition:
+    """The version of the incoming flow the entry started with."""
+    return WORKFLOWS.get(RECEIPT.name, receipt.workflow_version)
+
+
+def receipt_context(uow: UnitOfWork, actor: Actor, receipt: Receipt, at: datetime,
+                    reason: str | None = None) -> workflows.Context:
+    """The actor's roles toward an incoming entry: in the recipient unit, and as its lead
+    when the assignment in force names them."""
+    roles = dict(access.recipient_roles(actor, receipt.unit_code))
+    if receipt.assigned_at is not None:
+        current = uow.assignments.current(receipt.id)
+        if current is not None and current.lead_id == actor.id:
+            roles["lead"] = actor.roles_in(receipt.unit_code)
+    return workflows.Context(actor=actor.id, at=at, reason=reason, roles=roles)
 
 
 def _outgoing(document: Document) -> workflows.Definition:

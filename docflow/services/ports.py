@@ -14,7 +14,13 @@ from docflow.domain.audit import AuditEvent
 from docflow.domain.consultations import Consultation, Opinion
 from docflow.domain.documents import Document, Revision
 from docflow.domain.org import Level, Membership, Unit, User
-from docflow.domain.routing import Dispatch, DispatchStatus, Receipt
+from docflow.domain.routing import (
+    Assignment,
+    Dispatch,
+    DispatchStatus,
+    ProgressNote,
+    Receipt,
+)
 from docflow.domain.signatures import (
     Authority,
     BatchItem,
@@ -140,6 +146,7 @@ class UnitOfWork(Protocol):
     signing_sessions: SigningSessionRepository
     batches: BatchRepository
     consultations: ConsultationRepository
+    assignments: AssignmentRepository
     audit: AuditLog
 
     def __enter__(self) -> Self: ...
@@ -287,6 +294,16 @@ class BatchRepository(Protocol):
     def items(self, batch_id: str) -> list[BatchItem]: ...
     def item(self, item_id: str, *, for_update: bool = False) -> BatchItem | None: ...
     def save_item(self, item: BatchItem) -> None: ...
+
+
+class AssignmentRepository(Protocol):
+    def add(self, assignment: Assignment) -> None: ...
+    def current(self, receipt_id: str) -> Assignment | None:
+        """The assignment in force: the newest."""
+        ...
+
+    def add_note(self, note: ProgressNote) -> None: ...
+    def notes(self, receipt_id: str) -> list[ProgressNote]: ...
 
 
 class ConsultationRepository(Protocol):

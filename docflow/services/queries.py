@@ -68,8 +68,8 @@ class ReadModel(Protocol):
         ...
 
     def cascade_statuses(self, document_id: str, under: list[str] | None
-                         ) -> list[tuple[str, str, str]]:
-        """(unit path, level, status) of every entry (under these paths)."""
+                         ) -> list[tuple[str, str, str, bool]]:
+        """(unit path, level, status, was it assigned) of every entry (under these paths)."""
         ...
 
 
@@ -155,17 +155,16 @@ class QueryService:
             scope = under
         rows = sorted(self._reads.cascade_statuses(document_id, scope))
         today = self._clock.now().astimezone(self._zone).date()
-        by_level: dict[str, dict[str, int]] = {}
-        for _path, level, status in rows:
-            counts = by_level.setdefault(level, {})
-            counts[status] = counts.get(status, 0) + 1
-        levels = [(level, Counts.of(by_status, document.reply_due, today))
-                  for level, by_status in sorted(by_level.items(),
-                                                 key=lambda kv: order.get(kv[0], 99))]
+        by_level: dict[str, list[tuple[str, bool]]] = {}
+        for _path, level, status, assigned in rows:
+            by_level.setdefault(level, []).append((status, assigned))
+        levels = [(level, Counts.of(stages, document.reply_due, today))
+                  for level, stages in sorted(by_level.items(),
+                                              key=lambda kv: order.get(kv[0], 99))]
         children = self._reads.cascade_children(document_id, unit, under)
         if children:
             roots = [c.path for c in children]
-            counts_by_root = subtree_counts([(p, s) for p, _level, s in rows], roots,
+            counts_by_root = subtree_counts([(p, s, a) for p, _level, s, a in rows], roots,
                                             document.reply_due, today)
             children = [replace(c, subtree=counts_by_root[c.path]) for c in children]
         return CascadeView(levels=levels, parent=unit, children=children)

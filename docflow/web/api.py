@@ -216,8 +216,8 @@ def cascade(document_id: str) -> ResponseReturnValue:
 
 
 def _counts(c: Counts) -> dict[str, int]:
-    return {"arrived": c.arrived, "registered": c.registered, "done": c.done,
-            "returned": c.returned, "overdue": c.overdue}
+    return {"arrived": c.arrived, "registered": c.registered, "assigned": c.assigned,
+            "done": c.done, "returned": c.returned, "overdue": c.overdue}
 
 
 @bp.get("/documents/<document_id>/recipients")
@@ -459,6 +459,11 @@ def inbox() -> ResponseReturnValue:
 
 @bp.get("/receipts/<receipt_id>")
 def get_receipt(receipt_id: str) -> ResponseReturnValue:
+    return _receipt_body(receipt_id)
+
+
+def _receipt_body(receipt_id: str) -> dict[str, Any]:
+    """An entry with its actions, validation report, assignment and progress notes."""
     actor = current_actor()
     svc = services().documents
     r = svc.receipt(actor, receipt_id)
@@ -466,6 +471,14 @@ def get_receipt(receipt_id: str) -> ResponseReturnValue:
     outcome = services().intake.report(actor, receipt_id)
     body["validation"] = None if outcome is None else {
         "verdict": outcome.verdict, "summary": outcome.summary(), "report": outcome.report}
+    assignment, notes = services().handling.handling(actor, receipt_id)
+    body["assignment"] = None if assignment is None else {
+        "id": assignment.id, "annotation": assignment.annotation, "lead": assignment.lead_id,
+        "coordinators": list(assignment.coordinators), "informed": list(assignment.informed),
+        "deadline": assignment.deadline.isoformat(), "assigned_by": assignment.assigned_by,
+        "assigned_at": assignment.assigned_at.isoformat()}
+    body["progress"] = [{"author": n.author_id, "text": n.text, "at": n.at.isoformat()}
+                        for n in notes]
     return body
 
 
@@ -483,5 +496,43 @@ def receive(receipt_id: str, action: str) -> ResponseReturnValue:
     elif action == "register":
         r = svc.register_receipt(actor, receipt_id, origin())
     else:
-        r = svc.complete_receipt(actor, receipt_id, origin())
+        result = request.get_json(silent=True) or {}
+        r = svc.complete_receipt(actor, receipt_id, origin(),
+                                 result_document_id=result.get("result_document_id") or None)
     return serialize.receipt(r, svc.allowed_receipt_actions(actor, r))
+
+
+@bp.post("/receipts/<receipt_id>/assign")
+def assign_receipt(receipt_id: str) -> ResponseReturnValue:
+    """The leader's annotation and assignment: lead, coordinators, informed (usernames),
+    deadline."""
+    body = _json()
+    deadline = _date(body.get("deadline"), "deadline")
+    if deadline is None:
+        raise Invalid("'deadline' is required (YYYY-MM-DD)")
+    actor = current_actor()
+    services().handling.assign(
+        actor, receipt_id, str(body.get("annotation", "")), str(body.get("lead", "")),
+        deadline, origin(),
+        coordinators=_str_list(body.get("coordinators"), "coordinators", "usernames"),
+        informed=_str_list(body.get("informed"), "informed", "usernames"))
+    return _receipt_body(receipt_id), 201
+
+
+@bp.post("/receipts/<receipt_id>/progress")
+def report_progress(receipt_id: str) -> ResponseReturnValue:
+    """The lead's progress note."""
+    services().handling.progress(current_actor(), receipt_id, str(_json().get("text", "")),
+                                 origin())
+    return _receipt_body(receipt_id), 201
+
+
+@bp.post("/receipts/<receipt_id>/extend")
+def extend_deadline(receipt_id: str) -> ResponseReturnValue:
+    body = _json()
+    deadline = _date(body.get("deadline"), "deadline")
+    if deadline is None:
+        raise Invalid("'deadline' is required (YYYY-MM-DD)")
+    services().handling.extend(current_actor(), receipt_id, deadline,
+                               str(body.get("reason", "")), origin())
+    return _receipt_body(receipt_id)

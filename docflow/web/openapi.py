@@ -178,6 +178,28 @@ def openapi_document() -> dict[str, Any]:
                     "parent": {"type": ["string", "null"]},
                     "children": {"type": "array", "items": {"type": "object"}}}},
                 params=[doc_id, _query("unit", {"type": "string"})])},
+            "/receipts/{receipt_id}/assign": {"post": _op(
+                "The leader annotates and assigns: one lead, coordinators, people informed "
+                "(usernames of the unit), a deadline; again to reassign", 201, {"type": "object"},
+                tag="receipts", params=[_path_param("receipt_id")], body=_json({
+                    "type": "object", "required": ["annotation", "lead", "deadline"],
+                    "properties": {"annotation": {"type": "string", "minLength": 1},
+                                   "lead": {"type": "string"},
+                                   "coordinators": {"type": "array",
+                                                    "items": {"type": "string"}},
+                                   "informed": {"type": "array", "items": {"type": "string"}},
+                                   "deadline": {"type": "string", "format": "date"}}}))},
+            "/receipts/{receipt_id}/progress": {"post": _op(
+                "The lead's progress note (status 05 processing)", 201, {"type": "object"},
+                tag="receipts", params=[_path_param("receipt_id")], body=_json({
+                    "type": "object", "required": ["text"],
+                    "properties": {"text": {"type": "string", "minLength": 1}}}))},
+            "/receipts/{receipt_id}/extend": {"post": _op(
+                "A later deadline, with the reason (the leader)", 200, {"type": "object"},
+                tag="receipts", params=[_path_param("receipt_id")], body=_json({
+                    "type": "object", "required": ["deadline", "reason"],
+                    "properties": {"deadline": {"type": "string", "format": "date"},
+                                   "reason": {"type": "string", "minLength": 1}}}))},
             "/receipts/{receipt_id}/forward": {"post": _op(
                 "Pass a registered incoming document down to the unit's own sub-units "
                 "(cascade); a background job creates their entries", 202, _ref("Dispatch"),
@@ -230,7 +252,8 @@ def openapi_document() -> dict[str, Any]:
                 summary, 200, _ref("Receipt"), tag="receipts", params=[rcpt_id],
                 **({"body": REASON} if step == "return" else {}))} for step, summary in (
                 ("register", "Register the arrival (next arrival number of the year)"),
-                ("complete", "Report the document handled"),
+                ("complete", "Report the document handled; the lead may link the result "
+                             "document (JSON body {\"result_document_id\": …})"),
                 ("return", "Return the document to its sender with a reason"))},
             "/openapi.json": {"get": _op("This document", 200, {"type": "object"},
                                          tag="meta")},

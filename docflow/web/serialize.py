@@ -50,7 +50,10 @@ def receipt(r: Receipt, actions: list[str] | None = None) -> dict[str, Any]:
             "status": r.status.value, "edxml_status": EDXML_STATUS.get(r.status),
             "delivered_at": _iso(r.delivered_at), "arrival_number": r.arrival_number,
             "arrival_year": r.arrival_year, "registered_at": _iso(r.registered_at),
-            "completed_at": _iso(r.completed_at), "return_reason": r.return_reason}
+            "completed_at": _iso(r.completed_at), "return_reason": r.return_reason,
+            "deadline": r.deadline.isoformat() if r.deadline else None,
+            "assigned_at": _iso(r.assigned_at), "result_document_id": r.result_document_id,
+            "workflow_version": r.workflow_version}
     if actions is not None:
         body["actions"] = actions
     return body

@@ -103,13 +103,14 @@ class SqlReadModel:
                     for x in conn.execute(stmt).all()]
 
     def cascade_statuses(self, document_id: str, under: list[str] | None
-                         ) -> list[tuple[str, str, str]]:
+                         ) -> list[tuple[str, str, str, bool]]:
         r, u = t.receipts.c, t.units.c
-        stmt = (select(u.path, u.level, r.status)
+        stmt = (select(u.path, u.level, r.status, r.assigned_at.is_not(None))
                 .join_from(t.receipts, t.units, r.unit_code == u.code)
                 .where(r.document_id == document_id, *_under(u.path, under)))
         with self._engine.connect() as conn:
-            return [(path, level, status) for path, level, status in conn.execute(stmt).all()]
+            return [(path, level, status, bool(assigned))
+                    for path, level, status, assigned in conn.execute(stmt).all()]
 
     def status_counts(self, document_id: str) -> dict[str, int]:
         r = t.receipts.c

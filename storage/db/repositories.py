@@ -37,9 +37,11 @@ from docflow.domain.documents import (
 )
 from docflow.domain.org import Level, Membership, Role, Unit, User
 from docflow.domain.routing import (
+    Assignment,
     Dispatch,
     DispatchStatus,
     DispatchTarget,
+    ProgressNote,
     Receipt,
     ReceiptStatus,
 )
@@ -353,6 +355,8 @@ def _receipt_row(r: Receipt) -> dict[str, Any]:
         "registered_at": utc(r.registered_at), "registered_by": r.registered_by,
         "completed_at": utc(r.completed_at), "completed_by": r.completed_by,
         "return_reason": r.return_reason, "updated_at": _utc(r.updated_at or r.delivered_at),
+        "workflow_version": r.workflow_version, "deadline": r.deadline,
+        "assigned_at": utc(r.assigned_at), "result_document_id": r.result_document_id,
     }
 
 
@@ -369,7 +373,10 @@ class SqlReceipts(_Repo):
             registered_by=str(row.registered_by) if row.registered_by else None,
             completed_at=utc(row.completed_at),
             completed_by=str(row.completed_by) if row.completed_by else None,
-            return_reason=row.return_reason, updated_at=utc(row.updated_at))
+            return_reason=row.return_reason, updated_at=utc(row.updated_at),
+            workflow_version=row.workflow_version, deadline=row.deadline,
+            assigned_at=utc(row.assigned_at),
+            result_document_id=str(row.result_document_id) if row.result_document_id else None)
 
     def save(self, receipt: Receipt) -> None:
         values = _receipt_row(receipt)
@@ -547,6 +554,39 @@ class SqlBatches(_Repo):
         del values["id"]
         self.conn.execute(update(t.signing_batch_items)
                           .where(t.signing_batch_items.c.id == item.id).values(**values))
+
+
+class SqlAssignments(_Repo):
+    def add(self, a: Assignment) -> None:
+        self.conn.execute(insert(t.assignments).values(
+            id=a.id, receipt_id=a.receipt_id, annotation=a.annotation, lead_id=a.lead_id,
+            coordinators=list(a.coordinators), informed=list(a.informed), deadline=a.deadline,
+            assigned_by=a.assigned_by, assigned_at=_utc(a.assigned_at)))
+
+    def current(self, receipt_id: str) -> Assignment | None:
+        a = t.assignments.c
+        row = self.conn.execute(select(t.assignments).where(a.receipt_id == receipt_id)
+                                .order_by(a.assigned_at.desc(), a.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return Assignment(
+            id=str(row.id), receipt_id=str(row.receipt_id), annotation=row.annotation,
+            lead_id=str(row.lead_id), coordinators=tuple(row.coordinators),
+            informed=tuple(row.informed), deadline=row.deadline,
+            assigned_by=str(row.assigned_by), assigned_at=_utc(row.assigned_at))
+
+    def add_note(self, note: ProgressNote) -> None:
+        self.conn.execute(insert(t.progress_notes).values(
+            id=note.id, receipt_id=note.receipt_id, author_id=note.author_id, text=note.text,
+            at=_utc(note.at)))
+
+    def notes(self, receipt_id: str) -> list[ProgressNote]:
+        n = t.progress_notes.c
+        rows = self.conn.execute(select(t.progress_notes).where(n.receipt_id == receipt_id)
+                                 .order_by(n.at, n.id))
+        return [ProgressNote(id=str(r.id), receipt_id=str(r.receipt_id),
+                             author_id=str(r.author_id), text=r.text, at=_utc(r.at))
+                for r in rows]
 
 
 class SqlConsultations(_Repo):

@@ -165,6 +165,10 @@ receipts = Table(
     Column("completed_by", ID, ForeignKey("users.id"), nullable=True),
     Column("return_reason", Text, nullable=True),
     Column("updated_at", TS, nullable=False),
+    Column("workflow_version", Integer, nullable=False, server_default=text("1")),
+    Column("deadline", Date, nullable=True),
+    Column("assigned_at", TS, nullable=True),
+    Column("result_document_id", ID, nullable=True),
     UniqueConstraint("document_id", "unit_code"),
     # Arrival numbers never repeat in a unit's year; entries not yet registered have none and
     # stay out of the index, which keeps a dispatch to thousands of units cheap.
@@ -237,6 +241,33 @@ signing_batch_items = Table(
     Column("signature_value", LargeBinary, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Index("ix_signing_batch_items_batch_id", "batch_id"),
+)
+
+# Each (re)assignment of an incoming entry: the leader's annotation (bút phê), one lead, the
+# people coordinating and those informed, and the deadline; the newest one is in force.
+assignments = Table(
+    "assignments", metadata,
+    Column("id", ID, primary_key=True),
+    Column("receipt_id", ID, ForeignKey("receipts.id"), nullable=False),
+    Column("annotation", Text, nullable=False),
+    Column("lead_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("coordinators", JSON, nullable=False),
+    Column("informed", JSON, nullable=False),
+    Column("deadline", Date, nullable=False),
+    Column("assigned_by", ID, ForeignKey("users.id"), nullable=False),
+    Column("assigned_at", TS, nullable=False),
+    Index("ix_assignments_receipt_id", "receipt_id"),
+    Index("ix_assignments_lead_id", "lead_id"),
+)
+
+progress_notes = Table(
+    "progress_notes", metadata,
+    Column("id", ID, primary_key=True),
+    Column("receipt_id", ID, ForeignKey("receipts.id"), nullable=False),
+    Column("author_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_progress_notes_receipt_id", "receipt_id"),
 )
 
 consultations = Table(

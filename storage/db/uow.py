@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from docflow.services.ports import (
+    AssignmentRepository,
     AuditLog,
     BatchRepository,
     ConsultationRepository,
@@ -22,6 +23,7 @@ from docflow.services.ports import (
     ValidationRepository,
 )
 from storage.db.repositories import (
+    SqlAssignments,
     SqlAudit,
     SqlBatches,
     SqlConsultations,
@@ -51,6 +53,7 @@ class SqlUnitOfWork:
     signing_sessions: SigningSessionRepository
     batches: BatchRepository
     consultations: ConsultationRepository
+    assignments: AssignmentRepository
     audit: AuditLog
 
     def __init__(self, engine: Engine) -> None:
@@ -72,6 +75,7 @@ class SqlUnitOfWork:
         self.signing_sessions = SqlSigningSessions(conn)
         self.batches = SqlBatches(conn)
         self.consultations = SqlConsultations(conn)
+        self.assignments = SqlAssignments(conn)
         self.audit = SqlAudit(conn)
         return self
 

@@ -86,6 +86,9 @@ def test_a_commune_passes_the_directive_down_and_the_issuer_sees_the_tree(
     with pytest.raises(Forbidden):
         svc.documents.forward(org.clerk, x1, DispatchTarget(("P01.X1.B1",)), ORIGIN)
 
+    # The leader annotates: the commune's clerk leads, and it goes down to the branches.
+    svc.handling.assign(org.commune_leader, x1, "Chuyển các chi hội thực hiện", "x1clerk",
+                        (clock.at + timedelta(days=5)).date(), ORIGIN)
     sent = svc.documents.forward(org.commune_clerk, x1, DispatchTarget(level="branch",
                                                                        under="P01.X1"), ORIGIN)
     assert sent.sender_unit == "P01.X1"
@@ -103,7 +106,8 @@ def test_a_commune_passes_the_directive_down_and_the_issuer_sees_the_tree(
     view = svc.queries.cascade(org.clerk, doc_id)
     by_level = dict(view.levels)
     assert [level for level, _ in view.levels] == ["commune", "branch"]
-    assert (by_level["commune"].arrived, by_level["commune"].registered) == (3, 1)
+    assert (by_level["commune"].arrived, by_level["commune"].registered,
+            by_level["commune"].assigned) == (3, 1, 1)
     assert (by_level["branch"].arrived, by_level["branch"].registered,
             by_level["branch"].done) == (2, 1, 1)
     assert all(c.overdue == 0 for _, c in view.levels)

@@ -1,0 +1,148 @@
+"""Handling an incoming document (Decree 30, Art. 20-24): the leader annotates it and assigns
+one lead, coordinators and people informed, with a deadline; the lead reports progress and
+then done; the leader can assign again or extend the deadline, with a reason. Each step is a
+transition of the entry's ``incoming`` flow, audited, and the sender sees the status (04
+assigned, 05 processing, 06 done)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from docflow.domain.audit import Action, AuditEvent, Origin
+from docflow.domain.errors import Forbidden, Invalid, NotFound
+from docflow.domain.org import Actor
+from docflow.domain.routing import Assignment, ProgressNote, Receipt, ReceiptStatus
+from docflow.services.documents import incoming, load_visible, receipt_context, run_workflow
+from docflow.services.ids import new_id
+from docflow.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+
+class HandlingService:
+    """Assign, report progress, extend; completion is `DocumentService.complete_receipt`."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, timezone: str) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._zone = ZoneInfo(timezone)
+
+    def assign(self, actor: Actor, receipt_id: str, annotation: str, lead: str,
+               deadline: date, origin: Origin, *, coordinators: Sequence[str] = (),
+               informed: Sequence[str] = ()) -> Assignment:
+        """The leader's annotation and who handles the entry, by when (usernames, all members
+        of the recipient unit; nobody in two roles). Assigning again replaces the previous
+        assignment, which stays in the trail."""
+        now = self._clock.now()
+        names = [lead, *coordinators, *informed]
+        errors = []
+        if not annotation.strip():
+            errors.append("the annotation (bút phê) is empty")
+        if not lead.strip():
+            errors.append("name the lead (chủ trì)")
+        if len(set(names)) != len(names):
+            errors.append("a person is named in two roles, or twice")
+        if deadline < now.astimezone(self._zone).date():
+            errors.append("the deadline has passed already")
+        if errors:
+            raise Invalid("the assignment is not valid", errors=errors)
+        with self._uow() as uow:
+            receipt = self._entry(uow, actor, receipt_id)
+            fired = run_workflow(incoming(receipt), receipt.status, "assign",
+                                 receipt_context(uow, actor, receipt, now))
+            people = uow.users.by_usernames(names)
+            problems = [f"no such person: {n}" for n in names if n not in people]
+            problems += [f"{n} is not a member of {receipt.unit_code}" for n in names
+                         if n in people and receipt.unit_code not in
+                         {m.unit_code for m in uow.users.memberships(people[n].id)}]
+            if problems:
+                raise Invalid("the assignment is not valid", errors=problems)
+            assignment = Assignment(
+                id=new_id(), receipt_id=receipt.id, annotation=annotation.strip(),
+                lead_id=people[lead].id,
+                coordinators=tuple(people[n].id for n in coordinators),
+                informed=tuple(people[n].id for n in informed), deadline=deadline,
+                assigned_by=actor.id, assigned_at=now)
+            uow.assignments.add(assignment)
+            receipt.status = ReceiptStatus(fired.target)
+            receipt.deadline = deadline
+            receipt.assigned_at = receipt.assigned_at or now
+            receipt.updated_at = now
+            uow.receipts.save(receipt)
+            self._audit(uow, Action.RECEIPT_ASSIGN, receipt, actor, origin, {
+                "from": fired.source, "to": fired.target, "annotation": assignment.annotation,
+                "lead": lead, "coordinators": list(coordinators), "informed": list(informed),
+                "deadline": deadline.isoformat()})
+            uow.commit()
+        return assignment
+
+    def progress(self, actor: Actor, receipt_id: str, text: str, origin: Origin
+                 ) -> ProgressNote:
+        """The lead's progress note; the entry is then being processed (05)."""
+        if not text.strip():
+            raise Invalid("the progress note is empty")
+        now = self._clock.now()
+        with self._uow() as uow:
+            receipt = self._entry(uow, actor, receipt_id)
+            fired = run_workflow(incoming(receipt), receipt.status, "progress",
+                                 receipt_context(uow, actor, receipt, now))
+            note = ProgressNote(id=new_id(), receipt_id=receipt.id, author_id=actor.id,
+                                text=text.strip(), at=now)
+            uow.assignments.add_note(note)
+            receipt.status = ReceiptStatus(fired.target)
+            receipt.updated_at = now
+            uow.receipts.save(receipt)
+            self._audit(uow, Action.RECEIPT_PROGRESS, receipt, actor, origin, {
+                "from": fired.source, "to": fired.target, "note": note.text})
+            uow.commit()
+        return note
+
+    def extend(self, actor: Actor, receipt_id: str, deadline: date, reason: str,
+               origin: Origin) -> Receipt:
+        """A later deadline, with the reason; the leader's to give."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            receipt = self._entry(uow, actor, receipt_id)
+            fired = run_workflow(incoming(receipt), receipt.status, "extend",
+                                 receipt_context(uow, actor, receipt, now, reason))
+            if receipt.deadline is not None and deadline <= receipt.deadline:
+                raise Invalid(f"an extension moves the deadline later than "
+                              f"{receipt.deadline.isoformat()}")
+            before = receipt.deadline
+            receipt.deadline = deadline
+            receipt.updated_at = now
+            uow.receipts.save(receipt)
+            self._audit(uow, Action.RECEIPT_EXTEND, receipt, actor, origin, {
+                "from_deadline": before.isoformat() if before else None,
+                "to_deadline": deadline.isoformat(), "reason": fired.reason})
+            uow.commit()
+        return receipt
+
+    def handling(self, actor: Actor, receipt_id: str
+                 ) -> tuple[Assignment | None, list[ProgressNote]]:
+        """The assignment in force and the progress notes, oldest first."""
+        with self._uow() as uow:
+            receipt = uow.receipts.get(receipt_id)
+            if receipt is None:
+                raise NotFound("no such incoming entry")
+            load_visible(uow, actor, receipt.document_id)
+            return uow.assignments.current(receipt.id), uow.assignments.notes(receipt.id)
+
+    @staticmethod
+    def _entry(uow: UnitOfWork, actor: Actor, receipt_id: str) -> Receipt:
+        receipt = uow.receipts.get(receipt_id, for_update=True)
+        if receipt is None:
+            raise NotFound("no such incoming entry")
+        load_visible(uow, actor, receipt.document_id)
+        if receipt.unit_code not in actor.unit_codes:
+            raise Forbidden("only the recipient unit handles its incoming entry")
+        return receipt
+
+    @staticmethod
+    def _audit(uow: UnitOfWork, action: Action, receipt: Receipt, actor: Actor,
+               origin: Origin, details: dict[str, object]) -> None:
+        assert receipt.updated_at is not None
+        uow.audit.append(AuditEvent(
+            at=receipt.updated_at, action=action, object_type="receipt", object_id=receipt.id,
+            actor_id=actor.id, unit_code=receipt.unit_code, document_id=receipt.document_id,
+            origin=origin, details=details))
