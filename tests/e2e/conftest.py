@@ -28,11 +28,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def production_env(tmp_path: Path, pg_url: str, redis_url: str, s3_env: dict[str, str]
+def production_env(tmp_path: Path, pg_url: str, redis_url: str, rq_queue: str,
+                   s3_env: dict[str, str]
                    ) -> dict[str, str]:
     """The production shape on real servers: PostgreSQL, Redis (RQ) and S3 (Ceph RGW)."""
     return {"DOCFLOW_DATA_DIR": str(tmp_path / "data"), "DOCFLOW_DATABASE_URL": pg_url,
-            "DOCFLOW_REDIS_URL": redis_url, "DOCFLOW_QUEUE": "docflow-e2e",
+            "DOCFLOW_REDIS_URL": redis_url, "DOCFLOW_QUEUE": rq_queue,
             "DOCFLOW_SECRET_KEY": "e2e-secret", "DOCFLOW_SECURE_COOKIES": "false",
             "DOCFLOW_FAST_PASSWORD_HASHING": "1", "DOCFLOW_MAX_UPLOAD_MB": "2", **s3_env}
 

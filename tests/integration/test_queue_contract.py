@@ -25,7 +25,7 @@ def svc(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
     extra = {}
     if request.param == "rq":
         extra = {"DOCFLOW_REDIS_URL": request.getfixturevalue("redis_url"),
-                 "DOCFLOW_QUEUE": "docflow-test"}
+                 "DOCFLOW_QUEUE": request.getfixturevalue("rq_queue")}
     services = bootstrap(embedded_settings(tmp_path, **extra), upgrade_embedded=True)
     yield services
     services.close()
