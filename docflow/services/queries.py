@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from docflow.domain.errors import NotFound
 from docflow.domain.org import Actor
 from docflow.domain.routing import CascadeEntry, Counts, subtree_counts
+from docflow.domain.search import terms
 from docflow.services.documents import audit_paths, load_visible
 from docflow.services.ports import Clock, UnitOfWorkFactory
 
@@ -54,6 +55,45 @@ class RecipientStatus:
     return_reason: str | None
 
 
+@dataclass(frozen=True)
+class RegisterFilter:
+    """A register search: words (folded, each must appear in the type, number and symbol,
+    abstract or issuer), a number, a date range (issue date for the outgoing register,
+    arrival date for the incoming one)."""
+
+    terms: tuple[str, ...] = ()
+    number: int | None = None
+    from_date: date | None = None
+    to_date: date | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingEntry:
+    document_id: str
+    unit_code: str
+    number: int
+    symbol: str
+    issued_at: datetime
+    doc_type: str
+    abstract: str
+
+
+@dataclass(frozen=True)
+class IncomingEntry:
+    receipt_id: str
+    document_id: str
+    unit_code: str
+    arrival_number: int
+    arrival_year: int
+    registered_at: datetime
+    symbol: str | None
+    abstract: str
+    doc_type: str
+    issuer_code: str
+    issuer_name: str
+    status: str
+
+
 class ReadModel(Protocol):
     def outbox(self, unit_codes: list[str], limit: int, before: str | None
                ) -> list[DocumentSummary]: ...
@@ -62,6 +102,10 @@ class ReadModel(Protocol):
     def recipients(self, document_id: str, unit_codes: list[str] | None,
                    under_paths: list[str] | None) -> list[RecipientStatus]: ...
     def status_counts(self, document_id: str) -> dict[str, int]: ...
+    def outgoing_register(self, unit_codes: list[str], search: RegisterFilter, zone: str,
+                          limit: int, before: str | None) -> list[OutgoingEntry]: ...
+    def incoming_register(self, unit_codes: list[str], search: RegisterFilter, zone: str,
+                          limit: int, before: str | None) -> list[IncomingEntry]: ...
     def cascade_children(self, document_id: str, sender_unit: str | None,
                          under: list[str] | None) -> list[CascadeEntry]:
         """The entries `sender_unit` passed down (None: those the issuer sent)."""
@@ -124,6 +168,24 @@ class QueryService:
                 counts[r.status] = counts.get(r.status, 0) + 1
         return counts, rows
 
+
+    def outgoing_register(self, actor: Actor, query: str = "", *, number: int | None = None,
+                          from_date: date | None = None, to_date: date | None = None,
+                          limit: int = 50, before: str | None = None) -> list[OutgoingEntry]:
+        """The outgoing register (sổ văn bản đi) of the actor's units, newest first; words
+        match without diacritics."""
+        search = RegisterFilter(tuple(terms(query)), number, from_date, to_date)
+        return self._reads.outgoing_register(sorted(actor.unit_codes), search,
+                                             self._zone.key, _limit(limit), before)
+
+    def incoming_register(self, actor: Actor, query: str = "", *, number: int | None = None,
+                          from_date: date | None = None, to_date: date | None = None,
+                          limit: int = 50, before: str | None = None) -> list[IncomingEntry]:
+        """The incoming register (sổ văn bản đến) of the actor's units: registered entries,
+        newest first; `number` is the arrival number; words also match the issuer's name."""
+        search = RegisterFilter(tuple(terms(query)), number, from_date, to_date)
+        return self._reads.incoming_register(sorted(actor.unit_codes), search,
+                                             self._zone.key, _limit(limit), before)
 
     def cascade(self, actor: Actor, document_id: str, unit: str | None = None
                 ) -> CascadeView:

@@ -449,6 +449,39 @@ def create_validation() -> ResponseReturnValue:
     return {"sha256": spooled.sha256, **report.to_json()}
 
 
+def _register_args() -> dict[str, Any]:
+    number = request.args.get("number")
+    if number is not None and not number.isdigit():
+        raise Invalid("'number' must be a whole number")
+    return {"number": int(number) if number else None,
+            "from_date": _date(request.args.get("from"), "from"),
+            "to_date": _date(request.args.get("to"), "to"),
+            "limit": request.args.get("limit", 50, type=int),
+            "before": request.args.get("before") or None}
+
+
+@bp.get("/registers/outgoing")
+def outgoing_register() -> ResponseReturnValue:
+    """The outgoing register of the caller's units; `q` matches without diacritics."""
+    args = _register_args()
+    rows = services().queries.outgoing_register(current_actor(), request.args.get("q", ""),
+                                                **args)
+    return {"items": [serialize.plain(r) for r in rows],
+            "next": serialize.cursor(rows[-1].issued_at, rows[-1].document_id)
+            if len(rows) == min(max(args["limit"], 1), 500) else None}
+
+
+@bp.get("/registers/incoming")
+def incoming_register() -> ResponseReturnValue:
+    """The incoming register of the caller's units; `number` is the arrival number."""
+    args = _register_args()
+    rows = services().queries.incoming_register(current_actor(), request.args.get("q", ""),
+                                                **args)
+    return {"items": [serialize.plain(r) for r in rows],
+            "next": serialize.cursor(rows[-1].registered_at, rows[-1].receipt_id)
+            if len(rows) == min(max(args["limit"], 1), 500) else None}
+
+
 @bp.get("/inbox")
 def inbox() -> ResponseReturnValue:
     items = services().queries.inbox(current_actor(), request.args.get("status") or None,

@@ -242,6 +242,23 @@ def openapi_document() -> dict[str, Any]:
             "/validations": {"post": _op(
                 "Validate the signatures of a PDF (ETSI EN 319 102-1 report)", 200,
                 _ref("ValidationReport"), tag="signatures", body=PDF_BODY)},
+            **{f"/registers/{which}": {"get": _op(
+                f"The {which} register of the caller's units, newest first: `q` (words, "
+                "without diacritics: 'chi thi' finds 'Chỉ thị'; matched in the type, number "
+                "and symbol, abstract" + (" and issuer" if which == "incoming" else "") + "), "
+                + ("`number`, `from`/`to` (issue dates)" if which == "outgoing" else
+                   "`number` (arrival number), `from`/`to` (arrival dates)")
+                + "; `next` continues the list (as `before`)", 200, {
+                    "type": "object", "properties": {
+                        "items": {"type": "array", "items": {"type": "object"}},
+                        "next": {"type": ["string", "null"]}}},
+                tag="registers", params=[
+                    _query("q", {"type": "string"}), _query("number", {"type": "integer"}),
+                    _query("from", {"type": "string", "format": "date"}),
+                    _query("to", {"type": "string", "format": "date"}),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                    _query("before", {"type": "string"})])} for which in ("outgoing",
+                                                                           "incoming")},
             "/inbox": {"get": _op("Incoming entries of the caller's units", 200, {
                 "type": "object", "properties": {"items": {"type": "array"}}}, tag="receipts",
                 params=[_query("status", {"enum": [s.value for s in ReceiptStatus]}),

@@ -68,3 +68,8 @@ def plain(obj: Any) -> dict[str, Any]:
     """A read-model dataclass as JSON-ready values."""
     return {k: _iso(v) if isinstance(v, (datetime, date)) else v
             for k, v in asdict(obj).items()}
+
+
+def cursor(at: datetime, ident: str) -> str:
+    """The `before` value that continues a list after this item (keyset pagination)."""
+    return f"{_iso(at)}|{ident}"

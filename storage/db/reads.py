@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Engine, func, literal, or_, select, tuple_
 
 from docflow.domain.routing import CascadeEntry, ReceiptStatus
-from docflow.services.queries import DocumentSummary, InboxEntry, RecipientStatus
+from docflow.services.queries import (
+    DocumentSummary,
+    InboxEntry,
+    IncomingEntry,
+    OutgoingEntry,
+    RecipientStatus,
+    RegisterFilter,
+)
 from storage.db import tables as t
 from storage.db.repositories import _utc, utc
 
@@ -67,6 +75,48 @@ class SqlReadModel:
                                issuer_code=x.issuer, reply_due=x.reply_due)
                     for x in conn.execute(stmt)]
 
+    def outgoing_register(self, unit_codes: list[str], search: RegisterFilter, zone: str,
+                          limit: int, before: str | None) -> list[OutgoingEntry]:
+        d = t.documents.c
+        stmt = select(d.id, d.unit_code, d.number, d.symbol, d.issued_at, d.doc_type,
+                      d.abstract).where(d.unit_code.in_(unit_codes), d.number.is_not(None))
+        stmt = stmt.where(*_words(d.search_text, search.terms))
+        if search.number is not None:
+            stmt = stmt.where(d.number == search.number)
+        stmt = stmt.where(*_dates(d.issued_at, search, zone))
+        stmt = _before(stmt, (d.issued_at, d.id), before)
+        stmt = stmt.order_by(d.issued_at.desc(), d.id.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            return [OutgoingEntry(document_id=str(r.id), unit_code=r.unit_code, number=r.number,
+                                  symbol=r.symbol, issued_at=_utc(r.issued_at),
+                                  doc_type=r.doc_type, abstract=r.abstract)
+                    for r in conn.execute(stmt).all()]
+
+    def incoming_register(self, unit_codes: list[str], search: RegisterFilter, zone: str,
+                          limit: int, before: str | None) -> list[IncomingEntry]:
+        r, d, u = t.receipts.c, t.documents.c, t.units.c
+        stmt = (select(r.id, r.document_id, r.unit_code, r.arrival_number, r.arrival_year,
+                       r.registered_at, r.status, d.symbol, d.abstract, d.doc_type,
+                       d.unit_code.label("issuer"), u.name.label("issuer_name"))
+                .join_from(t.receipts, t.documents, r.document_id == d.id)
+                .join(t.units, u.code == d.unit_code)
+                .where(r.unit_code.in_(unit_codes), r.arrival_number.is_not(None)))
+        stmt = stmt.where(*_words(d.search_text + " " + u.search_name, search.terms))
+        if search.number is not None:
+            stmt = stmt.where(r.arrival_number == search.number)
+        stmt = stmt.where(*_dates(r.registered_at, search, zone))
+        stmt = _before(stmt, (r.registered_at, r.id), before)
+        stmt = stmt.order_by(r.registered_at.desc(), r.id.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            return [IncomingEntry(receipt_id=str(x.id), document_id=str(x.document_id),
+                                  unit_code=x.unit_code, arrival_number=x.arrival_number,
+                                  arrival_year=x.arrival_year,
+                                  registered_at=_utc(x.registered_at), symbol=x.symbol,
+                                  abstract=x.abstract, doc_type=x.doc_type,
+                                  issuer_code=x.issuer, issuer_name=x.issuer_name,
+                                  status=x.status)
+                    for x in conn.execute(stmt).all()]
+
     def recipients(self, document_id: str, unit_codes: list[str] | None,
                    under_paths: list[str] | None) -> list[RecipientStatus]:
         r, u = t.receipts.c, t.units.c
@@ -118,6 +168,23 @@ class SqlReadModel:
                 .group_by(r.status))
         with self._engine.connect() as conn:
             return {status: int(n) for status, n in conn.execute(stmt)}
+
+
+def _words(text: Any, words: tuple[str, ...]) -> list[ColumnElement[bool]]:
+    """Each folded word somewhere in the folded text (LIKE, its wildcards escaped)."""
+    return [text.contains(w, autoescape=True) for w in words]
+
+
+def _dates(column: Any, search: RegisterFilter, zone: str) -> list[ColumnElement[bool]]:
+    """From the start of `from_date` to the end of `to_date`, as days in the civil time zone."""
+    tz = ZoneInfo(zone)
+    found = []
+    if search.from_date is not None:
+        found.append(column >= datetime.combine(search.from_date, time.min, tz))
+    if search.to_date is not None:
+        found.append(column < datetime.combine(search.to_date + timedelta(days=1), time.min,
+                                               tz))
+    return found
 
 
 def _under(path: Any, prefixes: list[str] | None) -> list[ColumnElement[bool]]:

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from docflow.domain.audit import AuditEvent
 from docflow.domain.consultations import Answer, Consultation, ConsultationStatus, Opinion
 from docflow.domain.documents import (
+    CATALOGUE,
     Confidentiality,
     Document,
     DocumentStatus,
@@ -45,6 +46,7 @@ from docflow.domain.routing import (
     Receipt,
     ReceiptStatus,
 )
+from docflow.domain.search import fold
 from docflow.domain.signatures import (
     Authority,
     BatchItem,
@@ -178,7 +180,8 @@ class SqlUnits(_Repo):
         # without those links first, then the links are set.
         rows = [{"code": u.code, "name": u.name, "abbreviation": u.abbreviation,
                  "level": u.level, "parent_code": None, "path": u.path,
-                 "valid_from": u.valid_from, "valid_to": u.valid_to, "successor_code": None}
+                 "valid_from": u.valid_from, "valid_to": u.valid_to, "successor_code": None,
+                 "search_name": fold(f"{u.name} {u.abbreviation} {u.code}")}
                 for u in units]
         self._upsert(t.units, rows, ["code"])
         links = [{"c": u.code, "p": u.parent_code, "s": u.successor_code} for u in units]
@@ -289,7 +292,15 @@ def _document_row(d: Document) -> dict[str, Any]:
         "reply_due": d.reply_due, "status": d.status.value,
         "workflow_version": d.workflow_version, "number": d.number, "symbol": d.symbol,
         "issued_at": utc(d.issued_at), "issued_year": d.issued_year,
+        "search_text": document_search_text(d.doc_type, d.symbol, d.abstract),
     }
+
+
+def document_search_text(doc_type: str, symbol: str | None, abstract: str) -> str:
+    """What a register search looks in: the type's name, the number and symbol, the abstract,
+    folded (no diacritics, lower case)."""
+    kind = CATALOGUE.get(doc_type)
+    return fold(" ".join(filter(None, (kind.name if kind else doc_type, symbol, abstract))))
 
 
 def _revision(row: Row[Any]) -> Revision:

@@ -54,6 +54,7 @@ units = Table(
     Column("valid_from", Date, nullable=True),
     Column("valid_to", Date, nullable=True),
     Column("successor_code", String(13), ForeignKey("units.code"), nullable=True),
+    Column("search_name", Text, nullable=False, server_default=""),
     # varchar_pattern_ops lets PostgreSQL answer "path LIKE 'P01/%'" (a subtree) from the index
     # whatever the database collation.
     Index("ix_units_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),
@@ -109,6 +110,7 @@ documents = Table(
     Column("issued_at", TS, nullable=True),
     Column("issued_year", Integer, nullable=True),
     # A number on an issued document is never given twice by the same issuer in a year.
+    Column("search_text", Text, nullable=False, server_default=""),
     UniqueConstraint("unit_code", "issued_year", "number"),
     Index("ix_documents_unit_code_updated_at", "unit_code", "updated_at"),
 )
