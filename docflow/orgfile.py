@@ -10,18 +10,20 @@ import yaml
 
 from docflow.domain.errors import Invalid
 from docflow.domain.org import Level
-from docflow.services.org import OrgImport, UnitRow, UserRow
+from docflow.services.org import OrgImport, TermRow, UnitRow, UserRow
 
 UNIT_COLUMNS = ("code", "name", "abbreviation", "level", "parent_code")
 USER_COLUMNS = ("username", "full_name", "unit_code", "role")
+TERM_COLUMNS = ("unit_code", "code", "starts_on", "ends_on")
 
 
 def read_org_files(paths: list[Path]) -> OrgImport:
-    """One OrgImport from any number of files: YAML with ``levels``/``units``/``users`` lists,
-    or CSV whose header says whether it holds units or users."""
+    """One OrgImport from any number of files: YAML with ``levels``/``units``/``users``/``terms``
+    lists, or CSV whose header says whether it holds units, users or committee terms."""
     levels: list[Level] = []
     units: list[UnitRow] = []
     users: list[UserRow] = []
+    terms: list[TermRow] = []
     errors: list[str] = []
     for path in paths:
         if path.suffix.lower() in (".yaml", ".yml"):
@@ -34,9 +36,10 @@ def read_org_files(paths: list[Path]) -> OrgImport:
         levels += got.levels
         units += got.units
         users += got.users
+        terms += got.terms
     if errors:
         raise Invalid("the import files cannot be read; nothing was imported", errors=errors)
-    return OrgImport(levels=levels, units=units, users=users)
+    return OrgImport(levels=levels, units=units, users=users, terms=terms)
 
 
 def _cell(row: dict[str, Any], key: str) -> str:
@@ -48,7 +51,12 @@ def _unit(where: str, row: dict[str, Any]) -> UnitRow:
     return UnitRow(where=where, code=_cell(row, "code"), name=_cell(row, "name"),
                    abbreviation=_cell(row, "abbreviation"), level=_cell(row, "level"),
                    parent_code=_cell(row, "parent_code"), valid_from=_cell(row, "valid_from"),
-                   successor_code=_cell(row, "successor_code"))
+                   successor_code=_cell(row, "successor_code"), family=_cell(row, "family"))
+
+
+def _term(where: str, row: dict[str, Any]) -> TermRow:
+    return TermRow(where=where, unit_code=_cell(row, "unit_code"), code=_cell(row, "code"),
+                   starts_on=_cell(row, "starts_on"), ends_on=_cell(row, "ends_on"))
 
 
 def _user(where: str, row: dict[str, Any]) -> UserRow:
@@ -69,9 +77,13 @@ def _read_csv(path: Path, errors: list[str]) -> OrgImport:
             if set(USER_COLUMNS) <= set(header):
                 return OrgImport(users=[_user(f"{path.name} row {n}", row)
                                         for n, row in enumerate(reader, start=2)])
+            if set(TERM_COLUMNS) <= set(header):
+                return OrgImport(terms=[_term(f"{path.name} row {n}", row)
+                                        for n, row in enumerate(reader, start=2)])
             errors.append(f"{path.name}: the header must have the unit columns "
-                          f"({','.join(UNIT_COLUMNS)},valid_from,successor_code) or the user "
-                          f"columns ({','.join(USER_COLUMNS)})")
+                          f"({','.join(UNIT_COLUMNS)},valid_from,successor_code,family), the "
+                          f"user columns ({','.join(USER_COLUMNS)}) or the committee term "
+                          f"columns ({','.join(TERM_COLUMNS)})")
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         errors.append(f"{path}: {exc}")
     return OrgImport()
@@ -95,7 +107,8 @@ def _read_yaml(path: Path, errors: list[str]) -> OrgImport:
             errors.append(f"{path.name} levels[{n}]: needs code, name and a whole-number rank")
     units = [_unit(where, row) for where, row in _mappings(path, data, "units", errors)]
     users = [_user(where, row) for where, row in _mappings(path, data, "users", errors)]
-    return OrgImport(levels=levels, units=units, users=users)
+    terms = [_term(where, row) for where, row in _mappings(path, data, "terms", errors)]
+    return OrgImport(levels=levels, units=units, users=users, terms=terms)
 
 
 def _mappings(path: Path, data: dict[str, Any], key: str, errors: list[str]

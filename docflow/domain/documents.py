@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from docflow.domain.errors import Invalid, Refused
+from docflow.domain.errors import Conflict, Invalid, Refused
+from docflow.domain.org import CommitteeTerm
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ class DraftSpec:
     recipients: tuple[str, ...] = ()
     """Planned recipients (unit codes), the 'Nơi nhận' of the draft; dispatch may differ."""
     reply_due: date | None = None
+    department: str | None = None
+    """The drafting department's abbreviation (``VP``), for a công văn's symbol."""
+
+
+DEPARTMENT = re.compile(r"[A-ZĐ0-9]{1,10}")
 
 
 def check_draft(spec: DraftSpec, *, allow_classified: bool, today: date) -> DraftSpec:
@@ -123,6 +131,9 @@ def check_draft(spec: DraftSpec, *, allow_classified: bool, today: date) -> Draf
         errors.append(f"the abstract is longer than {MAX_ABSTRACT} characters")
     if spec.reply_due is not None and spec.reply_due < today:
         errors.append("the reply due date is in the past")
+    department = (spec.department or "").strip().upper() or None
+    if department is not None and not DEPARTMENT.fullmatch(department):
+        errors.append("the department is an abbreviation of 1 to 10 capitals or digits (VP)")
     if errors:
         raise Invalid("the draft is not valid", errors=errors)
     return DraftSpec(
@@ -132,18 +143,34 @@ def check_draft(spec: DraftSpec, *, allow_classified: bool, today: date) -> Draf
         confidentiality=spec.confidentiality,
         recipients=tuple(dict.fromkeys(spec.recipients)),
         reply_due=spec.reply_due,
+        department=department,
     )
 
 
-def format_symbol(number: int, doc_type: str, issuer_abbreviation: str) -> str:
-    """The State-format number and symbol: ``15/QĐ-BNV``; công văn ``05/BNV``.
-
-    Numbers below 10 take a leading zero (Decree 30, Appendix I).
-    """
+def format_symbol(number: int, doc_type: str, issuer_abbreviation: str, *,
+                  family: str = "state", department: str | None = None) -> str:
+    """The number and symbol. State (Decree 30, Appendix I): ``15/QĐ-BNV``, công văn
+    ``05/BNV`` or, with the drafting department, ``05/BNV-VP``. Party: ``01-NQ/TU``, công
+    văn ``05-CV/TU``. Numbers below 10 take a leading zero."""
     abbreviation = CATALOGUE[doc_type].abbreviation
+    if family == "party":
+        return f"{number:02d}-{abbreviation or 'CV'}/{issuer_abbreviation}"
     if abbreviation is None:
-        return f"{number:02d}/{issuer_abbreviation}"
+        suffix = f"-{department}" if department else ""
+        return f"{number:02d}/{issuer_abbreviation}{suffix}"
     return f"{number:02d}/{abbreviation}-{issuer_abbreviation}"
+
+
+def number_period(family: str, on: date, terms: Sequence[CommitteeTerm]) -> str:
+    """Which sequence an issue on `on` draws from: the calendar year (State), or the committee
+    term covering the day (Party). Raises Conflict when a Party unit has no such term."""
+    if family != "party":
+        return str(on.year)
+    covering = [t for t in terms if t.covers(on)]
+    if not covering:
+        raise Conflict(f"no committee term covers {on.isoformat()}: import the term "
+                       f"(nhiệm kỳ) of the committee before it issues")
+    return covering[0].code
 
 
 @dataclass
@@ -167,6 +194,9 @@ class Document:
     symbol: str | None = None
     issued_at: datetime | None = None
     issued_year: int | None = None
+    number_period: str | None = None
+    """The sequence the number came from: a year, or a Party committee term."""
+    department: str | None = None
     updated_at: datetime | None = None
     revisions: list[Revision] = field(default_factory=list)
 

@@ -49,6 +49,9 @@ class Unit:
     valid_from: date | None = None
     valid_to: date | None = None
     successor_code: str | None = None
+    family: str = "state"
+    """How its documents are numbered: ``state`` (Decree 30: ``15/QĐ-UBND``, numbers per
+    calendar year) or ``party`` (Party rules: ``01-NQ/TU``, numbers per committee term)."""
 
     def is_active(self, on: date) -> bool:
         """True when the unit exists on `on` and has not been merged away."""
@@ -121,3 +124,20 @@ class Actor:
             if m.role in (Role.OFFICER, Role.LEADER, Role.CLERK):
                 return m.unit_code
         return self.memberships[0].unit_code if self.memberships else None
+
+
+FAMILIES = ("state", "party")
+
+
+@dataclass(frozen=True)
+class CommitteeTerm:
+    """A Party committee's term (nhiệm kỳ), e.g. 2020-2025: its documents are numbered from 1
+    within the term, whatever the calendar year."""
+
+    unit_code: str
+    code: str
+    starts_on: date
+    ends_on: date
+
+    def covers(self, on: date) -> bool:
+        return self.starts_on <= on <= self.ends_on

@@ -20,6 +20,7 @@ from docflow.domain.documents import (
     RevisionKind,
     check_draft,
     format_symbol,
+    number_period,
 )
 from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from docflow.domain.org import ROLES, Actor, Role
@@ -124,6 +125,7 @@ class DocumentService:
                 status=DocumentStatus(OUTGOING.initial),
                 workflow_version=OUTGOING.version,
                 updated_at=now,
+                department=spec.department,
             )
             uow.documents.add(document)
             uow.audit.append(self._event(now, Action.DOCUMENT_CREATE, document, actor, origin,
@@ -226,13 +228,19 @@ class DocumentService:
                 issuer = uow.units.get(document.unit_code)
                 if issuer is None:
                     raise NotFound("the issuing unit no longer exists")
-                year = self._today(now).year
-                number = uow.sequences.next(issuer.code, "outgoing", str(year))
+                today = self._today(now)
+                period = number_period(issuer.family, today,
+                                       uow.units.terms(issuer.code) if issuer.family == "party"
+                                       else ())
+                number = uow.sequences.next(issuer.code, "outgoing", period)
                 document.number = number
-                document.symbol = format_symbol(number, document.doc_type, issuer.abbreviation)
+                document.symbol = format_symbol(number, document.doc_type, issuer.abbreviation,
+                                                family=issuer.family,
+                                                department=document.department)
                 document.issued_at = now
-                document.issued_year = year
-                details.update(number=number, symbol=document.symbol)
+                document.issued_year = today.year
+                document.number_period = period
+                details.update(number=number, symbol=document.symbol, period=period)
             document.status = DocumentStatus(fired.target)
             document.updated_at = now
             uow.documents.save(document)

@@ -10,15 +10,17 @@ from docflow.domain.audit import Action, AuditEvent, Origin
 from docflow.domain.errors import Invalid
 from docflow.domain.org import (
     ABBREVIATION,
+    FAMILIES,
     ROLES,
     UNIT_CODE,
+    CommitteeTerm,
     Level,
     Unit,
     User,
     child_path,
 )
 from docflow.services.ids import new_id
-from docflow.services.ports import Clock, UnitOfWorkFactory
+from docflow.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 Progress = Callable[[int, int], None]
 
@@ -35,6 +37,19 @@ class UnitRow:
     parent_code: str
     valid_from: str = ""
     successor_code: str = ""
+    family: str = ""
+    """``state`` (the default) or ``party``: how its documents are numbered."""
+
+
+@dataclass(frozen=True)
+class TermRow:
+    """A Party committee's term (nhiệm kỳ) as read from an import file."""
+
+    where: str
+    unit_code: str
+    code: str
+    starts_on: str
+    ends_on: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,7 @@ class OrgImport:
     levels: Sequence[Level] = ()
     units: Sequence[UnitRow] = ()
     users: Sequence[UserRow] = ()
+    terms: Sequence[TermRow] = ()
 
 
 @dataclass
@@ -96,6 +112,8 @@ class OrgService:
                         errors.append(f"{row.where}: unknown {what} unit '{ref}'")
             paths, cycle_errors = _paths(data.units, file_codes, known)
             errors += cycle_errors
+            terms, term_errors = _terms(data.terms, file_codes, known, uow)
+            errors += term_errors
             for person in data.users:
                 errors += _user_row_errors(person)
                 if person.unit_code and person.unit_code not in file_codes \
@@ -114,13 +132,15 @@ class OrgService:
                      level=r.level.strip(), parent_code=r.parent_code or None,
                      path=paths[r.code],
                      valid_from=date.fromisoformat(r.valid_from) if r.valid_from else None,
-                     successor_code=r.successor_code or None)
+                     successor_code=r.successor_code or None,
+                     family=r.family.strip().lower() or "state")
                 for r in data.units
             ]
             for start in range(0, len(units), 1000):
                 uow.units.upsert(units[start:start + 1000])
                 if progress:
                     progress(min(start + 1000, len(units)), total)
+            uow.units.upsert_terms(terms)
             report.units_created = sum(1 for u in units if u.code not in stored)
             report.units_updated = len(units) - report.units_created
 
@@ -171,7 +191,44 @@ def _unit_row_errors(row: UnitRow) -> list[str]:
             errors.append(f"{row.where}: valid_from '{row.valid_from}' is not a date (YYYY-MM-DD)")
     if row.parent_code and row.parent_code == row.code:
         errors.append(f"{row.where}: a unit cannot be its own parent")
+    if row.family.strip() and row.family.strip().lower() not in FAMILIES:
+        errors.append(f"{row.where}: family '{row.family}' is not one of {', '.join(FAMILIES)}")
     return errors
+
+
+def _terms(rows: Sequence[TermRow], file_codes: dict[str, UnitRow], known: dict[str, Unit],
+           uow: UnitOfWork) -> tuple[list[CommitteeTerm], list[str]]:
+    """Checked committee terms: dates in order, for known units, not overlapping one another
+    (nor the unit's stored terms)."""
+    errors: list[str] = []
+    found: list[CommitteeTerm] = []
+    stored: dict[str, list[CommitteeTerm]] = {}
+    for row in rows:
+        try:
+            term = CommitteeTerm(row.unit_code.strip(), row.code.strip(),
+                                 date.fromisoformat(row.starts_on.strip()),
+                                 date.fromisoformat(row.ends_on.strip()))
+        except ValueError:
+            errors.append(f"{row.where}: starts_on and ends_on are dates (YYYY-MM-DD)")
+            continue
+        if not term.code or len(term.code) > 32:
+            errors.append(f"{row.where}: the term's code (e.g. 2020-2025) is 1 to 32 characters")
+        if term.ends_on < term.starts_on:
+            errors.append(f"{row.where}: the term ends before it starts")
+        if term.unit_code not in file_codes and term.unit_code not in known \
+                and uow.units.get(term.unit_code) is None:
+            errors.append(f"{row.where}: unknown unit '{term.unit_code}'")
+            continue
+        if term.unit_code not in stored:
+            stored[term.unit_code] = uow.units.terms(term.unit_code)
+        others = [t for t in stored[term.unit_code] + found
+                  if t.unit_code == term.unit_code and t.code != term.code]
+        clash = next((t for t in others
+                      if t.starts_on <= term.ends_on and term.starts_on <= t.ends_on), None)
+        if clash is not None:
+            errors.append(f"{row.where}: term {term.code} overlaps term {clash.code}")
+        found.append(term)
+    return found, errors
 
 
 def _user_row_errors(row: UserRow) -> list[str]:

@@ -13,7 +13,7 @@ from typing import BinaryIO, Protocol, Self
 from docflow.domain.audit import AuditEvent
 from docflow.domain.consultations import Consultation, Opinion
 from docflow.domain.documents import Document, Revision
-from docflow.domain.org import Level, Membership, Unit, User
+from docflow.domain.org import CommitteeTerm, Level, Membership, Unit, User
 from docflow.domain.routing import (
     Assignment,
     Dispatch,
@@ -54,6 +54,11 @@ class UnitRepository(Protocol):
     def upsert(self, units: Sequence[Unit]) -> None: ...
     def active_codes_at_level(self, level: str, under_path: str, on: date) -> list[str]: ...
     def count(self) -> int: ...
+    def terms(self, unit_code: str) -> list[CommitteeTerm]:
+        """A Party committee's terms, oldest first."""
+        ...
+
+    def upsert_terms(self, terms: Sequence[CommitteeTerm]) -> None: ...
 
 
 class UserRepository(Protocol):

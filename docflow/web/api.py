@@ -105,6 +105,7 @@ def create_document() -> ResponseReturnValue:
                               "confidentiality"),
         recipients=_str_list(body.get("recipients"), "recipients"),
         reply_due=_date(body.get("reply_due"), "reply_due"),
+        department=str(body.get("department") or "") or None,
     )
     unit = body.get("unit_code")
     doc = services().documents.draft(current_actor(), spec, origin(),

@@ -296,6 +296,9 @@ def openapi_document() -> dict[str, Any]:
                                         "description": "anything but 'normal' is refused"},
                     "recipients": {"type": "array", "items": {"type": "string"}},
                     "reply_due": {"type": ["string", "null"], "format": "date"},
+                    "department": {"type": "string", "pattern": "^[A-ZĐ0-9]{1,10}$",
+                                   "description": "the drafting department, for a công "
+                                                  "văn's symbol (05/BNV-VP)"},
                     "unit_code": {"type": "string"}}},
                 "Document": {"type": "object", "properties": {
                     "id": {"type": "string", "format": "uuid"}, "status": {"type": "string"},

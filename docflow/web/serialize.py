@@ -30,7 +30,8 @@ def document(d: Document, actions: list[str] | None = None) -> dict[str, Any]:
         "reply_due": _iso(d.reply_due), "status": d.status.value, "number": d.number,
         "symbol": d.symbol, "issued_at": _iso(d.issued_at), "created_by": d.created_by,
         "created_at": _iso(d.created_at), "updated_at": _iso(d.updated_at),
-        "workflow_version": d.workflow_version,
+        "workflow_version": d.workflow_version, "number_period": d.number_period,
+        "department": d.department,
         "revisions": [revision(r) for r in d.revisions],
     }
     if actions is not None:

@@ -36,7 +36,7 @@ from docflow.domain.documents import (
     RevisionKind,
     Urgency,
 )
-from docflow.domain.org import Level, Membership, Role, Unit, User
+from docflow.domain.org import CommitteeTerm, Level, Membership, Role, Unit, User
 from docflow.domain.routing import (
     Assignment,
     Dispatch,
@@ -151,10 +151,22 @@ class _Repo:
 def _unit(row: Row[Any]) -> Unit:
     return Unit(code=row.code, name=row.name, abbreviation=row.abbreviation, level=row.level,
                 parent_code=row.parent_code, path=row.path, valid_from=row.valid_from,
-                valid_to=row.valid_to, successor_code=row.successor_code)
+                valid_to=row.valid_to, successor_code=row.successor_code, family=row.family)
 
 
 class SqlUnits(_Repo):
+    def terms(self, unit_code: str) -> list[CommitteeTerm]:
+        c = t.committee_terms.c
+        rows = self.conn.execute(select(t.committee_terms).where(c.unit_code == unit_code)
+                                 .order_by(c.starts_on))
+        return [CommitteeTerm(unit_code=r.unit_code, code=r.code, starts_on=r.starts_on,
+                              ends_on=r.ends_on) for r in rows]
+
+    def upsert_terms(self, terms: Sequence[CommitteeTerm]) -> None:
+        self._upsert(t.committee_terms, [
+            {"unit_code": x.unit_code, "code": x.code, "starts_on": x.starts_on,
+             "ends_on": x.ends_on} for x in terms], ["unit_code", "code"])
+
     def get(self, code: str) -> Unit | None:
         row = self.conn.execute(select(t.units).where(t.units.c.code == code)).first()
         return _unit(row) if row else None
@@ -181,7 +193,8 @@ class SqlUnits(_Repo):
         rows = [{"code": u.code, "name": u.name, "abbreviation": u.abbreviation,
                  "level": u.level, "parent_code": None, "path": u.path,
                  "valid_from": u.valid_from, "valid_to": u.valid_to, "successor_code": None,
-                 "search_name": fold(f"{u.name} {u.abbreviation} {u.code}")}
+                 "search_name": fold(f"{u.name} {u.abbreviation} {u.code}"),
+                 "family": u.family}
                 for u in units]
         self._upsert(t.units, rows, ["code"])
         links = [{"c": u.code, "p": u.parent_code, "s": u.successor_code} for u in units]
@@ -293,6 +306,7 @@ def _document_row(d: Document) -> dict[str, Any]:
         "workflow_version": d.workflow_version, "number": d.number, "symbol": d.symbol,
         "issued_at": utc(d.issued_at), "issued_year": d.issued_year,
         "search_text": document_search_text(d.doc_type, d.symbol, d.abstract),
+        "number_period": d.number_period, "department": d.department,
     }
 
 
@@ -329,6 +343,7 @@ class SqlDocuments(_Repo):
             status=DocumentStatus(row.status), workflow_version=row.workflow_version,
             number=row.number, symbol=row.symbol, issued_at=utc(row.issued_at),
             issued_year=row.issued_year, updated_at=utc(row.updated_at),
+            number_period=row.number_period, department=row.department,
             revisions=[_revision(r) for r in revs],
         )
 

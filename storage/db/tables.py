@@ -55,6 +55,7 @@ units = Table(
     Column("valid_to", Date, nullable=True),
     Column("successor_code", String(13), ForeignKey("units.code"), nullable=True),
     Column("search_name", Text, nullable=False, server_default=""),
+    Column("family", String(8), nullable=False, server_default="state"),
     # varchar_pattern_ops lets PostgreSQL answer "path LIKE 'P01/%'" (a subtree) from the index
     # whatever the database collation.
     Index("ix_units_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),
@@ -109,9 +110,12 @@ documents = Table(
     Column("symbol", String(64), nullable=True),
     Column("issued_at", TS, nullable=True),
     Column("issued_year", Integer, nullable=True),
-    # A number on an issued document is never given twice by the same issuer in a year.
+    Column("number_period", String(32), nullable=True),
+    Column("department", String(10), nullable=True),
     Column("search_text", Text, nullable=False, server_default=""),
-    UniqueConstraint("unit_code", "issued_year", "number"),
+    # A number on an issued document is never given twice by the same issuer in a period (a
+    # year, or a Party committee's term).
+    UniqueConstraint("unit_code", "number_period", "number"),
     Index("ix_documents_unit_code_updated_at", "unit_code", "updated_at"),
 )
 
@@ -243,6 +247,14 @@ signing_batch_items = Table(
     Column("signature_value", LargeBinary, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Index("ix_signing_batch_items_batch_id", "batch_id"),
+)
+
+committee_terms = Table(
+    "committee_terms", metadata,
+    Column("unit_code", String(13), ForeignKey("units.code"), primary_key=True),
+    Column("code", String(32), primary_key=True),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False),
 )
 
 # Each (re)assignment of an incoming entry: the leader's annotation (bút phê), one lead, the

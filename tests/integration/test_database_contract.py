@@ -144,3 +144,42 @@ def test_two_processes_allocating_get_distinct_consecutive_numbers(svc: Services
         w.join(30)
     assert all(len(b) == 500 and b == sorted(b) for b in batches)
     assert sorted(n for b in batches for n in b) == list(range(1, 1001))
+
+
+def test_an_embedded_database_with_data_upgrades_from_an_older_schema(tmp_path: Path) -> None:
+    """SQLite rebuilds a table to alter it; with rows pointing at it (revisions at documents)
+    that needs the foreign-key check off during the migration, and nothing broken after."""
+    services = bootstrap(embedded_settings(tmp_path))
+    try:
+        migrate.upgrade(services.engine, "0009")
+        with services.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO levels (code, name, rank) VALUES ('province', 'Tỉnh', 1)")
+            conn.exec_driver_sql(
+                "INSERT INTO units (code, name, abbreviation, level, path, search_name) "
+                "VALUES ('P09', 'Tỉnh', 'HPN', 'province', 'P09/', '')")
+            conn.exec_driver_sql(
+                "INSERT INTO users (id, username, full_name, active) VALUES "
+                "('00000000-0000-4000-8000-000000000009', 'u9', 'U', 1)")
+            conn.exec_driver_sql(
+                "INSERT INTO documents (id, unit_code, created_by, created_at, updated_at, "
+                "doc_type, abstract, urgency, confidentiality, recipients, status, "
+                "workflow_version, number, symbol, issued_year, search_text) VALUES "
+                "('00000000-0000-4000-8000-00000000000d', 'P09', "
+                "'00000000-0000-4000-8000-000000000009', '2026-01-02 03:04:05', "
+                "'2026-01-02 03:04:05', 'CT', 'Về việc', 'normal', 'normal', '[]', 'issued', "
+                "1, 7, '07/CT-HPN', 2026, '')")
+            conn.exec_driver_sql(
+                "INSERT INTO revisions (id, document_id, kind, seq, filename, sha256, size, "
+                "media_type, created_at, created_by) VALUES "
+                "('00000000-0000-4000-8000-00000000000e', '00000000-0000-4000-8000-00000000000d',"
+                " 'main', 1, 'a.pdf', '" + "0" * 64 + "', 1, 'application/pdf', "
+                "'2026-01-02 03:04:05', '00000000-0000-4000-8000-000000000009')")
+        migrate.upgrade(services.engine)
+        assert migrate.pending(services.engine) == []
+        with services.engine.connect() as conn:
+            period = conn.execute(select(t.documents.c.number_period)).scalar_one()
+            assert period == "2026"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    finally:
+        services.close()
