@@ -13,6 +13,7 @@ from docflow.passwords import Argon2Hasher
 from docflow.pdf import PypdfInspector
 from docflow.services.batches import COMPLETE_ITEM_JOB, SEAL_ITEM_JOB, BatchSigningService
 from docflow.services.consultations import ConsultationService
+from docflow.services.delegations import DelegationService
 from docflow.services.documents import (
     FAN_OUT_JOB,
     VALIDATE_JOB,
@@ -72,6 +73,7 @@ class Services:
     seals: SealKeys
     consultations: ConsultationService
     handling: HandlingService
+    delegations: DelegationService
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -130,7 +132,8 @@ def bootstrap(
     identity = IdentityService(uow, hasher, clock)
     seals = seals or _seal_keys(settings)
     signatures = SignatureService(uow, blobs, clock,
-                                  SigningLimits(max_bytes=settings.max_upload_bytes * 2), seals)
+                                  SigningLimits(max_bytes=settings.max_upload_bytes * 2,
+                                                timezone=settings.timezone), seals)
     remote = RemotePades(tsa_url=settings.tsa_url, level=settings.pades_level,
                          trust_paths=settings.trust_anchors)
     batches = BatchSigningService(uow, signatures, identity, remote, queue, clock)
@@ -146,6 +149,7 @@ def bootstrap(
         signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
         handling=HandlingService(uow, clock, settings.timezone),
+        delegations=DelegationService(uow, clock),
     )
 
 

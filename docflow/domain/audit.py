@@ -37,6 +37,8 @@ class Action(StrEnum):
     USER_CREATE = "user.create"
     USER_PASSWORD = "user.password"
     ROLE_GRANT = "role.grant"
+    DELEGATION_GRANT = "delegation.grant"
+    DELEGATION_REVOKE = "delegation.revoke"
     TOKEN_CREATE = "token.create"
     ORG_IMPORT = "org.import"
 

@@ -12,6 +12,7 @@ from typing import BinaryIO, Protocol, Self
 
 from docflow.domain.audit import AuditEvent
 from docflow.domain.consultations import Consultation, Opinion
+from docflow.domain.delegation import Delegation
 from docflow.domain.documents import Document, Revision
 from docflow.domain.org import CommitteeTerm, Level, Membership, Unit, User
 from docflow.domain.routing import (
@@ -152,6 +153,7 @@ class UnitOfWork(Protocol):
     batches: BatchRepository
     consultations: ConsultationRepository
     assignments: AssignmentRepository
+    delegations: DelegationRepository
     audit: AuditLog
 
     def __enter__(self) -> Self: ...
@@ -299,6 +301,17 @@ class BatchRepository(Protocol):
     def items(self, batch_id: str) -> list[BatchItem]: ...
     def item(self, item_id: str, *, for_update: bool = False) -> BatchItem | None: ...
     def save_item(self, item: BatchItem) -> None: ...
+
+
+class DelegationRepository(Protocol):
+    def add(self, delegation: Delegation) -> None: ...
+    def get(self, delegation_id: str) -> Delegation | None: ...
+    def held(self, grantee_id: str, unit_code: str) -> list[Delegation]:
+        """The person's unrevoked delegations in the unit (any window)."""
+        ...
+
+    def for_unit(self, unit_code: str) -> list[Delegation]: ...
+    def revoke(self, delegation_id: str, at: datetime) -> None: ...
 
 
 class AssignmentRepository(Protocol):

@@ -6,11 +6,13 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from docflow.domain.audit import Action, AuditEvent, Origin
+from docflow.domain.delegation import Delegation, authority_for_signing
 from docflow.domain.documents import Document, Revision, RevisionKind
 from docflow.domain.errors import Conflict, Invalid, NotFound, TooLarge
-from docflow.domain.org import Actor
+from docflow.domain.org import Actor, Role
 from docflow.domain.signatures import (
     Authority,
     SignatureKind,
@@ -38,6 +40,12 @@ from docflow.services.ports import (
 class SigningLimits:
     max_bytes: int
     """The largest signed file kept (a signature adds an image, a font and a container)."""
+    timezone: str = "Asia/Ho_Chi_Minh"
+    """Civil time, for the day a delegation must cover."""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 class SignatureService:
@@ -177,7 +185,7 @@ class SignatureService:
         result_sha256 = self._put(signed.pdf)
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
-            self._check(uow, actor, document, kind, authority)
+            delegation = self._check(uow, actor, document, kind, authority)
             if self._base(document, kind, revision_id).id != base.id:
                 raise Conflict("the file changed while it was being signed; sign it again")
             revision = Revision(
@@ -205,6 +213,7 @@ class SignatureService:
                     "signed_sha256": base.sha256, "result_sha256": result_sha256,
                     "signer": signed.subject, "certificate_sha256": record.certificate_sha256,
                     "authority": authority.value if authority else None,
+                    "delegation": delegation.id if delegation else None,
                     "remote_session": session_id}))
             uow.commit()
         return record
@@ -224,12 +233,22 @@ class SignatureService:
             load_visible(uow, actor, document_id)
             return uow.signatures.for_document(document_id)
 
-    @staticmethod
-    def _check(uow: UnitOfWork, actor: Actor, document: Document, kind: SignatureKind,
-               authority: Authority | None) -> None:
+    def _check(self, uow: UnitOfWork, actor: Actor, document: Document, kind: SignatureKind,
+               authority: Authority | None) -> Delegation | None:
+        """Refuse what Decree 30 forbids; for the leader's signature with a prefix that needs
+        one, the delegation record it rests on."""
         done = [r.kind for r in uow.signatures.for_document(document.id)]
-        check_signing(kind, actor.roles_in(document.unit_code), document.status, done,
-                      authority)
+        roles = actor.roles_in(document.unit_code)
+        delegation = None
+        if kind is SignatureKind.LEADER:
+            today = self._clock.now().astimezone(self._limits.zone).date()
+            delegation = authority_for_signing(
+                authority, Role.LEADER.value in roles, document.doc_type, today,
+                uow.delegations.held(actor.id, document.unit_code))
+            if delegation is not None:  # TL. and TUQ. let a chief of office sign
+                roles = roles | {Role.LEADER.value}
+        check_signing(kind, roles, document.status, done, authority)
+        return delegation
 
     @staticmethod
     def _base(document: Document, kind: SignatureKind, revision_id: str | None) -> Revision:

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, redirect, request, send_file
 from flask.typing import ResponseReturnValue
 
 from docflow.domain.consultations import Answer, Consultation
+from docflow.domain.delegation import Delegation
 from docflow.domain.documents import Confidentiality, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import Invalid
 from docflow.domain.routing import Counts, DispatchTarget
@@ -481,6 +482,43 @@ def incoming_register() -> ResponseReturnValue:
     return {"items": [serialize.plain(r) for r in rows],
             "next": serialize.cursor(rows[-1].registered_at, rows[-1].receipt_id)
             if len(rows) == min(max(args["limit"], 1), 500) else None}
+
+
+def _delegation(d: Delegation) -> dict[str, Any]:
+    return {"id": d.id, "unit_code": d.unit_code, "grantor": d.grantor_id,
+            "grantee": d.grantee_id, "authority": d.authority.value,
+            "doc_types": sorted(d.doc_types), "valid_from": d.valid_from.isoformat(),
+            "valid_to": d.valid_to.isoformat(), "reason": d.reason,
+            "created_at": d.created_at.isoformat(),
+            "revoked_at": d.revoked_at.isoformat() if d.revoked_at else None}
+
+
+@bp.post("/delegations")
+def grant_delegation() -> ResponseReturnValue:
+    """A leader lets a person of the unit sign KT., Q., TL. or TUQ., in a scope and window."""
+    body = _json()
+    valid_from = _date(body.get("valid_from"), "valid_from")
+    valid_to = _date(body.get("valid_to"), "valid_to")
+    if valid_from is None or valid_to is None:
+        raise Invalid("'valid_from' and 'valid_to' are required (YYYY-MM-DD)")
+    made = services().delegations.grant(
+        current_actor(), str(body.get("unit_code", "")), str(body.get("grantee", "")),
+        _enum(Authority, body.get("authority"), "authority"), valid_from, valid_to,
+        str(body.get("reason", "")), origin(),
+        doc_types=_str_list(body.get("doc_types"), "doc_types", "document types"))
+    return _delegation(made), 201
+
+
+@bp.get("/delegations")
+def list_delegations() -> ResponseReturnValue:
+    found = services().delegations.for_unit(current_actor(), request.args.get("unit", ""))
+    return {"items": [_delegation(d) for d in found]}
+
+
+@bp.post("/delegations/<delegation_id>/revoke")
+def revoke_delegation(delegation_id: str) -> ResponseReturnValue:
+    return _delegation(services().delegations.revoke(current_actor(), delegation_id,
+                                                     origin()))
 
 
 @bp.get("/inbox")

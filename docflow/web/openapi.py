@@ -259,6 +259,24 @@ def openapi_document() -> dict[str, Any]:
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
                     _query("before", {"type": "string"})])} for which in ("outgoing",
                                                                            "incoming")},
+            "/delegations": {
+                "post": _op("A leader grants signing authority (KT., Q., TL., TUQ.) to a person "
+                            "of the unit, for document types and a window; an authorisation "
+                            "is never passed on", 201, {"type": "object"}, tag="delegations",
+                            body=_json({"type": "object", "required": [
+                                "unit_code", "grantee", "authority", "valid_from", "valid_to",
+                                "reason"], "properties": {
+                                "unit_code": {"type": "string"}, "grantee": {"type": "string"},
+                                "authority": {"enum": ["KT.", "Q.", "TL.", "TUQ."]},
+                                "doc_types": {"type": "array", "items": {"type": "string"}},
+                                "valid_from": {"type": "string", "format": "date"},
+                                "valid_to": {"type": "string", "format": "date"},
+                                "reason": {"type": "string", "minLength": 1}}})),
+                "get": _op("A unit's delegations", 200, {"type": "object"},
+                           tag="delegations", params=[_query("unit", {"type": "string"})])},
+            "/delegations/{delegation_id}/revoke": {"post": _op(
+                "Withdraw a delegation", 200, {"type": "object"}, tag="delegations",
+                params=[_path_param("delegation_id")])},
             "/inbox": {"get": _op("Incoming entries of the caller's units", 200, {
                 "type": "object", "properties": {"items": {"type": "array"}}}, tag="receipts",
                 params=[_query("status", {"enum": [s.value for s in ReceiptStatus]}),

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from docflow.domain.audit import AuditEvent
 from docflow.domain.consultations import Answer, Consultation, ConsultationStatus, Opinion
+from docflow.domain.delegation import Delegation
 from docflow.domain.documents import (
     CATALOGUE,
     Confidentiality,
@@ -580,6 +581,43 @@ class SqlBatches(_Repo):
         del values["id"]
         self.conn.execute(update(t.signing_batch_items)
                           .where(t.signing_batch_items.c.id == item.id).values(**values))
+
+
+class SqlDelegations(_Repo):
+    def add(self, d: Delegation) -> None:
+        self.conn.execute(insert(t.delegations).values(
+            id=d.id, unit_code=d.unit_code, grantor_id=d.grantor_id, grantee_id=d.grantee_id,
+            authority=d.authority.value, doc_types=sorted(d.doc_types),
+            valid_from=d.valid_from, valid_to=d.valid_to, reason=d.reason,
+            created_at=_utc(d.created_at), revoked_at=utc(d.revoked_at)))
+
+    def get(self, delegation_id: str) -> Delegation | None:
+        row = self._by_id(t.delegations, delegation_id)
+        return _delegation(row) if row else None
+
+    def held(self, grantee_id: str, unit_code: str) -> list[Delegation]:
+        c = t.delegations.c
+        rows = self.conn.execute(select(t.delegations).where(
+            c.grantee_id == grantee_id, c.unit_code == unit_code, c.revoked_at.is_(None)))
+        return [_delegation(r) for r in rows]
+
+    def for_unit(self, unit_code: str) -> list[Delegation]:
+        c = t.delegations.c
+        rows = self.conn.execute(select(t.delegations).where(c.unit_code == unit_code)
+                                 .order_by(c.created_at))
+        return [_delegation(r) for r in rows]
+
+    def revoke(self, delegation_id: str, at: datetime) -> None:
+        self.conn.execute(update(t.delegations).where(t.delegations.c.id == delegation_id)
+                          .values(revoked_at=_utc(at)))
+
+
+def _delegation(row: Any) -> Delegation:
+    return Delegation(
+        id=str(row.id), unit_code=row.unit_code, grantor_id=str(row.grantor_id),
+        grantee_id=str(row.grantee_id), authority=Authority(row.authority),
+        doc_types=frozenset(row.doc_types), valid_from=row.valid_from, valid_to=row.valid_to,
+        reason=row.reason, created_at=_utc(row.created_at), revoked_at=utc(row.revoked_at))
 
 
 class SqlAssignments(_Repo):

@@ -249,6 +249,22 @@ signing_batch_items = Table(
     Index("ix_signing_batch_items_batch_id", "batch_id"),
 )
 
+delegations = Table(
+    "delegations", metadata,
+    Column("id", ID, primary_key=True),
+    Column("unit_code", String(13), ForeignKey("units.code"), nullable=False),
+    Column("grantor_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("grantee_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("authority", String(8), nullable=False),
+    Column("doc_types", JSON, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS, nullable=True),
+    Index("ix_delegations_grantee_id_unit_code", "grantee_id", "unit_code"),
+)
+
 committee_terms = Table(
     "committee_terms", metadata,
     Column("unit_code", String(13), ForeignKey("units.code"), primary_key=True),

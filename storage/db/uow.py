@@ -12,6 +12,7 @@ from docflow.services.ports import (
     AuditLog,
     BatchRepository,
     ConsultationRepository,
+    DelegationRepository,
     DispatchRepository,
     DocumentRepository,
     ReceiptRepository,
@@ -27,6 +28,7 @@ from storage.db.repositories import (
     SqlAudit,
     SqlBatches,
     SqlConsultations,
+    SqlDelegations,
     SqlDispatches,
     SqlDocuments,
     SqlReceipts,
@@ -54,6 +56,7 @@ class SqlUnitOfWork:
     batches: BatchRepository
     consultations: ConsultationRepository
     assignments: AssignmentRepository
+    delegations: DelegationRepository
     audit: AuditLog
 
     def __init__(self, engine: Engine) -> None:
@@ -76,6 +79,7 @@ class SqlUnitOfWork:
         self.batches = SqlBatches(conn)
         self.consultations = SqlConsultations(conn)
         self.assignments = SqlAssignments(conn)
+        self.delegations = SqlDelegations(conn)
         self.audit = SqlAudit(conn)
         return self
 

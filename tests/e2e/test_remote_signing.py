@@ -85,7 +85,7 @@ def prepare(client: FlaskClient, headers: dict[str, str], doc_id: str, cert: x50
             ) -> Any:
     pem = cert.public_bytes(serialization.Encoding.PEM).decode()
     return client.post(f"/api/v1/documents/{doc_id}/signing-sessions", headers=headers, json={
-        "kind": "leader", "certificate": pem, "position": "CHỦ TỊCH", "authority": "KT."})
+        "kind": "leader", "certificate": pem, "position": "CHỦ TỊCH", "authority": "TM."})
 
 
 def test_prepare_sign_on_the_token_complete(
@@ -109,7 +109,7 @@ def test_prepare_sign_on_the_token_complete(
         report = validate_pdf(f.read(), isolate=False, trust_roots=[
             x509.load_pem_x509_certificate(files.ca_cert.read_bytes())])
     assert report.verdict is Verdict.VALID, report.to_json()
-    assert report.signatures[0].authority == "KT."
+    assert report.signatures[0].authority == "TM."
 
 
 def test_a_wrong_signature_value_is_refused_and_nothing_changes(

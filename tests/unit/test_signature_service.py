@@ -60,7 +60,7 @@ def test_leader_then_number_then_seal_then_attachment(
     doc_id = approved(services, org)
     sigs = services.signatures
     first = sigs.sign(org.leader, doc_id, SignatureKind.LEADER, leader_key, ORIGIN,
-                      position="CHỦ TỊCH", authority=Authority.DEPUTY)
+                      position="CHỦ TỊCH", authority=Authority.ON_BEHALF)
     services.documents.issue(org.clerk, doc_id, ORIGIN)
     second = sigs.sign(org.clerk, doc_id, SignatureKind.SEAL, seal_key, ORIGIN)
     attachment = next(r for r in services.documents.view(org.clerk, doc_id, ORIGIN).revisions
@@ -70,7 +70,7 @@ def test_leader_then_number_then_seal_then_attachment(
 
     # Each signature made a new revision from the one before; nothing was overwritten.
     assert second.signed_sha256 == first.result_sha256
-    assert (first.field, second.field, first.authority) == ("Leader", "Seal", Authority.DEPUTY)
+    assert (first.field, second.field, first.authority) == ("Leader", "Seal", Authority.ON_BEHALF)
     doc = services.documents.view(org.clerk, doc_id, ORIGIN)
     mains = sorted((r for r in doc.revisions if r.kind is RevisionKind.MAIN), key=lambda r: r.seq)
     assert [r.seq for r in mains] == [1, 2, 3]
@@ -107,7 +107,7 @@ def test_decree_30_order_and_roles_are_enforced(
         sigs.sign(org.commune_leader, doc_id, SignatureKind.LEADER, leader_key, ORIGIN)
     with pytest.raises(Invalid):
         sigs.sign(org.clerk, doc_id, SignatureKind.SEAL, seal_key, ORIGIN,
-                  authority=Authority.DEPUTY)
+                  authority=Authority.ON_BEHALF)
     sigs.sign(org.leader, doc_id, SignatureKind.LEADER, leader_key, ORIGIN, position="CHỦ TỊCH")
     with pytest.raises(Conflict, match="already"):
         sigs.sign(org.leader, doc_id, SignatureKind.LEADER, leader_key, ORIGIN, position="X")
