@@ -197,6 +197,8 @@ class Document:
     number_period: str | None = None
     """The sequence the number came from: a year, or a Party committee term."""
     department: str | None = None
+    recalled_at: datetime | None = None
+    recall_reason: str | None = None
     updated_at: datetime | None = None
     revisions: list[Revision] = field(default_factory=list)
 

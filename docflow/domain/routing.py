@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from docflow.domain.errors import Invalid
+from docflow.domain.errors import Conflict, Invalid
 
 
 class ReceiptStatus(StrEnum):
@@ -21,6 +21,26 @@ class ReceiptStatus(StrEnum):
     PROCESSING = "processing"  # the lead has reported progress
     DONE = "done"
     RETURNED = "returned"
+
+
+class RecallStatus(StrEnum):
+    """Where a recipient's copy stands in a recall by the sender (edXML 13, 15, 16)."""
+
+    ASKED = "asked"  # 13: the sender asks for the document back; the copy is frozen
+    AGREED = "agreed"  # 15: withdrawn at this recipient
+    REFUSED = "refused"  # 16: the recipient keeps it, with its reason
+
+
+RECALL_CODES = {RecallStatus.ASKED: "13", RecallStatus.AGREED: "15",
+                RecallStatus.REFUSED: "16"}
+
+
+def check_not_frozen(recall: RecallStatus | None) -> None:
+    """An entry whose document is being recalled, or was withdrawn, takes no other step."""
+    if recall is RecallStatus.ASKED:
+        raise Conflict("the sender is recalling this document: answer the recall first")
+    if recall is RecallStatus.AGREED:
+        raise Conflict("this document was withdrawn (recalled by its sender)")
 
 
 # edXML status codes the sender is told (QCVN 102:2016); used when exchanging with other systems.
@@ -99,6 +119,9 @@ class Receipt:
     assigned_at: datetime | None = None
     result_document_id: str | None = None
     """The lead's result (e.g. the report sent back), linked when done."""
+    recall: RecallStatus | None = None
+    recall_reason: str | None = None
+    """The recipient's reason when it refuses a recall."""
 
 
 def arrival_year(on: date) -> int:

@@ -28,8 +28,10 @@ from docflow.domain.routing import (
     Dispatch,
     DispatchStatus,
     DispatchTarget,
+    RecallStatus,
     Receipt,
     ReceiptStatus,
+    check_not_frozen,
 )
 from docflow.services.ids import new_id
 from docflow.services.ports import (
@@ -256,6 +258,8 @@ class DocumentService:
         now = self._clock.now()
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
+            if document.recalled_at is not None:
+                raise Conflict("this document was recalled; it is not sent any further")
             fired = run_workflow(_outgoing(document), document.status, "dispatch",
                           workflows.Context(actor=actor.id, at=now,
                                             roles=access.drafting_roles(actor, document.unit_code)))
@@ -293,6 +297,7 @@ class DocumentService:
             load_visible(uow, actor, receipt.document_id)
             if receipt.unit_code not in actor.unit_codes:
                 raise Forbidden("only the recipient unit passes its incoming entry down")
+            check_not_frozen(receipt.recall)
             if receipt.status not in (ReceiptStatus.REGISTERED, ReceiptStatus.ASSIGNED,
                                       ReceiptStatus.PROCESSING):
                 raise Conflict(f"an entry is passed down once registered, and before it is "
@@ -322,6 +327,60 @@ class DocumentService:
         self._queue.enqueue(FAN_OUT_JOB, dispatch.id)
         self._queue.enqueue(VALIDATE_JOB, dispatch.id)
         return dispatch
+
+    def recall(self, actor: Actor, document_id: str, reason: str, origin: Origin) -> int:
+        """The sender asks every recipient for the document back (edXML 13), with the reason;
+        each copy is frozen until its unit agrees (15, withdrawn) or refuses (16). Returns how
+        many copies were asked."""
+        if not reason.strip():
+            raise Invalid("a recall states its reason")
+        now = self._clock.now()
+        with self._uow() as uow:
+            document = load_visible(uow, actor, document_id, for_update=True)
+            roles = actor.roles_in(document.unit_code)
+            if not roles & {Role.CLERK.value, Role.LEADER.value}:
+                raise Forbidden("a recall is made by the issuing unit's leader or clerk")
+            if document.status is not DocumentStatus.DISPATCHED:
+                raise Conflict(f"only a dispatched document is recalled; this one is "
+                               f"{document.status}")
+            asked = uow.receipts.ask_recall(document.id, now)
+            document.recalled_at, document.recall_reason = now, reason.strip()
+            document.updated_at = now
+            uow.documents.save(document)
+            uow.audit.append(self._event(now, Action.DOCUMENT_RECALL, document, actor, origin,
+                                         {"reason": document.recall_reason,
+                                          "copies": len(asked)}))
+            uow.commit()
+        return len(asked)
+
+    def answer_recall(self, actor: Actor, receipt_id: str, agree: bool, origin: Origin,
+                      reason: str | None = None) -> Receipt:
+        """The recipient unit's answer to a recall: agree (the copy is withdrawn) or refuse,
+        with its reason."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            receipt = uow.receipts.get(receipt_id, for_update=True)
+            if receipt is None:
+                raise NotFound("no such incoming entry")
+            load_visible(uow, actor, receipt.document_id)
+            if not actor.roles_in(receipt.unit_code) & {Role.CLERK.value, Role.LEADER.value}:
+                raise Forbidden("the recipient unit's leader or clerk answers a recall")
+            if receipt.recall is not RecallStatus.ASKED:
+                raise Conflict("no recall of this document is waiting for an answer")
+            if not agree and not (reason or "").strip():
+                raise Invalid("refusing a recall states the reason")
+            receipt.recall = RecallStatus.AGREED if agree else RecallStatus.REFUSED
+            receipt.recall_reason = None if agree else (reason or "").strip()
+            receipt.updated_at = now
+            uow.receipts.save(receipt)
+            uow.audit.append(AuditEvent(
+                at=now, action=Action.RECEIPT_RECALL_AGREE if agree
+                else Action.RECEIPT_RECALL_REFUSE, object_type="receipt",
+                object_id=receipt.id, actor_id=actor.id, unit_code=receipt.unit_code,
+                document_id=receipt.document_id, origin=origin,
+                details={"reason": receipt.recall_reason}))
+            uow.commit()
+        return receipt
 
     @staticmethod
     def _check_target(uow: UnitOfWork, target: DispatchTarget, issuer: str, today: date, *,
@@ -412,7 +471,14 @@ class DocumentService:
                                                                        context)})
 
     def allowed_receipt_actions(self, actor: Actor, receipt: Receipt) -> list[str]:
-        """Triggers of the incoming workflow this actor may fire on the entry now."""
+        """Triggers of the incoming workflow this actor may fire on the entry now (and the
+        answers to a recall, when one is asked)."""
+        if receipt.recall is RecallStatus.ASKED:
+            may = Role.CLERK.value in actor.roles_in(receipt.unit_code) \
+                or Role.LEADER.value in actor.roles_in(receipt.unit_code)
+            return ["agree_recall", "refuse_recall"] if may else []
+        if receipt.recall is RecallStatus.AGREED:
+            return []
         with self._uow() as uow:
             context = receipt_context(uow, actor, receipt, self._clock.now())
         return sorted({t.trigger for t in incoming(receipt).allowed(receipt.status, context)})
@@ -586,7 +652,8 @@ def incoming(receipt: Receipt) -> workflows.Definition:
 def receipt_context(uow: UnitOfWork, actor: Actor, receipt: Receipt, at: datetime,
                     reason: str | None = None) -> workflows.Context:
     """The actor's roles toward an incoming entry: in the recipient unit, and as its lead
-    when the assignment in force names them."""
+    when the assignment in force names them. Refuses an entry frozen by a recall."""
+    check_not_frozen(receipt.recall)
     roles = dict(access.recipient_roles(actor, receipt.unit_code))
     if receipt.assigned_at is not None:
         current = uow.assignments.current(receipt.id)

@@ -574,6 +574,25 @@ def receive(receipt_id: str, action: str) -> ResponseReturnValue:
     return serialize.receipt(r, svc.allowed_receipt_actions(actor, r))
 
 
+@bp.post("/documents/<document_id>/recall")
+def recall_document(document_id: str) -> ResponseReturnValue:
+    """The sender asks every recipient for the document back, with the reason."""
+    asked = services().documents.recall(current_actor(), document_id,
+                                        str(_json().get("reason", "")), origin())
+    return {"document_id": document_id, "copies_asked": asked}
+
+
+@bp.post("/receipts/<receipt_id>/recall")
+def answer_recall(receipt_id: str) -> ResponseReturnValue:
+    """The recipient's answer to a recall: {"agree": true}, or false with a reason."""
+    body = _json()
+    if not isinstance(body.get("agree"), bool):
+        raise Invalid("'agree' must be true or false")
+    services().documents.answer_recall(current_actor(), receipt_id, body["agree"], origin(),
+                                       reason=body.get("reason") or None)
+    return _receipt_body(receipt_id)
+
+
 @bp.post("/receipts/<receipt_id>/assign")
 def assign_receipt(receipt_id: str) -> ResponseReturnValue:
     """The leader's annotation and assignment: lead, coordinators, informed (usernames),

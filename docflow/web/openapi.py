@@ -178,6 +178,16 @@ def openapi_document() -> dict[str, Any]:
                     "parent": {"type": ["string", "null"]},
                     "children": {"type": "array", "items": {"type": "object"}}}},
                 params=[doc_id, _query("unit", {"type": "string"})])},
+            "/documents/{document_id}/recall": {"post": _op(
+                "Recall a dispatched document: every recipient's copy is asked back (edXML 13) "
+                "and frozen until its unit answers", 200, {"type": "object"},
+                params=[doc_id], body=REASON)},
+            "/receipts/{receipt_id}/recall": {"post": _op(
+                "Answer a recall: agree (15, the copy is withdrawn) or refuse (16, with a "
+                "reason)", 200, {"type": "object"}, tag="receipts",
+                params=[_path_param("receipt_id")], body=_json({
+                    "type": "object", "required": ["agree"], "properties": {
+                        "agree": {"type": "boolean"}, "reason": {"type": "string"}}}))},
             "/receipts/{receipt_id}/assign": {"post": _op(
                 "The leader annotates and assigns: one lead, coordinators, people informed "
                 "(usernames of the unit), a deadline; again to reassign", 201, {"type": "object"},

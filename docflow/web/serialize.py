@@ -8,7 +8,7 @@ from typing import Any
 
 from docflow.domain.documents import Document, Revision
 from docflow.domain.org import Actor
-from docflow.domain.routing import EDXML_STATUS, Dispatch, Receipt
+from docflow.domain.routing import EDXML_STATUS, RECALL_CODES, Dispatch, Receipt
 
 
 def _iso(value: datetime | date | None) -> str | None:
@@ -31,7 +31,8 @@ def document(d: Document, actions: list[str] | None = None) -> dict[str, Any]:
         "symbol": d.symbol, "issued_at": _iso(d.issued_at), "created_by": d.created_by,
         "created_at": _iso(d.created_at), "updated_at": _iso(d.updated_at),
         "workflow_version": d.workflow_version, "number_period": d.number_period,
-        "department": d.department,
+        "department": d.department, "recalled_at": _iso(d.recalled_at),
+        "recall_reason": d.recall_reason,
         "revisions": [revision(r) for r in d.revisions],
     }
     if actions is not None:
@@ -54,7 +55,10 @@ def receipt(r: Receipt, actions: list[str] | None = None) -> dict[str, Any]:
             "completed_at": _iso(r.completed_at), "return_reason": r.return_reason,
             "deadline": r.deadline.isoformat() if r.deadline else None,
             "assigned_at": _iso(r.assigned_at), "result_document_id": r.result_document_id,
-            "workflow_version": r.workflow_version}
+            "workflow_version": r.workflow_version,
+            "recall": r.recall.value if r.recall else None,
+            "recall_code": RECALL_CODES[r.recall] if r.recall else None,
+            "recall_reason": r.recall_reason}
     if actions is not None:
         body["actions"] = actions
     return body

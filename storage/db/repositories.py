@@ -44,6 +44,7 @@ from docflow.domain.routing import (
     DispatchStatus,
     DispatchTarget,
     ProgressNote,
+    RecallStatus,
     Receipt,
     ReceiptStatus,
 )
@@ -308,6 +309,7 @@ def _document_row(d: Document) -> dict[str, Any]:
         "issued_at": utc(d.issued_at), "issued_year": d.issued_year,
         "search_text": document_search_text(d.doc_type, d.symbol, d.abstract),
         "number_period": d.number_period, "department": d.department,
+        "recalled_at": utc(d.recalled_at), "recall_reason": d.recall_reason,
     }
 
 
@@ -345,6 +347,7 @@ class SqlDocuments(_Repo):
             number=row.number, symbol=row.symbol, issued_at=utc(row.issued_at),
             issued_year=row.issued_year, updated_at=utc(row.updated_at),
             number_period=row.number_period, department=row.department,
+            recalled_at=utc(row.recalled_at), recall_reason=row.recall_reason,
             revisions=[_revision(r) for r in revs],
         )
 
@@ -384,6 +387,7 @@ def _receipt_row(r: Receipt) -> dict[str, Any]:
         "return_reason": r.return_reason, "updated_at": _utc(r.updated_at or r.delivered_at),
         "workflow_version": r.workflow_version, "deadline": r.deadline,
         "assigned_at": utc(r.assigned_at), "result_document_id": r.result_document_id,
+        "recall": r.recall.value if r.recall else None, "recall_reason": r.recall_reason,
     }
 
 
@@ -403,7 +407,9 @@ class SqlReceipts(_Repo):
             return_reason=row.return_reason, updated_at=utc(row.updated_at),
             workflow_version=row.workflow_version, deadline=row.deadline,
             assigned_at=utc(row.assigned_at),
-            result_document_id=str(row.result_document_id) if row.result_document_id else None)
+            result_document_id=str(row.result_document_id) if row.result_document_id else None,
+            recall=RecallStatus(row.recall) if row.recall else None,
+            recall_reason=row.recall_reason)
 
     def save(self, receipt: Receipt) -> None:
         values = _receipt_row(receipt)
@@ -412,6 +418,18 @@ class SqlReceipts(_Repo):
 
     def add_many(self, receipts: Sequence[Receipt]) -> None:
         self._bulk_insert(t.receipts, (_receipt_row(r) for r in receipts), len(receipts))
+
+    def ask_recall(self, document_id: str, at: datetime) -> list[tuple[str, str]]:
+        """Mark every copy not returned nor already withdrawn as asked back; (id, unit) of
+        each."""
+        r = t.receipts.c
+        rows = self.conn.execute(
+            update(t.receipts).where(
+                r.document_id == document_id, r.status != ReceiptStatus.RETURNED.value,
+                or_(r.recall.is_(None), r.recall != RecallStatus.AGREED.value))
+            .values(recall=RecallStatus.ASKED.value, recall_reason=None, updated_at=_utc(at))
+            .returning(r.id, r.unit_code)).all()
+        return [(str(i), u) for i, u in rows]
 
     def units_holding(self, document_id: str, unit_codes: Iterable[str]) -> set[str]:
         r = t.receipts.c

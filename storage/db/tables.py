@@ -112,6 +112,8 @@ documents = Table(
     Column("issued_year", Integer, nullable=True),
     Column("number_period", String(32), nullable=True),
     Column("department", String(10), nullable=True),
+    Column("recalled_at", TS, nullable=True),
+    Column("recall_reason", Text, nullable=True),
     Column("search_text", Text, nullable=False, server_default=""),
     # A number on an issued document is never given twice by the same issuer in a period (a
     # year, or a Party committee's term).
@@ -175,6 +177,8 @@ receipts = Table(
     Column("deadline", Date, nullable=True),
     Column("assigned_at", TS, nullable=True),
     Column("result_document_id", ID, nullable=True),
+    Column("recall", String(8), nullable=True),
+    Column("recall_reason", Text, nullable=True),
     UniqueConstraint("document_id", "unit_code"),
     # Arrival numbers never repeat in a unit's year; entries not yet registered have none and
     # stay out of the index, which keeps a dispatch to thousands of units cheap.
