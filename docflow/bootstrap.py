@@ -23,6 +23,7 @@ from docflow.services.documents import (
 from docflow.services.handling import HandlingService
 from docflow.services.identity import IdentityService
 from docflow.services.intake import IntakeService
+from docflow.services.maintenance import REQUEUE_JOB, SWEEP_JOB, Maintenance
 from docflow.services.org import OrgService
 from docflow.services.ports import (
     BlobStore,
@@ -74,6 +75,7 @@ class Services:
     consultations: ConsultationService
     handling: HandlingService
     delegations: DelegationService
+    maintenance: Maintenance
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -137,10 +139,12 @@ def bootstrap(
     remote = RemotePades(tsa_url=settings.tsa_url, level=settings.pades_level,
                          trust_paths=settings.trust_anchors)
     batches = BatchSigningService(uow, signatures, identity, remote, queue, clock)
+    maintenance = Maintenance(documents, queue, clock)
     if isinstance(queue, InProcessQueue):
         queue.bind({FAN_OUT_JOB: documents.fan_out, VALIDATE_JOB: intake.validate_dispatch,
                     COMPLETE_ITEM_JOB: batches.complete_item,
-                    SEAL_ITEM_JOB: batches.seal_item})
+                    SEAL_ITEM_JOB: batches.seal_item, REQUEUE_JOB: maintenance.requeue_stalled,
+                    SWEEP_JOB: maintenance.sweep_blobs})
     return Services(
         settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
         documents=documents, identity=identity,
@@ -149,7 +153,7 @@ def bootstrap(
         signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
         handling=HandlingService(uow, clock, settings.timezone),
-        delegations=DelegationService(uow, clock),
+        delegations=DelegationService(uow, clock), maintenance=maintenance,
     )
 
 

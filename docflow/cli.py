@@ -94,8 +94,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
 
             built = bootstrap(Settings.from_env(os.environ))
             if built.settings.redis_url is None:
-                # In-process jobs die with the process: pick up dispatches a restart cut off.
+                # In-process jobs die with the process: pick up dispatches a restart cut off,
+                # and run the recurring upkeep here (no worker runs it).
                 built.documents.requeue_stalled(timedelta(0))
+                built.maintenance.start()
             return create_app(built)
 
     click.echo(f"docflow on http://{host}:{port}/ (data: {services.settings.data_dir})")
@@ -126,6 +128,7 @@ def worker(ctx: click.Context, burst: bool, no_fork: bool) -> None:
     requeued = services.documents.requeue_stalled()
     if requeued:
         click.echo(f"requeued {requeued} stalled dispatch(es)")
+    services.maintenance.start()  # every 5 minutes, and the blob sweep every 6 hours
     # A forked work horse logs in to an HSM afresh for every job (a PKCS#11 session does not
     # survive fork); without forking, one login serves a whole batch of seals.
     kind = SimpleWorker if no_fork else Worker

@@ -29,7 +29,8 @@ class RecordingQueue:
     def __init__(self) -> None:
         self.jobs: list[tuple[str, tuple[str, ...]]] = []
 
-    def enqueue(self, job: str, *args: str, delay: timedelta | None = None) -> None:
+    def enqueue(self, job: str, *args: str, delay: timedelta | None = None,
+                key: str | None = None) -> None:
         self.jobs.append((job, args))
 
     def check(self) -> None:

@@ -208,7 +208,12 @@ class BlobStore(Protocol):
 class JobQueue(Protocol):
     """Background work. Jobs are named, take ids only, and are safe to run twice."""
 
-    def enqueue(self, job: str, *args: str, delay: timedelta | None = None) -> None: ...
+    def enqueue(self, job: str, *args: str, delay: timedelta | None = None,
+                key: str | None = None) -> None:
+        """Run `job` now or after `delay`. With a `key`, a job already waiting under the same
+        key is not queued twice (several processes planning the same run)."""
+        ...
+
     def check(self) -> None:
         """Raise when the queue cannot be reached."""
         ...

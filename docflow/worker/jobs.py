@@ -53,5 +53,10 @@ def seal_batch_item(item_id: str) -> str | None:
 
 
 def requeue_stalled() -> int:
-    """Enqueue again dispatches whose job was lost."""
-    return _current().documents.requeue_stalled()
+    """Enqueue again dispatches whose job was lost; plans the next run."""
+    return _current().maintenance.requeue_stalled()
+
+
+def sweep_blobs() -> int:
+    """Delete blobs nothing points to; plans the next run."""
+    return _current().maintenance.sweep_blobs()

@@ -30,17 +30,24 @@ class InProcessQueue:
         self._retries = retries
         self._retry_delay = retry_delay
         self.failures: list[tuple[str, tuple[str, ...], str]] = []
+        self._keys: dict[int, str] = {}  # counter of a waiting keyed job -> its key
 
     def bind(self, handlers: Mapping[str, Handler]) -> None:
         """Name → function; set once the services exist (they need the queue first)."""
         self._handlers = dict(handlers)
 
-    def enqueue(self, job: str, *args: str, delay: timedelta | None = None) -> None:
+    def enqueue(self, job: str, *args: str, delay: timedelta | None = None,
+                key: str | None = None) -> None:
         if job not in self._handlers:
             raise KeyError(f"no job named {job!r}")
         due = time.monotonic() + (delay.total_seconds() if delay else 0.0)
         with self._cv:
-            heapq.heappush(self._heap, (due, next(self._counter), job, args, 0))
+            if key is not None and key in self._keys.values():
+                return
+            number = next(self._counter)
+            if key is not None:
+                self._keys[number] = key
+            heapq.heappush(self._heap, (due, number, job, args, 0))
             self._start()
             self._cv.notify()
 
@@ -84,7 +91,8 @@ class InProcessQueue:
                     self._cv.wait(timeout)
                 if self._stopping:
                     return
-                _, _, job, args, attempt = heapq.heappop(self._heap)
+                _, number, job, args, attempt = heapq.heappop(self._heap)
+                self._keys.pop(number, None)
                 self._busy += 1
             try:
                 self._handlers[job](*args)

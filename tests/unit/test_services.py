@@ -296,7 +296,8 @@ class LosingQueue:
     def __init__(self) -> None:
         self.lost: list[tuple[str, tuple[str, ...]]] = []
 
-    def enqueue(self, job: str, *args: str, delay: timedelta | None = None) -> None:
+    def enqueue(self, job: str, *args: str, delay: timedelta | None = None,
+                key: str | None = None) -> None:
         self.lost.append((job, args))
 
     def check(self) -> None:
@@ -367,3 +368,40 @@ def test_a_document_in_flight_keeps_its_workflow_version(
     with pytest.raises(Conflict, match="'submit' is not possible"):
         docs.submit(org.officer, after, ORIGIN)
     assert docs.approve(org.leader, after, ORIGIN).status == "approved"
+
+
+def test_upkeep_is_planned_at_the_start_of_the_next_period(tmp_path: Path) -> None:
+    """Whoever plans it, and when, the next run is at the next period's start, once."""
+    from datetime import UTC, datetime
+
+    from docflow.services.maintenance import Maintenance
+
+    class Recording:
+        def __init__(self) -> None:
+            self.planned: list[tuple[str, timedelta | None, str | None]] = []
+
+        def enqueue(self, job: str, *args: str, delay: timedelta | None = None,
+                    key: str | None = None) -> None:
+            self.planned.append((job, delay, key))
+
+        def check(self) -> None:
+            pass
+
+    class At:
+        def __init__(self, at: datetime) -> None:
+            self.at = at
+
+        def now(self) -> datetime:
+            return self.at
+
+    queue = Recording()
+    clock = At(datetime(2026, 11, 22, 2, 3, 30, tzinfo=UTC))
+    upkeep = Maintenance(None, queue, clock)  # type: ignore[arg-type]
+    upkeep.start()
+    clock.at = datetime(2026, 11, 22, 2, 4, 59, tzinfo=UTC)
+    upkeep.plan("requeue_stalled")
+    (job1, delay1, key1), (job2, delay2, _), (job3, delay3, key3) = queue.planned
+    assert (job1, job2, job3) == ("requeue_stalled", "sweep_blobs", "requeue_stalled")
+    assert delay1 == timedelta(minutes=1, seconds=30) and delay3 == timedelta(seconds=1)
+    assert key1 == key3  # both aim at 02:05: the queue keeps one
+    assert delay2 == timedelta(hours=3, minutes=56, seconds=30)  # 06:00 UTC
