@@ -136,10 +136,7 @@ class BatchSigningService:
         except DomainError as exc:
             done = replace(item, status=BatchItemStatus.FAILED, error=exc.message,
                            attempts=item.attempts + 1)
-        with self._uow() as uow:
-            uow.batches.save_item(done)
-            uow.commit()
-        return done.status
+        return self._save(done)
 
     def seal(self, actor: Actor, document_ids: Sequence[str]
              ) -> tuple[SigningBatch, list[BatchItem]]:
@@ -177,10 +174,13 @@ class BatchSigningService:
         except DomainError as exc:
             done = replace(item, status=BatchItemStatus.FAILED, error=exc.message,
                            attempts=item.attempts + 1)
+        return self._save(done)
+
+    def _save(self, item: BatchItem) -> BatchItemStatus:
         with self._uow() as uow:
-            uow.batches.save_item(done)
+            uow.batches.save_item(item)
             uow.commit()
-        return done.status
+        return item.status
 
     def _sealed_by_batch(self, actor: Actor, document_id: str, batch: SigningBatch) -> bool:
         """A run that sealed, then died before saving the item, left its seal: find it."""

@@ -291,12 +291,7 @@ class DocumentService:
         target = target.check()
         now = self._clock.now()
         with self._uow() as uow:
-            receipt = uow.receipts.get(receipt_id, for_update=True)
-            if receipt is None:
-                raise NotFound("no such incoming entry")
-            load_visible(uow, actor, receipt.document_id)
-            if receipt.unit_code not in actor.unit_codes:
-                raise Forbidden("only the recipient unit passes its incoming entry down")
+            receipt = own_entry(uow, actor, receipt_id)
             check_not_frozen(receipt.recall)
             if receipt.status not in (ReceiptStatus.REGISTERED, ReceiptStatus.ASSIGNED,
                                       ReceiptStatus.PROCESSING):
@@ -359,10 +354,7 @@ class DocumentService:
         with its reason."""
         now = self._clock.now()
         with self._uow() as uow:
-            receipt = uow.receipts.get(receipt_id, for_update=True)
-            if receipt is None:
-                raise NotFound("no such incoming entry")
-            load_visible(uow, actor, receipt.document_id)
+            receipt = own_entry(uow, actor, receipt_id)
             if not actor.roles_in(receipt.unit_code) & {Role.CLERK.value, Role.LEADER.value}:
                 raise Forbidden("the recipient unit's leader or clerk answers a recall")
             if receipt.recall is not RecallStatus.ASKED:
@@ -523,13 +515,7 @@ class DocumentService:
     ) -> Receipt:
         now = self._clock.now()
         with self._uow() as uow:
-            receipt = uow.receipts.get(receipt_id, for_update=True)
-            if receipt is None:
-                raise NotFound("no such incoming entry")
-            load_visible(uow, actor, receipt.document_id)
-            if receipt.unit_code not in actor.unit_codes:
-                # Visible (e.g. to the sender or an auditor) but not theirs to act on.
-                raise Forbidden("only the recipient unit acts on its incoming entry")
+            receipt = own_entry(uow, actor, receipt_id)
             fired = run_workflow(incoming(receipt), receipt.status, trigger,
                                  receipt_context(uow, actor, receipt, now, reason))
             details: dict[str, object] = {"from": fired.source, "to": fired.target}
@@ -642,6 +628,19 @@ def load_visible(
 def audit_paths(actor: Actor) -> list[str]:
     """The subtrees the actor audits."""
     return [m.unit_path for m in actor.memberships if m.role is Role.AUDITOR]
+
+
+def own_entry(uow: UnitOfWork, actor: Actor, receipt_id: str) -> Receipt:
+    """An incoming entry of one of the actor's units, locked for the change: NotFound when it
+    does not exist or cannot be seen, Forbidden when it is visible (to the sender, to an
+    auditor) but not theirs to act on."""
+    receipt = uow.receipts.get(receipt_id, for_update=True)
+    if receipt is None:
+        raise NotFound("no such incoming entry")
+    load_visible(uow, actor, receipt.document_id)
+    if receipt.unit_code not in actor.unit_codes:
+        raise Forbidden("only the recipient unit acts on its incoming entry")
+    return receipt
 
 
 def incoming(receipt: Receipt) -> workflows.Definition:

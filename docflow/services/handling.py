@@ -11,10 +11,16 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from docflow.domain.audit import Action, AuditEvent, Origin
-from docflow.domain.errors import Forbidden, Invalid, NotFound
+from docflow.domain.errors import Invalid, NotFound
 from docflow.domain.org import Actor
 from docflow.domain.routing import Assignment, ProgressNote, Receipt, ReceiptStatus
-from docflow.services.documents import incoming, load_visible, receipt_context, run_workflow
+from docflow.services.documents import (
+    incoming,
+    load_visible,
+    own_entry,
+    receipt_context,
+    run_workflow,
+)
 from docflow.services.ids import new_id
 from docflow.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
@@ -47,7 +53,7 @@ class HandlingService:
         if errors:
             raise Invalid("the assignment is not valid", errors=errors)
         with self._uow() as uow:
-            receipt = self._entry(uow, actor, receipt_id)
+            receipt = own_entry(uow, actor, receipt_id)
             fired = run_workflow(incoming(receipt), receipt.status, "assign",
                                  receipt_context(uow, actor, receipt, now))
             people = uow.users.by_usernames(names)
@@ -83,7 +89,7 @@ class HandlingService:
             raise Invalid("the progress note is empty")
         now = self._clock.now()
         with self._uow() as uow:
-            receipt = self._entry(uow, actor, receipt_id)
+            receipt = own_entry(uow, actor, receipt_id)
             fired = run_workflow(incoming(receipt), receipt.status, "progress",
                                  receipt_context(uow, actor, receipt, now))
             note = ProgressNote(id=new_id(), receipt_id=receipt.id, author_id=actor.id,
@@ -102,7 +108,7 @@ class HandlingService:
         """A later deadline, with the reason; the leader's to give."""
         now = self._clock.now()
         with self._uow() as uow:
-            receipt = self._entry(uow, actor, receipt_id)
+            receipt = own_entry(uow, actor, receipt_id)
             fired = run_workflow(incoming(receipt), receipt.status, "extend",
                                  receipt_context(uow, actor, receipt, now, reason))
             if receipt.deadline is not None and deadline <= receipt.deadline:
@@ -127,16 +133,6 @@ class HandlingService:
                 raise NotFound("no such incoming entry")
             load_visible(uow, actor, receipt.document_id)
             return uow.assignments.current(receipt.id), uow.assignments.notes(receipt.id)
-
-    @staticmethod
-    def _entry(uow: UnitOfWork, actor: Actor, receipt_id: str) -> Receipt:
-        receipt = uow.receipts.get(receipt_id, for_update=True)
-        if receipt is None:
-            raise NotFound("no such incoming entry")
-        load_visible(uow, actor, receipt.document_id)
-        if receipt.unit_code not in actor.unit_codes:
-            raise Forbidden("only the recipient unit handles its incoming entry")
-        return receipt
 
     @staticmethod
     def _audit(uow: UnitOfWork, action: Action, receipt: Receipt, actor: Actor,
