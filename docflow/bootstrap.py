@@ -35,6 +35,7 @@ from docflow.services.ports import (
     SignatureValidator,
 )
 from docflow.services.queries import QueryService
+from docflow.services.reports import ReportService
 from docflow.services.signatures import SignatureService, SigningLimits
 from docflow.signing.intake import AnchoredValidator
 from docflow.signing.keys import RemotePades, signing_options
@@ -76,6 +77,7 @@ class Services:
     handling: HandlingService
     delegations: DelegationService
     maintenance: Maintenance
+    reports: ReportService
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -154,6 +156,7 @@ def bootstrap(
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
         handling=HandlingService(uow, clock, settings.timezone),
         delegations=DelegationService(uow, clock), maintenance=maintenance,
+        reports=ReportService(uow, clock, settings.timezone),
     )
 
 

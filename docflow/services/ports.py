@@ -15,6 +15,7 @@ from docflow.domain.consultations import Consultation, Opinion
 from docflow.domain.delegation import Delegation
 from docflow.domain.documents import Document, Revision
 from docflow.domain.org import CommitteeTerm, Level, Membership, Unit, User
+from docflow.domain.reports import ReportRequest, Submission
 from docflow.domain.routing import (
     Assignment,
     Dispatch,
@@ -158,6 +159,7 @@ class UnitOfWork(Protocol):
     consultations: ConsultationRepository
     assignments: AssignmentRepository
     delegations: DelegationRepository
+    report_requests: ReportRequestRepository
     audit: AuditLog
 
     def __enter__(self) -> Self: ...
@@ -310,6 +312,14 @@ class BatchRepository(Protocol):
     def items(self, batch_id: str) -> list[BatchItem]: ...
     def item(self, item_id: str, *, for_update: bool = False) -> BatchItem | None: ...
     def save_item(self, item: BatchItem) -> None: ...
+
+
+class ReportRequestRepository(Protocol):
+    def add(self, request: ReportRequest) -> None: ...
+    def get(self, request_id: str, *, for_update: bool = False) -> ReportRequest | None: ...
+    def save(self, request: ReportRequest) -> None: ...
+    def submit(self, request_id: str, submission: Submission) -> None: ...
+    def involving(self, unit_codes: Sequence[str]) -> list[str]: ...
 
 
 class DelegationRepository(Protocol):

@@ -15,6 +15,7 @@ from docflow.domain.consultations import Answer, Consultation
 from docflow.domain.delegation import Delegation
 from docflow.domain.documents import Confidentiality, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import Invalid
+from docflow.domain.reports import ReportRequest
 from docflow.domain.routing import Counts, DispatchTarget
 from docflow.domain.signatures import Authority, BatchItem, SignatureKind, SignatureRecord
 from docflow.services.ports import RemotePreparation
@@ -519,6 +520,71 @@ def list_delegations() -> ResponseReturnValue:
 def revoke_delegation(delegation_id: str) -> ResponseReturnValue:
     return _delegation(services().delegations.revoke(current_actor(), delegation_id,
                                                      origin()))
+
+
+def _report_request(r: ReportRequest) -> dict[str, Any]:
+    return {"id": r.id, "unit_code": r.unit_code, "title": r.title, "details": r.details,
+            "deadline": r.deadline.isoformat(), "status": r.status.value,
+            "created_by": r.created_by, "created_at": r.created_at.isoformat(),
+            "closed_at": r.closed_at.isoformat() if r.closed_at else None,
+            "close_reason": r.close_reason,
+            "submitted": sum(s.document_id is not None for s in r.submissions),
+            "pending": r.pending(), "late": [s.unit_code for s in r.submissions if s.late],
+            "submissions": [{"unit_code": s.unit_code, "document_id": s.document_id,
+                             "submitted_at": s.submitted_at.isoformat()
+                             if s.submitted_at else None, "late": s.late}
+                            for s in r.submissions]}
+
+
+@bp.post("/report-requests")
+def request_reports() -> ResponseReturnValue:
+    """A leader asks units below (`units`, or `level` under `under`) for a report."""
+    body = _json()
+    deadline = _date(body.get("deadline"), "deadline")
+    if deadline is None:
+        raise Invalid("'deadline' is required (YYYY-MM-DD)")
+    made = services().reports.request(
+        current_actor(), str(body.get("unit_code", "")), str(body.get("title", "")),
+        str(body.get("details", "")), deadline, _target(body), origin())
+    return _report_request(made), 201
+
+
+@bp.get("/report-requests")
+def list_report_requests() -> ResponseReturnValue:
+    return {"items": [_report_request(r)
+                      for r in services().reports.involving(current_actor())]}
+
+
+@bp.get("/report-requests/<request_id>")
+def get_report_request(request_id: str) -> ResponseReturnValue:
+    return _report_request(services().reports.get(current_actor(), request_id))
+
+
+@bp.post("/report-requests/<request_id>/submissions")
+def submit_report(request_id: str) -> ResponseReturnValue:
+    """An asked unit links the report it issued: {unit_code, document_id}."""
+    body = _json()
+    done = services().reports.submit(current_actor(), request_id,
+                                     str(body.get("unit_code", "")),
+                                     str(body.get("document_id", "")), origin())
+    return _report_request(done), 201
+
+
+@bp.post("/report-requests/<request_id>/<any(remind, extend, close, cancel):step>")
+def report_request_step(request_id: str, step: str) -> ResponseReturnValue:
+    body = _json() if request.content_length else {}
+    reports, actor = services().reports, current_actor()
+    if step == "remind":
+        reports.remind(actor, request_id, origin())
+    elif step == "extend":
+        deadline = _date(body.get("deadline"), "deadline")
+        if deadline is None:
+            raise Invalid("'deadline' is required (YYYY-MM-DD)")
+        reports.extend(actor, request_id, deadline, str(body.get("reason", "")), origin())
+    else:
+        reports.close(actor, request_id, origin(),
+                      cancel_reason=str(body.get("reason", "")) if step == "cancel" else None)
+    return _report_request(reports.get(actor, request_id))
 
 
 @bp.get("/inbox")

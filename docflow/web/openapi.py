@@ -269,6 +269,34 @@ def openapi_document() -> dict[str, Any]:
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
                     _query("before", {"type": "string"})])} for which in ("outgoing",
                                                                            "incoming")},
+            "/report-requests": {
+                "post": _op("A leader asks units below for a report by a deadline: `units`, or "
+                            "`level` under `under`", 201, {"type": "object"},
+                            tag="reports", body=_json({"type": "object", "required": [
+                                "unit_code", "title", "deadline"], "properties": {
+                                "unit_code": {"type": "string"}, "title": {"type": "string"},
+                                "details": {"type": "string"},
+                                "deadline": {"type": "string", "format": "date"},
+                                "units": {"type": "array", "items": {"type": "string"}},
+                                "level": {"type": "string"}, "under": {"type": "string"}}})),
+                "get": _op("Requests the caller's units made or were asked", 200,
+                           {"type": "object"}, tag="reports")},
+            "/report-requests/{request_id}": {"get": _op(
+                "A request: who has submitted, who has not, who was late", 200,
+                {"type": "object"}, tag="reports", params=[_path_param("request_id")])},
+            "/report-requests/{request_id}/submissions": {"post": _op(
+                "An asked unit links the report it issued", 201, {"type": "object"},
+                tag="reports", params=[_path_param("request_id")], body=_json({
+                    "type": "object", "required": ["unit_code", "document_id"],
+                    "properties": {"unit_code": {"type": "string"},
+                                   "document_id": {"type": "string"}}}))},
+            **{f"/report-requests/{{request_id}}/{step}": {"post": _op(
+                summary, 200, {"type": "object"}, tag="reports",
+                params=[_path_param("request_id")])} for step, summary in (
+                ("remind", "Record a reminder to the units that have not submitted"),
+                ("extend", "A later deadline, with the reason: {deadline, reason}"),
+                ("close", "Close the collection"),
+                ("cancel", "Cancel the request, with the reason: {reason}"))},
             "/delegations": {
                 "post": _op("A leader grants signing authority (KT., Q., TL., TUQ.) to a person "
                             "of the unit, for document types and a window; an authorisation "

@@ -38,6 +38,7 @@ from docflow.domain.documents import (
     Urgency,
 )
 from docflow.domain.org import CommitteeTerm, Level, Membership, Role, Unit, User
+from docflow.domain.reports import ReportRequest, RequestStatus, Submission
 from docflow.domain.routing import (
     Assignment,
     Dispatch,
@@ -599,6 +600,57 @@ class SqlBatches(_Repo):
         del values["id"]
         self.conn.execute(update(t.signing_batch_items)
                           .where(t.signing_batch_items.c.id == item.id).values(**values))
+
+
+class SqlReportRequests(_Repo):
+    def add(self, r: ReportRequest) -> None:
+        self.conn.execute(insert(t.report_requests).values(
+            id=r.id, unit_code=r.unit_code, title=r.title, details=r.details,
+            deadline=r.deadline, status=r.status.value, workflow_version=r.workflow_version,
+            created_by=r.created_by, created_at=_utc(r.created_at)))
+        self.conn.execute(insert(t.report_submissions), [
+            {"request_id": r.id, "unit_code": s.unit_code, "late": False}
+            for s in r.submissions])
+
+    def get(self, request_id: str, *, for_update: bool = False) -> ReportRequest | None:
+        row = self._by_id(t.report_requests, request_id, for_update=for_update)
+        if row is None:
+            return None
+        s = t.report_submissions.c
+        subs = self.conn.execute(select(t.report_submissions).where(s.request_id == row.id)
+                                 .order_by(s.unit_code))
+        return ReportRequest(
+            id=str(row.id), unit_code=row.unit_code, title=row.title, details=row.details,
+            deadline=row.deadline, status=RequestStatus(row.status),
+            workflow_version=row.workflow_version, created_by=str(row.created_by),
+            created_at=_utc(row.created_at), closed_at=utc(row.closed_at),
+            close_reason=row.close_reason,
+            submissions=tuple(Submission(
+                unit_code=x.unit_code,
+                document_id=str(x.document_id) if x.document_id else None,
+                submitted_by=str(x.submitted_by) if x.submitted_by else None,
+                submitted_at=utc(x.submitted_at), late=bool(x.late)) for x in subs))
+
+    def save(self, r: ReportRequest) -> None:
+        self.conn.execute(update(t.report_requests).where(t.report_requests.c.id == r.id)
+                          .values(status=r.status.value, deadline=r.deadline,
+                                  closed_at=utc(r.closed_at), close_reason=r.close_reason))
+
+    def submit(self, request_id: str, submission: Submission) -> None:
+        s = t.report_submissions.c
+        self.conn.execute(update(t.report_submissions).where(
+            s.request_id == request_id, s.unit_code == submission.unit_code).values(
+            document_id=submission.document_id, submitted_by=submission.submitted_by,
+            submitted_at=utc(submission.submitted_at), late=submission.late))
+
+    def involving(self, unit_codes: Sequence[str]) -> list[str]:
+        """Ids of requests made by these units or asked of them, newest first."""
+        r, s = t.report_requests.c, t.report_submissions.c
+        asked = select(s.request_id).where(s.unit_code.in_(unit_codes))
+        rows = self.conn.execute(select(r.id).where(
+            or_(r.unit_code.in_(unit_codes), r.id.in_(asked))).order_by(r.created_at.desc())
+            .limit(200))
+        return [str(x) for x in rows.scalars()]
 
 
 class SqlDelegations(_Repo):

@@ -269,6 +269,33 @@ delegations = Table(
     Index("ix_delegations_grantee_id_unit_code", "grantee_id", "unit_code"),
 )
 
+report_requests = Table(
+    "report_requests", metadata,
+    Column("id", ID, primary_key=True),
+    Column("unit_code", String(13), ForeignKey("units.code"), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("deadline", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("workflow_version", Integer, nullable=False),
+    Column("created_by", ID, ForeignKey("users.id"), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("closed_at", TS, nullable=True),
+    Column("close_reason", Text, nullable=True),
+    Index("ix_report_requests_unit_code", "unit_code"),
+)
+
+report_submissions = Table(
+    "report_submissions", metadata,
+    Column("request_id", ID, ForeignKey("report_requests.id"), primary_key=True),
+    Column("unit_code", String(13), ForeignKey("units.code"), primary_key=True),
+    Column("document_id", ID, ForeignKey("documents.id"), nullable=True),
+    Column("submitted_by", ID, ForeignKey("users.id"), nullable=True),
+    Column("submitted_at", TS, nullable=True),
+    Column("late", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_report_submissions_unit_code", "unit_code"),
+)
+
 committee_terms = Table(
     "committee_terms", metadata,
     Column("unit_code", String(13), ForeignKey("units.code"), primary_key=True),

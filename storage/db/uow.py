@@ -16,6 +16,7 @@ from docflow.services.ports import (
     DispatchRepository,
     DocumentRepository,
     ReceiptRepository,
+    ReportRequestRepository,
     SequenceRepository,
     SignatureRepository,
     SigningSessionRepository,
@@ -32,6 +33,7 @@ from storage.db.repositories import (
     SqlDispatches,
     SqlDocuments,
     SqlReceipts,
+    SqlReportRequests,
     SqlSequences,
     SqlSignatures,
     SqlSigningSessions,
@@ -57,6 +59,7 @@ class SqlUnitOfWork:
     consultations: ConsultationRepository
     assignments: AssignmentRepository
     delegations: DelegationRepository
+    report_requests: ReportRequestRepository
     audit: AuditLog
 
     def __init__(self, engine: Engine) -> None:
@@ -80,6 +83,7 @@ class SqlUnitOfWork:
         self.consultations = SqlConsultations(conn)
         self.assignments = SqlAssignments(conn)
         self.delegations = SqlDelegations(conn)
+        self.report_requests = SqlReportRequests(conn)
         self.audit = SqlAudit(conn)
         return self
 
