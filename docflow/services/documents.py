@@ -427,7 +427,10 @@ class DocumentService:
                 Receipt(id=new_id(), dispatch_id=dispatch.id,
                         document_id=dispatch.document_id, unit_code=code,
                         status=ReceiptStatus(RECEIPT.initial), delivered_at=now, updated_at=now,
-                        workflow_version=RECEIPT.version)
+                        workflow_version=RECEIPT.version,
+                        # A forward still pending when the document was recalled delivers
+                        # copies already asked back.
+                        recall=RecallStatus.ASKED if document.recalled_at else None)
                 for code in codes
             ]
             uow.receipts.add_many(receipts)

@@ -4,6 +4,7 @@ reason); nothing more is sent."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from docflow.bootstrap import Services
 from docflow.domain.errors import Conflict, Forbidden, Invalid
 from docflow.domain.org import Level
-from docflow.domain.routing import DispatchTarget, RecallStatus, ReceiptStatus
+from docflow.domain.routing import DispatchStatus, DispatchTarget, RecallStatus, ReceiptStatus
 from docflow.services.org import OrgImport, UnitRow
 from docflow.web import create_app
 from tests.conftest import ORIGIN, PASSWORD, Org, issued_document
@@ -29,7 +30,7 @@ def test_a_recall_freezes_every_copy_until_its_unit_answers(services: Services,
     entries = {e.unit_code: e.receipt_id for e in services.queries.inbox(org.commune_clerk)}
     x1 = entries["P01.X1"]
     docs.register_receipt(org.commune_clerk, x1, ORIGIN)
-    docs.forward(org.commune_clerk, x1, DispatchTarget(("P01.X1.B1",)), ORIGIN)
+    pending = docs.forward(org.commune_clerk, x1, DispatchTarget(("P01.X1.B1",)), ORIGIN)
     services.queue.join()  # type: ignore[attr-defined]
     x2 = next(e.receipt_id for e in services.queries.inbox(org.other_clerk))
     docs.return_receipt(org.other_clerk, x2, "Gửi nhầm", ORIGIN)
@@ -67,6 +68,20 @@ def test_a_recall_freezes_every_copy_until_its_unit_answers(services: Services,
     x3 = next(r.receipt_id for r in rows if r.unit_code == "P01.X3")
     with pytest.raises(Forbidden):
         docs.answer_recall(org.commune_clerk, x3, True, ORIGIN)  # not X1's copy
+    # A forward whose job runs only after the recall delivers copies already asked back.
+    services.org.import_org(OrgImport(units=[
+        UnitRow("t", "P01.X1.B2", "Chi hội Hai", "CH2", "branch", "P01.X1")]), ORIGIN)
+    late_forward = replace(pending, id="00000000-0000-4000-8000-0000000000ff",
+                           target=DispatchTarget(("P01.X1.B2",)))
+    from storage.db.uow import SqlUnitOfWorkFactory
+
+    with SqlUnitOfWorkFactory(services.engine)() as uow:
+        uow.dispatches.add(replace(late_forward, status=DispatchStatus.PENDING))
+        uow.commit()
+    assert docs.fan_out(late_forward.id) == 1
+    _counts, rows = services.queries.recipients(org.clerk, doc_id)
+    b2 = next(r.receipt_id for r in rows if r.unit_code == "P01.X1.B2")
+    assert docs.receipt(org.clerk, b2).recall is RecallStatus.ASKED
 
 
 def test_the_api(services: Services, org: Org) -> None:
