@@ -7,7 +7,8 @@ import re
 from workflows.engine import Definition, Transition
 
 _RELATIONS = {"drafting_unit": "drafting unit", "recipient_unit": "recipient unit",
-              "requesting_unit": "requesting unit", "consulted": "people consulted"}
+              "requesting_unit": "requesting unit", "consulted": "the people consulted",
+              "lead": "the lead"}
 
 
 def to_mermaid(definition: Definition) -> str:
@@ -30,10 +31,13 @@ def to_mermaid(definition: Definition) -> str:
 
 def _label(t: Transition) -> str:
     who = ", ".join(sorted(t.guard.roles))
-    where = _RELATIONS.get(t.guard.relation, t.guard.relation.replace("_", " "))
+    relation = t.guard.relation
+    where = _RELATIONS.get(relation, relation.replace("_", " "))
+    # Relations are units ("drafting_unit") or parts people play ("lead", "consulted").
+    whom = f"{who} of the {where}" if relation.endswith("unit") else f"{where} ({who})"
     if t.guard.levels:
-        where += " at " + " or ".join(sorted(t.guard.levels)) + " level"
-    parts = [_clean(t.title or t.trigger), f"[{t.trigger}]", f"{who} of the {where}"]
+        whom += " at " + " or ".join(sorted(t.guard.levels)) + " level"
+    parts = [_clean(t.title or t.trigger), f"[{t.trigger}]", whom]
     if t.mode == "quorum":
         parts.append(f"any {t.quorum} of the participants")
     elif t.mode == "parallel":
