@@ -298,6 +298,7 @@ def workflows_show(name: str, version: int | None, fmt: str) -> None:
                          **({"levels": sorted(t.guard.levels)} if t.guard.levels else {}),
                          **({"mode": t.mode} if t.mode != "single" else {}),
                          **({"quorum": t.quorum} if t.quorum is not None else {}),
+                         **({"quorum": "given"} if t.quorum_given else {}),
                          **({"needs_reason": True} if t.needs_reason else {}),
                          "title": t.title} for t in definition.transitions]},
         ensure_ascii=False, indent=2))

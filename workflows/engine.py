@@ -48,13 +48,19 @@ class Transition:
     title: str = ""
     mode: str = "single"
     quorum: int | None = None
-    """For ``quorum`` steps: how many participants must act."""
+    """For ``quorum`` steps: how many participants must act; None with `quorum_given`."""
+    quorum_given: bool = False
+    """The quorum comes with each instance (`Context.quorum`), e.g. set by whoever asks."""
 
-    def needed(self, participants: int) -> int:
+    def needed(self, participants: int, given: int | None = None) -> int:
         """How many acts complete this step, of `participants` people."""
         if self.mode == "single":
             return 1
         if self.mode == "quorum":
+            if self.quorum_given:
+                if given is None:
+                    raise NotYourTurn(self.trigger, "the step's quorum was not given")
+                return given
             assert self.quorum is not None
             return self.quorum
         return participants
@@ -97,6 +103,8 @@ class Context:
     """For a step several people take: who takes part, in order."""
     acted: tuple[str, ...] = ()
     """For such a step: who has acted on it already, in the order they did."""
+    quorum: int | None = None
+    """For a quorum step whose definition leaves it to the instance: how many must act."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +173,7 @@ def _take_turn(transition: Transition, context: Context) -> bool:
         raise NotYourTurn(transition.trigger, "you have acted on this step already")
     if transition.mode == "sequential" and people[len(acted)] != context.actor:
         raise NotYourTurn(transition.trigger, f"it is {people[len(acted)]}'s turn")
-    needed = transition.needed(len(people))
+    needed = transition.needed(len(people), context.quorum)
     if needed > len(people):
         raise NotYourTurn(transition.trigger, f"the step needs {needed} participants and has "
                                               f"{len(people)}")

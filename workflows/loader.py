@@ -41,7 +41,8 @@ def load(data: Mapping[str, Any], known_roles: frozenset[str] | None = None,
                 needs_reason=bool(t.get("needs_reason", False)),
                 title=str(t.get("title", "")),
                 mode=str(t.get("mode", "single")),
-                quorum=int(t["quorum"]) if "quorum" in t else None,
+                quorum=int(t["quorum"]) if "quorum" in t and t["quorum"] != "given" else None,
+                quorum_given=t.get("quorum") == "given",
             )
             for t in data["transitions"]
         )
@@ -87,7 +88,7 @@ def _validate(d: Definition, known_roles: frozenset[str] | None,
         if t.mode not in MODES:
             raise DefinitionError(f"{d.name}: '{t.trigger}' has mode '{t.mode}'; one of "
                                   f"{', '.join(MODES)}")
-        if (t.mode == "quorum") != (t.quorum is not None):
+        if (t.mode == "quorum") != (t.quorum is not None or t.quorum_given):
             raise DefinitionError(f"{d.name}: '{t.trigger}': a quorum (and only a quorum "
                                   f"step) states how many must act")
         if t.quorum is not None and t.quorum < 1:

@@ -39,7 +39,8 @@ def _label(t: Transition) -> str:
         whom += " at " + " or ".join(sorted(t.guard.levels)) + " level"
     parts = [_clean(t.title or t.trigger), f"[{t.trigger}]", whom]
     if t.mode == "quorum":
-        parts.append(f"any {t.quorum} of the participants")
+        parts.append("as many of the participants as each instance sets" if t.quorum_given
+                     else f"any {t.quorum} of the participants")
     elif t.mode == "parallel":
         parts.append("all participants, any order")
     elif t.mode == "sequential":

@@ -51,6 +51,8 @@ class Consultation:
     workflow_version: int
     created_at: datetime
     opinions: tuple[Opinion, ...] = ()
+    quorum: int | None = None
+    """How many answers complete the consultation; None: everyone asked."""
     conclusion: str | None = None
     concluded_by: str | None = None
     concluded_at: datetime | None = None

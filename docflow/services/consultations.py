@@ -43,8 +43,10 @@ class ConsultationService:
         self._zone = ZoneInfo(timezone)
 
     def ask(self, actor: Actor, document_id: str, question: str, usernames: Sequence[str],
-            origin: Origin, *, deadline: date | None = None) -> Consultation:
-        """Open a consultation on a document not yet issued."""
+            origin: Origin, *, deadline: date | None = None,
+            quorum: int | None = None) -> Consultation:
+        """Open a consultation on a document not yet issued; it is answered once `quorum` of
+        the people asked have answered (everyone when None); others may still answer."""
         question = question.strip()
         names = [u.strip() for u in usernames if u.strip()]
         errors = []
@@ -54,6 +56,8 @@ class ConsultationService:
             errors.append(f"ask 1 to {MAX_PARTICIPANTS} people")
         if len(set(names)) != len(names):
             errors.append("a person is named twice")
+        if quorum is not None and not 1 <= quorum <= len(names):
+            errors.append(f"the quorum is between 1 and the {len(names)} people asked")
         now = self._clock.now()
         if deadline is not None and deadline < now.astimezone(self._zone).date():
             errors.append("the deadline has passed already")
@@ -81,11 +85,12 @@ class ConsultationService:
                 id=new_id(), document_id=document.id, unit_code=document.unit_code,
                 asked_by=actor.id, question=question,
                 participants=tuple(people[n].id for n in names), deadline=deadline,
+                quorum=quorum,
                 status=ConsultationStatus(fired.target), workflow_version=CONSULTATION.version,
                 created_at=now)
             uow.consultations.add(consultation)
             self._audit(uow, Action.CONSULTATION_ASK, consultation, actor, origin, now, {
-                "question": question, "participants": names,
+                "question": question, "participants": names, "quorum": quorum,
                 "deadline": deadline.isoformat() if deadline else None})
             uow.commit()
         return consultation
@@ -99,12 +104,18 @@ class ConsultationService:
         now = self._clock.now()
         with self._uow() as uow:
             consultation = self._visible(uow, actor, consultation_id, for_update=True)
+            if actor.id not in consultation.participants:
+                raise Conflict("'answer': you are not among the people asked")
+            if any(o.user_id == actor.id for o in consultation.opinions):
+                raise Conflict("'answer': you have acted on this step already")
             roles = frozenset(m.role.value for m in actor.memberships)
             fired = run_workflow(self._definition(consultation), consultation.status.value,
                                  "answer", workflows.Context(
                                      actor=actor.id, at=now, roles={"consulted": roles},
                                      participants=consultation.participants,
-                                     acted=tuple(o.user_id for o in consultation.opinions)))
+                                     acted=tuple(o.user_id for o in consultation.opinions),
+                                     quorum=consultation.quorum
+                                     or len(consultation.participants)))
             opinion = Opinion(user_id=actor.id, answer=answer, comment=comment, at=now)
             uow.consultations.add_opinion(consultation.id, opinion)
             consultation = replace(consultation, status=ConsultationStatus(fired.target),

@@ -383,7 +383,7 @@ def _consultation(c: Consultation) -> dict[str, Any]:
     tally = c.tally()
     return {"id": c.id, "document_id": c.document_id, "unit_code": c.unit_code,
             "asked_by": c.asked_by, "question": c.question,
-            "participants": list(c.participants),
+            "participants": list(c.participants), "quorum": c.quorum,
             "deadline": c.deadline.isoformat() if c.deadline else None,
             "status": c.status.value, "workflow_version": c.workflow_version,
             "created_at": c.created_at.isoformat(),
@@ -395,6 +395,14 @@ def _consultation(c: Consultation) -> dict[str, Any]:
             "concluded_at": c.concluded_at.isoformat() if c.concluded_at else None}
 
 
+def _quorum(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise Invalid("'quorum' must be a whole number")
+    return value
+
+
 @bp.post("/documents/<document_id>/consultations")
 def ask_opinions(document_id: str) -> ResponseReturnValue:
     """Ask named people (usernames) for their opinion on a draft, by a deadline."""
@@ -402,7 +410,7 @@ def ask_opinions(document_id: str) -> ResponseReturnValue:
     consultation = services().consultations.ask(
         current_actor(), document_id, str(body.get("question", "")),
         _str_list(body.get("participants"), "participants", "usernames"), origin(),
-        deadline=_date(body.get("deadline"), "deadline"))
+        deadline=_date(body.get("deadline"), "deadline"), quorum=_quorum(body.get("quorum")))
     return _consultation(consultation), 201
 
 

@@ -226,7 +226,10 @@ def openapi_document() -> dict[str, Any]:
                                                              "items": {"type": "string"},
                                                              "description": "usernames"},
                                             "deadline": {"type": "string",
-                                                         "format": "date"}}})),
+                                                         "format": "date"},
+                                            "quorum": {"type": "integer", "minimum": 1,
+                                                       "description": "answers that "
+                                                       "complete it; default: all"}}})),
                 "get": _op("The consultations on a document", 200, {
                     "type": "object", "properties": {"items": {
                         "type": "array", "items": _ref("Consultation")}}},

@@ -728,7 +728,8 @@ class SqlConsultations(_Repo):
         c = consultation
         self.conn.execute(insert(t.consultations).values(
             id=c.id, document_id=c.document_id, unit_code=c.unit_code, asked_by=c.asked_by,
-            question=c.question, participants=list(c.participants), deadline=c.deadline,
+            question=c.question, participants=list(c.participants), quorum=c.quorum,
+            deadline=c.deadline,
             status=c.status.value, workflow_version=c.workflow_version,
             created_at=_utc(c.created_at)))
 
@@ -773,7 +774,8 @@ def _consultation(row: Any, opinions: list[Opinion]) -> Consultation:
         asked_by=str(row.asked_by), question=row.question,
         participants=tuple(str(p) for p in row.participants), deadline=row.deadline,
         status=ConsultationStatus(row.status), workflow_version=row.workflow_version,
-        created_at=_utc(row.created_at), opinions=tuple(opinions), conclusion=row.conclusion,
+        created_at=_utc(row.created_at), opinions=tuple(opinions), quorum=row.quorum,
+        conclusion=row.conclusion,
         concluded_by=str(row.concluded_by) if row.concluded_by else None,
         concluded_at=utc(row.concluded_at))
 

@@ -339,6 +339,7 @@ consultations = Table(
     Column("asked_by", ID, ForeignKey("users.id"), nullable=False),
     Column("question", Text, nullable=False),
     Column("participants", JSON, nullable=False),
+    Column("quorum", Integer, nullable=True),
     Column("deadline", Date, nullable=True),
     Column("status", String(16), nullable=False),
     Column("workflow_version", Integer, nullable=False),

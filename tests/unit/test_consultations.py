@@ -138,3 +138,22 @@ def test_the_api_round_trip(services: Services, org: Org) -> None:
     assert done.status_code == 200 and done.json["status"] == "concluded"  # type: ignore[index]
     listed = client.get(f"/api/v1/documents/{doc_id}/consultations").json
     assert [x["id"] for x in listed["items"]] == [cid]  # type: ignore[index]
+
+
+def test_a_quorum_set_by_the_asker(services: Services, org: Org) -> None:
+    c = services.consultations
+    doc_id = draft(services, org)
+    with pytest.raises(Invalid):
+        c.ask(org.officer, doc_id, "Góp ý", ["leader", "x1leader"], ORIGIN, quorum=3)
+    asked = c.ask(org.officer, doc_id, "Góp ý", ["leader", "x1leader", "x2clerk"], ORIGIN,
+                  quorum=2)
+    assert asked.workflow_version == 2
+    c.answer(org.leader, asked.id, Answer.AGREE, "", ORIGIN)
+    reached = c.answer(org.commune_leader, asked.id, Answer.AGREE, "", ORIGIN)
+    assert reached.status is ConsultationStatus.ANSWERED
+    late = c.answer(org.other_clerk, asked.id, Answer.DISAGREE, "Chưa rõ", ORIGIN)
+    assert late.status is ConsultationStatus.ANSWERED and late.tally().pending == 0
+    with pytest.raises(Conflict, match="already"):
+        c.answer(org.other_clerk, asked.id, Answer.AGREE, "", ORIGIN)
+    with pytest.raises(Conflict, match="not among"):
+        c.answer(org.auditor, asked.id, Answer.AGREE, "", ORIGIN)

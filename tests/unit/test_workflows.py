@@ -232,7 +232,7 @@ def test_the_registry_keeps_every_version() -> None:
 
 
 def test_mermaid_shows_every_state_and_transition() -> None:
-    d = workflows.load_builtin("consultation")
+    d = workflows.builtin().get("consultation", 1)
     text = workflows.to_mermaid(d)
     lines = text.splitlines()
     assert lines[0] == "stateDiagram-v2" and "```" not in text
@@ -243,3 +243,20 @@ def test_mermaid_shows_every_state_and_transition() -> None:
     assert "all participants, any order" in text and "with a reason" in text
     # ':' would end a label early; the title's colon is replaced.
     assert all(line.count(" : ") <= 1 for line in lines)
+
+
+def test_a_quorum_can_be_left_to_each_instance() -> None:
+    d = workflows.builtin().get("consultation", 2)
+    people = ("ana", "binh", "chi")
+
+    def answer(actor: str, acted: tuple[str, ...], quorum: int | None) -> workflows.Fired:
+        return workflows.fire(d, "consulting", "answer", Context(
+            actor=actor, at=NOW, roles={"consulted": frozenset({"officer"})},
+            participants=people, acted=acted, quorum=quorum))
+
+    assert answer("ana", (), 2).complete is False
+    assert answer("binh", ("ana",), 2).target == "answered"
+    assert answer("binh", ("ana",), 3).target == "consulting"
+    with pytest.raises(NotYourTurn, match="quorum was not given"):
+        answer("ana", (), None)
+    assert "as many of the participants as each instance sets" in workflows.to_mermaid(d)
