@@ -41,6 +41,8 @@ class InboxEntry:
     urgency: str
     issuer_code: str
     reply_due: date | None
+    deadline: date | None = None
+    """The handling deadline set when the entry was assigned."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,12 @@ class IncomingEntry:
 class ReadModel(Protocol):
     def outbox(self, unit_codes: list[str], limit: int, before: str | None
                ) -> list[DocumentSummary]: ...
-    def inbox(self, unit_codes: list[str], status: str | None, limit: int, before: str | None
-              ) -> list[InboxEntry]: ...
+    def inbox(self, unit_codes: list[str], status: str | None, limit: int, before: str | None,
+              overdue_on: date | None = None) -> list[InboxEntry]:
+        """With `overdue_on`: only entries whose handling deadline is before that day and
+        that are not done, returned or withdrawn."""
+        ...
+
     def recipients(self, document_id: str, unit_codes: list[str] | None,
                    under_paths: list[str] | None) -> list[RecipientStatus]: ...
     def status_counts(self, document_id: str) -> dict[str, int]: ...
@@ -144,9 +150,12 @@ class QueryService:
         return self._reads.outbox(sorted(actor.unit_codes), _limit(limit), before)
 
     def inbox(self, actor: Actor, status: str | None = None, limit: int = 50,
-              before: str | None = None) -> list[InboxEntry]:
-        """Incoming entries of the actor's units, newest first."""
-        return self._reads.inbox(sorted(actor.unit_codes), status, _limit(limit), before)
+              before: str | None = None, *, overdue: bool = False) -> list[InboxEntry]:
+        """Incoming entries of the actor's units, newest first; `overdue`: only those past
+        their handling deadline and not finished."""
+        today = self._clock.now().astimezone(self._zone).date() if overdue else None
+        return self._reads.inbox(sorted(actor.unit_codes), status, _limit(limit), before,
+                                 today)
 
     def recipients(self, actor: Actor, document_id: str) -> tuple[dict[str, int],
                                                                   list[RecipientStatus]]:

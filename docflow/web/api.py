@@ -599,7 +599,8 @@ def report_request_step(request_id: str, step: str) -> ResponseReturnValue:
 def inbox() -> ResponseReturnValue:
     items = services().queries.inbox(current_actor(), request.args.get("status") or None,
                                      request.args.get("limit", 50, type=int),
-                                     request.args.get("before"))
+                                     request.args.get("before"),
+                                     overdue=request.args.get("overdue") in ("1", "true"))
     return {"items": [serialize.plain(i) for i in items]}
 
 

@@ -321,6 +321,9 @@ def openapi_document() -> dict[str, Any]:
             "/inbox": {"get": _op("Incoming entries of the caller's units", 200, {
                 "type": "object", "properties": {"items": {"type": "array"}}}, tag="receipts",
                 params=[_query("status", {"enum": [s.value for s in ReceiptStatus]}),
+                        _query("overdue", {"type": "boolean", "description":
+                                           "only entries past their handling deadline and "
+                                           "not finished"}),
                         *paging])},
             "/receipts/{receipt_id}": {"get": _op("An incoming entry", 200, _ref("Receipt"),
                                                   tag="receipts", params=[rcpt_id])},

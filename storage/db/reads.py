@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,16 +54,21 @@ class SqlReadModel:
                                     urgency=r.urgency, updated_at=_utc(r.updated_at))
                     for r in conn.execute(stmt)]
 
-    def inbox(self, unit_codes: list[str], status: str | None, limit: int, before: str | None
-              ) -> list[InboxEntry]:
+    def inbox(self, unit_codes: list[str], status: str | None, limit: int, before: str | None,
+              overdue_on: date | None = None) -> list[InboxEntry]:
         r, d = t.receipts.c, t.documents.c
         stmt = (select(r.id, r.document_id, r.unit_code, r.status, r.arrival_number,
                        r.delivered_at, d.symbol, d.abstract, d.doc_type, d.urgency,
-                       d.unit_code.label("issuer"), d.reply_due)
+                       d.unit_code.label("issuer"), d.reply_due, r.deadline)
                 .join_from(t.receipts, t.documents, r.document_id == d.id)
                 .where(r.unit_code.in_(unit_codes)))
         if status:
             stmt = stmt.where(r.status == status)
+        if overdue_on is not None:
+            stmt = stmt.where(r.deadline < overdue_on,
+                              r.status.not_in((ReceiptStatus.DONE.value,
+                                               ReceiptStatus.RETURNED.value)),
+                              or_(r.recall.is_(None), r.recall != "agreed"))
         stmt = _before(stmt, (r.delivered_at, r.id), before)
         stmt = stmt.order_by(r.delivered_at.desc(), r.id.desc()).limit(limit)
         with self._engine.connect() as conn:
@@ -72,7 +77,8 @@ class SqlReadModel:
                                arrival_number=x.arrival_number,
                                delivered_at=_utc(x.delivered_at), symbol=x.symbol,
                                abstract=x.abstract, doc_type=x.doc_type, urgency=x.urgency,
-                               issuer_code=x.issuer, reply_due=x.reply_due)
+                               issuer_code=x.issuer, reply_due=x.reply_due,
+                               deadline=x.deadline)
                     for x in conn.execute(stmt)]
 
     def outgoing_register(self, unit_codes: list[str], search: RegisterFilter, zone: str,

@@ -135,3 +135,22 @@ def test_the_api(services: Services, org: Org, entry: str) -> None:
     assert noted.status_code == 201 and noted.json["edxml_status"] == "05"  # type: ignore[index]
     done = client.post(f"/api/v1/receipts/{entry}/complete", headers=lead)
     assert done.status_code == 200 and done.json["edxml_status"] == "06"  # type: ignore[index]
+
+
+def test_overdue_entries_are_listed_for_their_unit(services: Services, org: Org,
+                                                   entry: str) -> None:
+    services.handling.assign(org.commune_leader, entry, "Giao", "x1lan", SOON, ORIGIN)
+    assert services.queries.inbox(org.commune_clerk, overdue=True) == []
+    # The deadline passes (moved to yesterday, as if the days had gone by).
+    from sqlalchemy import update as sql_update
+
+    with services.engine.begin() as conn:
+        conn.execute(sql_update(t.receipts).where(t.receipts.c.id == entry)
+                     .values(deadline=datetime.now(UTC).date() - timedelta(days=1)))
+    late = services.queries.inbox(org.commune_clerk, overdue=True)
+    assert [e.receipt_id for e in late] == [entry] and late[0].deadline is not None
+    services.documents.complete_receipt(person(services, "x1lan"), entry, ORIGIN)
+    assert services.queries.inbox(org.commune_clerk, overdue=True) == []
+    client = create_app(services).test_client()
+    client.post("/api/v1/session", json={"username": "x1clerk", "password": PASSWORD})
+    assert client.get("/api/v1/inbox?overdue=1").json["items"] == []  # type: ignore[index]
