@@ -147,14 +147,14 @@ class QueryService:
     def outbox(self, actor: Actor, limit: int = 50, before: str | None = None
                ) -> list[DocumentSummary]:
         """Documents drafted by the actor's units, newest first."""
-        return self._reads.outbox(sorted(actor.unit_codes), _limit(limit), before)
+        return self._reads.outbox(sorted(actor.unit_codes), page_size(limit), before)
 
     def inbox(self, actor: Actor, status: str | None = None, limit: int = 50,
               before: str | None = None, *, overdue: bool = False) -> list[InboxEntry]:
         """Incoming entries of the actor's units, newest first; `overdue`: only those past
         their handling deadline and not finished."""
         today = self._clock.now().astimezone(self._zone).date() if overdue else None
-        return self._reads.inbox(sorted(actor.unit_codes), status, _limit(limit), before,
+        return self._reads.inbox(sorted(actor.unit_codes), status, page_size(limit), before,
                                  today)
 
     def recipients(self, actor: Actor, document_id: str) -> tuple[dict[str, int],
@@ -185,7 +185,7 @@ class QueryService:
         match without diacritics."""
         search = RegisterFilter(tuple(terms(query)), number, from_date, to_date)
         return self._reads.outgoing_register(sorted(actor.unit_codes), search,
-                                             self._zone.key, _limit(limit), before)
+                                             self._zone.key, page_size(limit), before)
 
     def incoming_register(self, actor: Actor, query: str = "", *, number: int | None = None,
                           from_date: date | None = None, to_date: date | None = None,
@@ -194,7 +194,7 @@ class QueryService:
         newest first; `number` is the arrival number; words also match the issuer's name."""
         search = RegisterFilter(tuple(terms(query)), number, from_date, to_date)
         return self._reads.incoming_register(sorted(actor.unit_codes), search,
-                                             self._zone.key, _limit(limit), before)
+                                             self._zone.key, page_size(limit), before)
 
     def cascade(self, actor: Actor, document_id: str, unit: str | None = None
                 ) -> CascadeView:
@@ -241,5 +241,6 @@ class QueryService:
         return CascadeView(levels=levels, parent=unit, children=children)
 
 
-def _limit(limit: int) -> int:
+def page_size(limit: int) -> int:
+    """How many rows a list returns for the `limit` asked: 1 to 500."""
     return max(1, min(limit, 500))

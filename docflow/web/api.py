@@ -19,6 +19,7 @@ from docflow.domain.reports import ReportRequest
 from docflow.domain.routing import Counts, DispatchTarget
 from docflow.domain.signatures import Authority, BatchItem, SignatureKind, SignatureRecord
 from docflow.services.ports import RemotePreparation
+from docflow.services.queries import page_size
 from docflow.services.uploads import spool
 from docflow.web import serialize
 from docflow.web.auth import begin_session, current_actor, end_session, origin, services
@@ -479,7 +480,7 @@ def outgoing_register() -> ResponseReturnValue:
                                                 **args)
     return {"items": [serialize.plain(r) for r in rows],
             "next": serialize.cursor(rows[-1].issued_at, rows[-1].document_id)
-            if len(rows) == min(max(args["limit"], 1), 500) else None}
+            if len(rows) == page_size(args["limit"]) else None}
 
 
 @bp.get("/registers/incoming")
@@ -490,7 +491,7 @@ def incoming_register() -> ResponseReturnValue:
                                                 **args)
     return {"items": [serialize.plain(r) for r in rows],
             "next": serialize.cursor(rows[-1].registered_at, rows[-1].receipt_id)
-            if len(rows) == min(max(args["limit"], 1), 500) else None}
+            if len(rows) == page_size(args["limit"]) else None}
 
 
 def _delegation(d: Delegation) -> dict[str, Any]:
