@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
 from docflow.domain.errors import Conflict, Invalid
+from docflow.domain.org import Role
 
 
 class ReceiptStatus(StrEnum):
@@ -33,6 +34,15 @@ class RecallStatus(StrEnum):
 
 RECALL_CODES = {RecallStatus.ASKED: "13", RecallStatus.AGREED: "15",
                 RecallStatus.REFUSED: "16"}
+
+
+RECALL_ROLES = frozenset({Role.CLERK.value, Role.LEADER.value})
+"""Who asks a document back for the issuing unit, and who answers for a recipient unit."""
+
+
+def may_recall(roles: Collection[str]) -> bool:
+    """Whether someone with these roles in the unit makes or answers a recall."""
+    return bool(RECALL_ROLES & set(roles))
 
 
 def check_not_frozen(recall: RecallStatus | None) -> None:

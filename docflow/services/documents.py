@@ -32,6 +32,7 @@ from docflow.domain.routing import (
     Receipt,
     ReceiptStatus,
     check_not_frozen,
+    may_recall,
 )
 from docflow.services.ids import new_id
 from docflow.services.ports import (
@@ -332,8 +333,7 @@ class DocumentService:
         now = self._clock.now()
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
-            roles = actor.roles_in(document.unit_code)
-            if not roles & {Role.CLERK.value, Role.LEADER.value}:
+            if not may_recall(actor.roles_in(document.unit_code)):
                 raise Forbidden("a recall is made by the issuing unit's leader or clerk")
             if document.status is not DocumentStatus.DISPATCHED:
                 raise Conflict(f"only a dispatched document is recalled; this one is "
@@ -355,7 +355,7 @@ class DocumentService:
         now = self._clock.now()
         with self._uow() as uow:
             receipt = own_entry(uow, actor, receipt_id)
-            if not actor.roles_in(receipt.unit_code) & {Role.CLERK.value, Role.LEADER.value}:
+            if not may_recall(actor.roles_in(receipt.unit_code)):
                 raise Forbidden("the recipient unit's leader or clerk answers a recall")
             if receipt.recall is not RecallStatus.ASKED:
                 raise Conflict("no recall of this document is waiting for an answer")
@@ -469,9 +469,8 @@ class DocumentService:
         """Triggers of the incoming workflow this actor may fire on the entry now (and the
         answers to a recall, when one is asked)."""
         if receipt.recall is RecallStatus.ASKED:
-            may = Role.CLERK.value in actor.roles_in(receipt.unit_code) \
-                or Role.LEADER.value in actor.roles_in(receipt.unit_code)
-            return ["agree_recall", "refuse_recall"] if may else []
+            return ["agree_recall", "refuse_recall"] \
+                if may_recall(actor.roles_in(receipt.unit_code)) else []
         if receipt.recall is RecallStatus.AGREED:
             return []
         with self._uow() as uow:
