@@ -26,6 +26,11 @@ def drafting_roles(actor: Actor, unit_code: str) -> dict[str, frozenset[str]]:
     return {"drafting_unit": actor.roles_in(unit_code)}
 
 
+def requesting_roles(actor: Actor, unit_code: str) -> dict[str, frozenset[str]]:
+    """Roles by workflow relation, for acting on a report request of `unit_code`."""
+    return {"requesting_unit": actor.roles_in(unit_code)}
+
+
 def recipient_roles(actor: Actor, unit_code: str) -> dict[str, frozenset[str]]:
     """Roles by workflow relation, for acting on the incoming entry of `unit_code`."""
     return {"recipient_unit": actor.roles_in(unit_code)}

@@ -187,8 +187,8 @@ class ReportService:
     @staticmethod
     def _context(actor: Actor, unit_code: str, now: datetime,
                  reason: str | None = None) -> workflows.Context:
-        return workflows.Context(actor=actor.id, at=now, reason=reason, roles={
-            "requesting_unit": access.drafting_roles(actor, unit_code)["drafting_unit"]})
+        return workflows.Context(actor=actor.id, at=now, reason=reason,
+                                 roles=access.requesting_roles(actor, unit_code))
 
     def _today(self, now: datetime) -> date:
         return now.astimezone(self._zone).date()
