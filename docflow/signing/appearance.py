@@ -149,7 +149,6 @@ class _Rendered:
     """A rendered block: the small PDF holding it, parsed once."""
 
     def __init__(self, pdf: bytes) -> None:
-        self.pdf = pdf
         self.lock = threading.Lock()
         reader = PdfFileReader(io.BytesIO(pdf))
         self.xobject = reader.root["/DocflowAppearance"]
