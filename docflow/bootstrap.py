@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from redis import Redis
 from sqlalchemy import Engine, text
 
+import workflows
 from docflow.config import ConfigError, Settings
+from docflow.domain.org import ROLES
 from docflow.passwords import Argon2Hasher
 from docflow.pdf import PypdfInspector
 from docflow.services.batches import COMPLETE_ITEM_JOB, SEAL_ITEM_JOB, BatchSigningService
@@ -17,8 +19,10 @@ from docflow.services.delegations import DelegationService
 from docflow.services.documents import (
     FAN_OUT_JOB,
     VALIDATE_JOB,
+    WORKFLOWS,
     DocumentLimits,
     DocumentService,
+    flows,
 )
 from docflow.services.handling import HandlingService
 from docflow.services.identity import IdentityService
@@ -126,10 +130,12 @@ def bootstrap(
     queue = queue or _queue(settings)
     hasher = hasher or Argon2Hasher(fast=settings.fast_password_hashing)
     uow = SqlUnitOfWorkFactory(engine)
+    registry = organisation_flows(settings)
     documents = DocumentService(
         uow, blobs, queue, PypdfInspector(), clock,
         DocumentLimits(max_upload_bytes=settings.max_upload_bytes, spool_dir=settings.spool_dir,
                        allow_classified=settings.allow_classified, timezone=settings.timezone),
+        registry,
     )
     intake = IntakeService(uow, blobs, validator or AnchoredValidator(settings.trust_anchors),
                            clock, documents)
@@ -137,7 +143,8 @@ def bootstrap(
     seals = seals or _seal_keys(settings)
     signatures = SignatureService(uow, blobs, clock,
                                   SigningLimits(max_bytes=settings.max_upload_bytes * 2,
-                                                timezone=settings.timezone), seals)
+                                                timezone=settings.timezone), seals,
+                                  registry)
     remote = RemotePades(tsa_url=settings.tsa_url, level=settings.pades_level,
                          trust_paths=settings.trust_anchors)
     batches = BatchSigningService(uow, signatures, identity, remote, queue, clock)
@@ -158,6 +165,13 @@ def bootstrap(
         delegations=DelegationService(uow, clock), maintenance=maintenance,
         reports=ReportService(uow, clock, settings.timezone),
     )
+
+
+def organisation_flows(settings: Settings) -> workflows.Registry:
+    """The shipped workflow definitions and those in DOCFLOW_WORKFLOWS_DIR, all validated."""
+    if settings.workflows_dir is None:
+        return WORKFLOWS
+    return flows(workflows.load_folder(settings.workflows_dir, ROLES))
 
 
 def _blob_store(settings: Settings) -> BlobStore:

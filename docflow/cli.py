@@ -7,11 +7,13 @@ import getpass
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+import workflows as workflows_engine
 from docflow.bootstrap import Services, bootstrap
 from docflow.config import ConfigError, Settings
 from docflow.domain.audit import Origin
@@ -257,16 +259,49 @@ def workflows_list(as_json: bool) -> None:
     """One line per definition, newest version: NAME<TAB>VERSION<TAB>title."""
     import json
 
-    from docflow.services.documents import WORKFLOWS
-
-    newest = WORKFLOWS.newest()
+    registry = _flows()
+    newest = registry.newest()
     if as_json:
         click.echo(json.dumps([{"name": d.name, "version": d.version, "title": d.title,
-                                "versions": WORKFLOWS.versions(d.name)} for d in newest],
+                                "versions": registry.versions(d.name),
+                                **({"variant_of": d.variant_of,
+                                    "applies_to": {"units": sorted(d.applies_to_units),
+                                                   "levels": sorted(d.applies_to_levels)}}
+                                   if d.variant_of else {})} for d in newest],
                               ensure_ascii=False, indent=2))
         return
     for d in newest:
         click.echo(f"{d.name}\t{d.version}\t{d.title}")
+
+
+def _flows(folder: Path | None = None) -> workflows_engine.Registry:
+    """The shipped definitions and the organisation's (DOCFLOW_WORKFLOWS_DIR, or `folder`);
+    a bad file is a usage error naming it and every fault."""
+    from docflow.bootstrap import organisation_flows
+
+    try:
+        settings = Settings.from_env(os.environ)
+        if folder is not None:
+            settings = replace(settings, workflows_dir=folder)
+        return organisation_flows(settings)
+    except (workflows_engine.DefinitionError, ConfigError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    except Invalid as exc:
+        raise click.UsageError(f"{exc}: {'; '.join(map(str, exc.errors))}") from exc
+
+
+@workflows.command("check")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def workflows_check(folder: Path) -> None:
+    """Validate an organisation's definitions (a folder of JSON files, as DOCFLOW_WORKFLOWS_DIR
+    would hold) against the shipped ones, without installing them; exit 2 on a fault."""
+    registry = _flows(folder)
+    for d in registry.newest():
+        if d.variant_of:
+            applies = sorted(d.applies_to_units) + sorted(d.applies_to_levels)
+            click.echo(f"{d.name}\t{d.version}\tvariant of {d.variant_of} for "
+                       f"{', '.join(applies)}")
+    click.echo("ok")
 
 
 @workflows.command("show")
@@ -280,12 +315,12 @@ def workflows_show(name: str, version: int | None, fmt: str) -> None:
     import json
 
     import workflows as engine
-    from docflow.services.documents import WORKFLOWS
 
+    registry = _flows()
     try:
-        definition = WORKFLOWS.get(name, version)
+        definition = registry.get(name, version)
     except engine.DefinitionError as exc:
-        raise click.UsageError(f"{exc}; known: {', '.join(WORKFLOWS.names())}") from exc
+        raise click.UsageError(f"{exc}; known: {', '.join(registry.names())}") from exc
     if fmt == "mermaid":
         click.echo(engine.to_mermaid(definition), nl=False)
         return

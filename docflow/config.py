@@ -58,6 +58,9 @@ class Settings:
     """DOCFLOW_SEAL_KEYS: the TOML file naming the organisation seals the server holds
     (PKCS#12 files or HSM keys, by unit; docflow/signing/seals.py); default: the data
     folder's ``pki/seals.toml`` when it exists (`docflow demo` writes one), else none."""
+    workflows_dir: Path | None = None
+    """DOCFLOW_WORKFLOWS_DIR: the organisation's own workflow definitions and variants (JSON,
+    as in workflows/definitions; a variant names ``variant_of`` and ``applies_to``)."""
 
     @property
     def embedded_database(self) -> bool:
@@ -121,10 +124,21 @@ class Settings:
             tsa_url=env.get("DOCFLOW_TSA_URL"),
             trusted_proxies=_positive_int(env, "DOCFLOW_TRUSTED_PROXIES", 0, minimum=0),
             seal_keys=_seal_keys(env, data_dir),
+            workflows_dir=_folder(env, "DOCFLOW_WORKFLOWS_DIR"),
         )
 
 
 PADES_LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+
+
+def _folder(env: Mapping[str, str], name: str) -> Path | None:
+    configured = env.get(name)
+    if not configured:
+        return None
+    path = Path(configured).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigError(f"{name}: no such folder {path}")
+    return path
 
 
 def _seal_keys(env: Mapping[str, str], data_dir: Path) -> Path | None:

@@ -137,11 +137,13 @@ def run_demo(services: Services, communes: int = 100, say: Say = print) -> DemoR
                                     "Bao cao ket qua truoc ngay 31/12/2027."])
     docs.attach(officer, doc.id, RevisionKind.MAIN, "chi-thi.pdf", io.BytesIO(pdf), ORIGIN)
     docs.submit(officer, doc.id, ORIGIN)
+    docs.comment(leader, doc.id, "Bổ sung thời hạn báo cáo", ORIGIN)
+    docs.pass_review(leader, doc.id, ORIGIN)
     docs.approve(leader, doc.id, ORIGIN)
     leader_key, seals = _keys(services, say)
     services.signatures.sign(leader, doc.id, SignatureKind.LEADER, leader_key, ORIGIN,
                              position="CHỦ TỊCH", authority=Authority.ON_BEHALF)
-    issued = docs.issue(clerk, doc.id, ORIGIN)
+    issued = docs.number(clerk, doc.id, ORIGIN)
     with seals.open(PROVINCE) as seal_key:
         services.signatures.sign(clerk, doc.id, SignatureKind.SEAL, seal_key, ORIGIN)
     seals.close()

@@ -23,10 +23,12 @@ import pytest
 from docflow.bootstrap import Services, bootstrap
 from docflow.config import Settings
 from docflow.domain.audit import Origin
-from docflow.domain.documents import DraftSpec, RevisionKind
+from docflow.domain.documents import Document, DraftSpec, RevisionKind
 from docflow.domain.org import Actor, Level
+from docflow.domain.signatures import SignatureKind
 from docflow.services.org import OrgImport, UnitRow, UserRow
 from tests import softhsm
+from tests.keys import test_keys
 from tests.pdfs import good_pdf
 
 PG_ADMIN_URL = os.environ.get("DOCFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -112,14 +114,31 @@ def org(services: Services) -> Org:
     return seed_org(services)
 
 
+def approve(svc: Services, officer: Actor, leader: Actor, doc_id: str) -> None:
+    """Outgoing v2 from draft to approved: submit, one review round passed, approve."""
+    svc.documents.submit(officer, doc_id, ORIGIN)
+    svc.documents.pass_review(leader, doc_id, ORIGIN)
+    svc.documents.approve(leader, doc_id, ORIGIN)
+
+
+def issue(svc: Services, leader: Actor, clerk: Actor, doc_id: str) -> Document:
+    """From approved to issued with real signatures: the leader signs, the clerk numbers and
+    seals (Decree 30's order)."""
+    keys = test_keys()
+    svc.signatures.sign(leader, doc_id, SignatureKind.LEADER, keys.leader, ORIGIN,
+                        position="CHỦ TỊCH")
+    svc.documents.number(clerk, doc_id, ORIGIN)
+    svc.signatures.sign(clerk, doc_id, SignatureKind.SEAL, keys.seal, ORIGIN)
+    return svc.documents.view(clerk, doc_id, ORIGIN)
+
+
 def issued_document(svc: Services, org: Org, doc_type: str = "CT") -> str:
     """A document taken from draft to issued; returns its id."""
     doc = svc.documents.draft(org.officer, DraftSpec(doc_type, "Về việc kiểm tra"), ORIGIN)
     svc.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "a.pdf",
                          io.BytesIO(good_pdf()), ORIGIN)
-    svc.documents.submit(org.officer, doc.id, ORIGIN)
-    svc.documents.approve(org.leader, doc.id, ORIGIN)
-    svc.documents.issue(org.clerk, doc.id, ORIGIN)
+    approve(svc, org.officer, org.leader, doc.id)
+    issue(svc, org.leader, org.clerk, doc.id)
     return doc.id
 
 

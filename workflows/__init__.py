@@ -21,7 +21,7 @@ from workflows.errors import (
     TransitionNotAvailable,
     WorkflowError,
 )
-from workflows.loader import Registry, builtin, load, load_builtin
+from workflows.loader import Registry, builtin, load, load_builtin, load_folder
 from workflows.render import to_mermaid
 
 __all__ = [
@@ -42,5 +42,6 @@ __all__ = [
     "fire",
     "load",
     "load_builtin",
+    "load_folder",
     "to_mermaid",
 ]

@@ -78,6 +78,12 @@ class Definition:
     terminal: frozenset[str]
     transitions: tuple[Transition, ...]
     roles: frozenset[str] = field(default_factory=frozenset)
+    variant_of: str | None = None
+    """For an organisation's variant: the definition it stands in for (e.g. ``outgoing``)."""
+    applies_to_units: frozenset[str] = frozenset()
+    """A variant runs for objects of these units (their codes) …"""
+    applies_to_levels: frozenset[str] = frozenset()
+    """… or, failing a unit match, of units at these levels."""
 
     def available(self, position: str) -> tuple[Transition, ...]:
         """Transitions leaving `position`, whoever the actor is."""

@@ -11,6 +11,8 @@ import json
 from collections import deque
 from collections.abc import Iterable, Mapping
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 from workflows.engine import MODES, Definition, Guard, Transition
@@ -46,8 +48,21 @@ def load(data: Mapping[str, Any], known_roles: frozenset[str] | None = None,
             )
             for t in data["transitions"]
         )
-    except (KeyError, TypeError, ValueError) as exc:
+        variant_of = str(data["variant_of"]) if "variant_of" in data else None
+        applies = data.get("applies_to", {})
+        units = frozenset(str(u) for u in applies.get("units", ()))
+        levels = frozenset(str(v) for v in applies.get("levels", ()))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DefinitionError(f"malformed definition: {exc!r}") from exc
+    if (units or levels) and variant_of is None:
+        raise DefinitionError(f"{name}: 'applies_to' is for a variant ('variant_of')")
+    if variant_of is not None and not (units or levels):
+        raise DefinitionError(f"{name}: a variant says which units or levels it applies to")
+    if variant_of == name:
+        raise DefinitionError(f"{name}: a variant takes a name of its own")
+    if known_levels is not None and not levels <= known_levels:
+        raise DefinitionError(f"{name}: applies to unknown levels: "
+                              f"{', '.join(sorted(levels - known_levels))}")
     definition = Definition(
         name=name,
         version=version,
@@ -57,6 +72,9 @@ def load(data: Mapping[str, Any], known_roles: frozenset[str] | None = None,
         terminal=terminal,
         transitions=transitions,
         roles=frozenset(r for t in transitions for r in t.guard.roles),
+        variant_of=variant_of,
+        applies_to_units=units,
+        applies_to_levels=levels,
     )
     _validate(definition, known_roles, known_levels)
     return definition
@@ -117,6 +135,25 @@ class Registry:
             if (d.name, d.version) in self._by_key:
                 raise DefinitionError(f"{d.name} version {d.version} is defined twice")
             self._by_key[(d.name, d.version)] = d
+        for d in self._by_key.values():
+            if d.variant_of is not None and not self.versions(d.variant_of):
+                raise DefinitionError(f"{d.name} is a variant of '{d.variant_of}', which is "
+                                      f"not defined")
+        self._check_overlaps()
+
+    def _check_overlaps(self) -> None:
+        """Two variants of one flow may not claim the same unit or level: which one a unit
+        runs must never depend on file order."""
+        newest = self.newest()
+        for i, a in enumerate(newest):
+            for b in newest[i + 1:]:
+                if a.variant_of is None or a.variant_of != b.variant_of:
+                    continue
+                shared = sorted((a.applies_to_units & b.applies_to_units)
+                                | (a.applies_to_levels & b.applies_to_levels))
+                if shared:
+                    raise DefinitionError(f"variants {a.name} and {b.name} of {a.variant_of} "
+                                          f"both apply to {', '.join(shared)}")
 
     def names(self) -> list[str]:
         return sorted({name for name, _ in self._by_key})
@@ -139,20 +176,50 @@ class Registry:
         """The newest version of each definition, by name."""
         return [self.get(name) for name in self.names()]
 
+    def for_unit(self, name: str, unit_code: str, level: str | None) -> Definition:
+        """The newest definition a new object of `unit_code` (at `level`) runs for the flow
+        `name`: a variant naming the unit, else one naming its level, else `name` itself."""
+        variants = [d for d in self.newest() if d.variant_of == name]
+        for d in variants:
+            if unit_code in d.applies_to_units:
+                return d
+        for d in variants:
+            if level is not None and level in d.applies_to_levels:
+                return d
+        return self.get(name)
+
 
 def builtin(known_roles: frozenset[str] | None = None,
-            known_levels: frozenset[str] | None = None) -> Registry:
-    """The definitions shipped in ``workflows/definitions`` (one JSON file per version)."""
-    folder = resources.files("workflows.definitions")
+            known_levels: frozenset[str] | None = None,
+            extra: Iterable[Definition] = ()) -> Registry:
+    """The definitions shipped in ``workflows/definitions`` (one JSON file per version), and
+    `extra` ones (an organisation's variants, `load_folder`)."""
+    return Registry([*_read(resources.files("workflows.definitions"), known_roles,
+                            known_levels), *extra])
+
+
+def load_folder(folder: Path, known_roles: frozenset[str] | None = None,
+                known_levels: frozenset[str] | None = None) -> list[Definition]:
+    """Every ``*.json`` definition in `folder` (an organisation's own flows and variants),
+    validated as the shipped ones are; a bad file raises naming the file."""
+    if not folder.is_dir():
+        raise DefinitionError(f"{folder}: no such folder of workflow definitions")
+    return _read(folder, known_roles, known_levels)
+
+
+def _read(folder: Traversable, known_roles: frozenset[str] | None,
+          known_levels: frozenset[str] | None) -> list[Definition]:
     found = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".json"):
             try:
-                data = json.loads(entry.read_text("utf-8"))
+                found.append(load(json.loads(entry.read_text("utf-8")), known_roles,
+                                  known_levels))
             except json.JSONDecodeError as exc:
                 raise DefinitionError(f"{entry.name}: not JSON: {exc}") from exc
-            found.append(load(data, known_roles, known_levels))
-    return Registry(found)
+            except DefinitionError as exc:
+                raise DefinitionError(f"{entry.name}: {exc}") from exc
+    return found
 
 
 def load_builtin(name: str, known_roles: frozenset[str] | None = None) -> Definition:

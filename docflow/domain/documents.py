@@ -81,8 +81,11 @@ class DocumentStatus(StrEnum):
     """Positions of the ``outgoing`` workflow."""
 
     DRAFT = "draft"
+    REVIEW = "review"
     SUBMITTED = "submitted"
     APPROVED = "approved"
+    SIGNED = "signed"
+    NUMBERED = "numbered"
     ISSUED = "issued"
     DISPATCHED = "dispatched"
 
@@ -189,6 +192,8 @@ class Document:
     recipients: tuple[str, ...]
     reply_due: date | None
     status: DocumentStatus = DocumentStatus.DRAFT
+    workflow: str = "outgoing"
+    """The definition the document runs: ``outgoing`` or an organisation's variant of it."""
     workflow_version: int = 1
     number: int | None = None
     symbol: str | None = None

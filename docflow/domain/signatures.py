@@ -67,9 +67,11 @@ def check_signing(
 ) -> None:
     """Refuse a signature the role, the document's state or the order of Decree 30 forbids.
 
-    The leader signs the approved document; the clerk numbers it (issue) and only then applies
-    the organisation's seal, after the leader's signature; attachments get the organisation's
-    signature once the document is issued; initials come during review, before the leader.
+    `done`: the signatures already on the file being signed. Initials come during review,
+    before the leader; the leader signs the approved document; the clerk numbers it and only
+    then applies the organisation's seal, after the leader's signature (from outgoing v2 the
+    seal is what issues it; in v1 the document was issued first); attachments get the
+    organisation's signature once the number is given.
     """
     if not {r.value for r in ROLE_FOR[kind]} & set(roles):
         wanted = ", ".join(sorted(r.value for r in ROLE_FOR[kind]))
@@ -78,7 +80,8 @@ def check_signing(
     if authority is not None and kind is not SignatureKind.LEADER:
         raise Invalid("only the leader's signature carries an authority prefix")
     if kind is SignatureKind.INITIAL:
-        if status is not DocumentStatus.SUBMITTED or SignatureKind.LEADER in done:
+        if status not in (DocumentStatus.REVIEW, DocumentStatus.SUBMITTED) \
+                or SignatureKind.LEADER in done:
             raise Conflict("initials go on a document under review, before the leader signs")
     elif kind is SignatureKind.LEADER:
         if status is not DocumentStatus.APPROVED:
@@ -88,12 +91,16 @@ def check_signing(
     elif kind is SignatureKind.SEAL:
         if SignatureKind.LEADER not in done:
             raise Conflict("the organisation's seal comes after the leader's signature")
-        if status not in (DocumentStatus.ISSUED, DocumentStatus.DISPATCHED):
-            raise Conflict("the clerk numbers (issues) the document before sealing it")
+        if status not in NUMBERED:
+            raise Conflict("the clerk numbers the document before sealing it")
         if SignatureKind.SEAL in done:
             raise Conflict("the organisation's seal is on this document already")
-    elif status not in (DocumentStatus.ISSUED, DocumentStatus.DISPATCHED):
-        raise Conflict("attachments are signed once the document is issued")
+    elif status not in NUMBERED:
+        raise Conflict("attachments are signed once the document has its number")
+
+
+NUMBERED = frozenset({DocumentStatus.NUMBERED, DocumentStatus.ISSUED, DocumentStatus.DISPATCHED})
+"""States in which the document has its number (v1 numbered at issue)."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from docflow.domain.documents import (
 )
 from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from docflow.domain.org import ROLES, Actor, Role
+from docflow.domain.outgoing import check_outgoing
 from docflow.domain.routing import (
     Dispatch,
     DispatchStatus,
@@ -34,6 +35,7 @@ from docflow.domain.routing import (
     check_not_frozen,
     may_recall,
 )
+from docflow.domain.signatures import SignatureKind
 from docflow.services.ids import new_id
 from docflow.services.ports import (
     BlobStore,
@@ -45,12 +47,30 @@ from docflow.services.ports import (
 )
 from docflow.services.uploads import spool
 
-WORKFLOWS = workflows.builtin(ROLES)
+
+def flows(extra: Sequence[workflows.Definition] = ()) -> workflows.Registry:
+    """The shipped definitions and an organisation's own (`extra`, e.g. a commune's outgoing
+    flow without a review round), each outgoing one from v2 on held to the fixed tail
+    (`check_outgoing`): refused at start, never half-run."""
+    registry = workflows.builtin(ROLES, extra=extra)
+    base = registry.get("outgoing", 2)
+    for name in registry.names():
+        for version in registry.versions(name):
+            d = registry.get(name, version)
+            if (name == "outgoing" and version >= 2) or d.variant_of == "outgoing":
+                check_outgoing(d, base)
+    return registry
+
+
+WORKFLOWS = flows()
 OUTGOING = WORKFLOWS.get("outgoing")
-"""The newest outgoing flow, for new documents; one in flight keeps its `workflow_version`."""
+"""The newest shipped outgoing flow; a document keeps the definition and version it started
+with (`Document.workflow`, `workflow_version`), an organisation's variant included."""
 RECEIPT = WORKFLOWS.get("incoming")
 CASCADE = WORKFLOWS.get("cascade")
 DRAFTING_ROLES = frozenset({Role.OFFICER, Role.LEADER, Role.CLERK})
+REVIEW_ACTIONS = (Action.DOCUMENT_SUBMIT, Action.DOCUMENT_COMMENT, Action.DOCUMENT_RETURN,
+                  Action.DOCUMENT_REVIEW, Action.DOCUMENT_APPROVE)
 FAN_OUT_JOB = "fan_out_dispatch"
 VALIDATE_JOB = "validate_dispatch"
 
@@ -83,8 +103,10 @@ class DocumentService:
         pdfs: PdfInspector,
         clock: Clock,
         limits: DocumentLimits,
+        flows: workflows.Registry = WORKFLOWS,
     ) -> None:
         self._uow = uow
+        self._flows = flows
         self._blobs = blobs
         self._queue = queue
         self._pdfs = pdfs
@@ -114,6 +136,9 @@ class DocumentService:
                 missing = [c for c in spec.recipients if c not in known]
                 if missing:
                     raise Invalid("unknown recipient units", errors=missing)
+            unit = uow.units.get(unit_code)
+            flow = self._flows.for_unit(OUTGOING.name, unit_code,
+                                        unit.level if unit else None)
             document = Document(
                 id=new_id(),
                 unit_code=unit_code,
@@ -125,14 +150,17 @@ class DocumentService:
                 confidentiality=spec.confidentiality,
                 recipients=spec.recipients,
                 reply_due=spec.reply_due,
-                status=DocumentStatus(OUTGOING.initial),
-                workflow_version=OUTGOING.version,
+                status=DocumentStatus(flow.initial),
+                workflow=flow.name,
+                workflow_version=flow.version,
                 updated_at=now,
                 department=spec.department,
             )
             uow.documents.add(document)
             uow.audit.append(self._event(now, Action.DOCUMENT_CREATE, document, actor, origin,
-                                         {"type": spec.doc_type, "abstract": spec.abstract}))
+                                         {"type": spec.doc_type, "abstract": spec.abstract,
+                                          "workflow": flow.name,
+                                          "workflow_version": flow.version}))
             uow.commit()
         return document
 
@@ -204,8 +232,39 @@ class DocumentService:
         return self._advance(actor, document_id, "return", Action.DOCUMENT_RETURN, origin, reason)
 
     def issue(self, actor: Actor, document_id: str, origin: Origin) -> Document:
-        """The clerk numbers the approved document (gap-free per issuer and year) and issues it."""
+        """Outgoing v1: the clerk numbers the approved document and issues it. From v2 a
+        document is numbered (`number`) and issued by the organisation's seal."""
         return self._advance(actor, document_id, "issue", Action.DOCUMENT_ISSUE, origin)
+
+    def comment(self, actor: Actor, document_id: str, text: str, origin: Origin) -> Document:
+        """A comment on a draft under review (kept in the trail, listed by `comments`)."""
+        if not text.strip():
+            raise Invalid("a comment says something")
+        return self._advance(actor, document_id, "comment", Action.DOCUMENT_COMMENT, origin,
+                             comment=text.strip()[:4000])
+
+    def review_trail(self, actor: Actor, document_id: str) -> list[AuditEvent]:
+        """The review rounds of a document: submissions, comments, returns with their
+        reasons, passes and approvals, oldest first."""
+        with self._uow() as uow:
+            load_visible(uow, actor, document_id)
+            return uow.audit.of_document(document_id, REVIEW_ACTIONS)
+
+    def pass_review(self, actor: Actor, document_id: str, origin: Origin) -> Document:
+        """The reviewing leader passes the draft on to the signing leader."""
+        return self._advance(actor, document_id, "pass", Action.DOCUMENT_REVIEW, origin)
+
+    def number(self, actor: Actor, document_id: str, origin: Origin) -> Document:
+        """The clerk has checked the form of the signed document and gives it its number
+        (gap-free per issuer, register and period); the seal then issues it."""
+        return self._advance(actor, document_id, "number", Action.DOCUMENT_NUMBER, origin)
+
+    def release_number(self, actor: Actor, document_id: str, reason: str, origin: Origin
+                       ) -> Document:
+        """Cancel a numbered document before it is sealed: its number goes back and the
+        next issue of the same sequence takes it."""
+        return self._advance(actor, document_id, "release", Action.DOCUMENT_RELEASE_NUMBER,
+                             origin, reason)
 
     def _advance(
         self,
@@ -215,19 +274,36 @@ class DocumentService:
         action: Action,
         origin: Origin,
         reason: str | None = None,
+        comment: str | None = None,
     ) -> Document:
         now = self._clock.now()
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
-            fired = run_workflow(_outgoing(document), document.status, trigger,
+            fired = run_workflow(self.definition(document), document.status, trigger,
                           workflows.Context(actor=actor.id, at=now, reason=reason,
                                             roles=access.drafting_roles(actor, document.unit_code)))
             details: dict[str, object] = {"from": fired.source, "to": fired.target}
             if fired.reason:
                 details["reason"] = fired.reason
-            if trigger == "submit" and document.main_revision() is None:
-                raise Conflict("the draft has no main file yet")
-            if trigger == "issue":
+            if comment:
+                details["comment"] = comment
+            if trigger == "submit":
+                main = document.main_revision()
+                if main is None:
+                    raise Conflict("the draft has no main file yet")
+                if SignatureKind.LEADER in signed_on(uow, document, main):
+                    raise Conflict("this file carries the leader's signature from an earlier "
+                                   "round; attach the corrected file first")
+            if trigger == "release":
+                assert document.number is not None and document.number_period is not None
+                uow.sequences.give_back(document.unit_code, "outgoing", document.number_period,
+                                        document.number, document.id, now)
+                details.update(number=document.number, symbol=document.symbol,
+                               period=document.number_period)
+                document.number = document.symbol = document.number_period = None
+                document.issued_at = None
+                document.issued_year = None
+            if trigger in ("issue", "number"):
                 issuer = uow.units.get(document.unit_code)
                 if issuer is None:
                     raise NotFound("the issuing unit no longer exists")
@@ -261,10 +337,16 @@ class DocumentService:
             document = load_visible(uow, actor, document_id, for_update=True)
             if document.recalled_at is not None:
                 raise Conflict("this document was recalled; it is not sent any further")
-            fired = run_workflow(_outgoing(document), document.status, "dispatch",
+            fired = run_workflow(self.definition(document), document.status, "dispatch",
                           workflows.Context(actor=actor.id, at=now,
                                             roles=access.drafting_roles(actor, document.unit_code)))
             self._check_target(uow, target, document.unit_code, self._today(now))
+            if "seal" in {t.trigger for t in self.definition(document).transitions}:
+                unsigned = [r.filename for r in _newest_attachments(document)
+                            if SignatureKind.ATTACHMENT not in signed_on(uow, document, r)]
+                if unsigned:
+                    raise Conflict("each attachment needs the organisation's signature before "
+                                   "the document is sent", attachments=unsigned)
             main = document.main_revision()
             dispatch = Dispatch(id=new_id(), document_id=document.id,
                                 created_by=actor.id, created_at=now, target=target,
@@ -459,11 +541,16 @@ class DocumentService:
         return len(stalled)
 
     def allowed_actions(self, actor: Actor, document: Document) -> list[str]:
-        """Triggers of the outgoing workflow this actor may fire on the document now."""
+        """Triggers of the outgoing workflow this actor may fire on the document now (``sign``
+        and ``seal`` mean: apply that signature)."""
         context = workflows.Context(actor=actor.id, at=self._clock.now(),
                                     roles=access.drafting_roles(actor, document.unit_code))
-        return sorted({t.trigger for t in _outgoing(document).allowed(document.status,
-                                                                       context)})
+        return sorted({t.trigger for t in self.definition(document).allowed(document.status,
+                                                                             context)})
+
+    def definition(self, document: Document) -> workflows.Definition:
+        """The outgoing definition (or variant) and version the document started with."""
+        return self._flows.get(document.workflow, document.workflow_version)
 
     def allowed_receipt_actions(self, actor: Actor, receipt: Receipt) -> list[str]:
         """Triggers of the incoming workflow this actor may fire on the entry now (and the
@@ -663,9 +750,24 @@ def receipt_context(uow: UnitOfWork, actor: Actor, receipt: Receipt, at: datetim
     return workflows.Context(actor=actor.id, at=at, reason=reason, roles=roles)
 
 
-def _outgoing(document: Document) -> workflows.Definition:
-    """The version of the outgoing flow the document started with."""
-    return WORKFLOWS.get(OUTGOING.name, document.workflow_version)
+def _newest_attachments(document: Document) -> list[Revision]:
+    """The latest revision of each attachment (the end of its chain of signed revisions)."""
+    parents = {r.parent_id for r in document.revisions if r.parent_id}
+    return [r for r in document.revisions
+            if r.kind is RevisionKind.ATTACHMENT and r.id not in parents]
+
+
+def signed_on(uow: UnitOfWork, document: Document, revision: Revision
+              ) -> list[SignatureKind]:
+    """The signatures on `revision` itself: those whose result is it or one of its
+    ancestors. A file attached afresh after a return carries none of the old round's."""
+    chain, by_id = set(), {r.id: r for r in document.revisions}
+    here: Revision | None = revision
+    while here is not None and here.id not in chain:
+        chain.add(here.id)
+        here = by_id.get(here.parent_id) if here.parent_id else None
+    return [r.kind for r in uow.signatures.for_document(document.id)
+            if r.revision_id in chain]
 
 
 def run_workflow(

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol, Self
 
-from docflow.domain.audit import AuditEvent
+from docflow.domain.audit import Action, AuditEvent
 from docflow.domain.consultations import Consultation, Opinion
 from docflow.domain.delegation import Delegation
 from docflow.domain.documents import Document, Revision
@@ -122,7 +122,13 @@ class DispatchRepository(Protocol):
 
 class SequenceRepository(Protocol):
     def next(self, unit_code: str, register: str, period: str) -> int:
-        """The next number of a sequence, held locked until the transaction ends (gap-free)."""
+        """The next number of a sequence, held locked until the transaction ends (gap-free);
+        a number given back is taken first."""
+        ...
+
+    def give_back(self, unit_code: str, register: str, period: str, number: int,
+                  document_id: str, at: datetime) -> None:
+        """Return a reserved number that will not be issued; the next issue takes it."""
         ...
 
 
@@ -141,6 +147,9 @@ class ValidationRepository(Protocol):
 class AuditLog(Protocol):
     def append(self, event: AuditEvent) -> None: ...
     def append_many(self, events: Sequence[AuditEvent]) -> None: ...
+    def of_document(self, document_id: str, actions: Sequence[Action]) -> list[AuditEvent]:
+        """A document's events of these kinds, oldest first."""
+        ...
 
 
 class UnitOfWork(Protocol):

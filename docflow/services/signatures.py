@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import workflows
 from docflow.domain.audit import Action, AuditEvent, Origin
 from docflow.domain.delegation import Delegation, authority_for_signing
-from docflow.domain.documents import Document, Revision, RevisionKind
+from docflow.domain.documents import Document, DocumentStatus, Revision, RevisionKind
 from docflow.domain.errors import Conflict, Invalid, NotFound, TooLarge
 from docflow.domain.org import Actor, Role
 from docflow.domain.signatures import (
@@ -20,7 +21,7 @@ from docflow.domain.signatures import (
     SigningSession,
     check_signing,
 )
-from docflow.services.documents import load_visible
+from docflow.services.documents import WORKFLOWS, load_visible, run_workflow, signed_on
 from docflow.services.ids import new_id
 from docflow.services.ports import (
     BlobStore,
@@ -34,6 +35,9 @@ from docflow.services.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+
+FIRES = {SignatureKind.LEADER: "sign", SignatureKind.SEAL: "seal"}
+"""The outgoing trigger each signature fires, where the document's flow has it."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,10 @@ class SignatureService:
     """Sign the current revision with a key the caller brings, store the result, record it."""
 
     def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, clock: Clock,
-                 limits: SigningLimits, seals: SealKeys) -> None:
+                 limits: SigningLimits, seals: SealKeys,
+                 flows: workflows.Registry = WORKFLOWS) -> None:
         self._uow = uow
+        self._flows = flows
         self._blobs = blobs
         self._clock = clock
         self._limits = limits
@@ -185,7 +191,7 @@ class SignatureService:
         result_sha256 = self._put(signed.pdf)
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
-            delegation = self._check(uow, actor, document, kind, authority)
+            delegation, roles = self._check(uow, actor, document, kind, authority)
             if self._base(document, kind, revision_id).id != base.id:
                 raise Conflict("the file changed while it was being signed; sign it again")
             revision = Revision(
@@ -205,6 +211,9 @@ class SignatureService:
             uow.signatures.add(record)
             if session_id is not None:
                 uow.signing_sessions.finish(session_id, now)
+            moved = self._advance(document, kind, roles, actor, now)
+            if moved is not None:
+                uow.documents.save(document)
             uow.audit.append(AuditEvent(
                 at=now, action=Action.DOCUMENT_SIGN, object_type="document",
                 object_id=document.id, actor_id=actor.id, unit_code=document.unit_code,
@@ -214,7 +223,8 @@ class SignatureService:
                     "signer": signed.subject, "certificate_sha256": record.certificate_sha256,
                     "authority": authority.value if authority else None,
                     "delegation": delegation.id if delegation else None,
-                    "remote_session": session_id}))
+                    "remote_session": session_id,
+                    **({"from": moved.source, "to": moved.target} if moved else {})}))
             uow.commit()
         return record
 
@@ -233,11 +243,26 @@ class SignatureService:
             load_visible(uow, actor, document_id)
             return uow.signatures.for_document(document_id)
 
+    def _advance(self, document: Document, kind: SignatureKind, roles: frozenset[str],
+                 actor: Actor, now: datetime) -> workflows.Fired | None:
+        """From outgoing v2 the leader's signature moves the document to ``signed`` and the
+        organisation's seal to ``issued``: the flow's only ways there."""
+        trigger = FIRES.get(kind)
+        definition = self._flows.get(document.workflow, document.workflow_version)
+        if trigger is None or trigger not in {t.trigger for t in definition.transitions}:
+            return None
+        fired = run_workflow(definition, document.status, trigger, workflows.Context(
+            actor=actor.id, at=now, roles={"drafting_unit": roles}))
+        document.status = DocumentStatus(fired.target)
+        document.updated_at = now
+        return fired
+
     def _check(self, uow: UnitOfWork, actor: Actor, document: Document, kind: SignatureKind,
-               authority: Authority | None) -> Delegation | None:
+               authority: Authority | None) -> tuple[Delegation | None, frozenset[str]]:
         """Refuse what Decree 30 forbids; for the leader's signature with a prefix that needs
-        one, the delegation record it rests on."""
-        done = [r.kind for r in uow.signatures.for_document(document.id)]
+        one, the delegation record it rests on; the roles the signer acts in."""
+        main = document.main_revision()
+        done = signed_on(uow, document, main) if main is not None else []
         roles = actor.roles_in(document.unit_code)
         delegation = None
         if kind is SignatureKind.LEADER:
@@ -248,7 +273,7 @@ class SignatureService:
             if delegation is not None:  # TL. and TUQ. let a chief of office sign
                 roles = roles | {Role.LEADER.value}
         check_signing(kind, roles, document.status, done, authority)
-        return delegation
+        return delegation, frozenset(roles)
 
     @staticmethod
     def _base(document: Document, kind: SignatureKind, revision_id: str | None) -> Revision:

@@ -167,22 +167,40 @@ def download(document_id: str, revision_id: str) -> ResponseReturnValue:
                      max_age=0)
 
 
-@bp.post("/documents/<document_id>/<any(submit, approve, issue):action>")
+@bp.post("/documents/<document_id>/<any(submit, pass, approve, number, issue):action>")
 def advance(document_id: str, action: str) -> ResponseReturnValue:
     svc = services().documents
-    step = {"submit": svc.submit, "approve": svc.approve, "issue": svc.issue}[action]
+    step = {"submit": svc.submit, "pass": svc.pass_review, "approve": svc.approve,
+            "number": svc.number, "issue": svc.issue}[action]
     actor = current_actor()
     doc = step(actor, document_id, origin())
     return serialize.document(doc, svc.allowed_actions(actor, doc))
 
 
-@bp.post("/documents/<document_id>/return")
-def return_document(document_id: str) -> ResponseReturnValue:
+@bp.post("/documents/<document_id>/<any(return, release):action>")
+def return_document(document_id: str, action: str) -> ResponseReturnValue:
     reason = str(_json().get("reason", ""))
     actor = current_actor()
     svc = services().documents
-    doc = svc.return_to_drafter(actor, document_id, reason, origin())
+    step = svc.return_to_drafter if action == "return" else svc.release_number
+    doc = step(actor, document_id, reason, origin())
     return serialize.document(doc, svc.allowed_actions(actor, doc))
+
+
+@bp.post("/documents/<document_id>/comments")
+def comment_document(document_id: str) -> ResponseReturnValue:
+    actor = current_actor()
+    svc = services().documents
+    doc = svc.comment(actor, document_id, str(_json().get("text", "")), origin())
+    return serialize.document(doc, svc.allowed_actions(actor, doc)), 201
+
+
+@bp.get("/documents/<document_id>/review")
+def document_review(document_id: str) -> ResponseReturnValue:
+    """The review rounds: submissions, comments, returns, passes, approval."""
+    events = services().documents.review_trail(current_actor(), document_id)
+    return {"items": [{"action": e.action.value, "at": e.at.isoformat(),
+                       "actor_id": e.actor_id, "details": e.details} for e in events]}
 
 
 @bp.post("/documents/<document_id>/dispatches")

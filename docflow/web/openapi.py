@@ -107,12 +107,29 @@ def openapi_document() -> dict[str, Any]:
                               "302": {"description": "Presigned URL"}, **ERRORS}}},
             **{f"/documents/{{document_id}}/{step}": {"post": _op(
                 summary, 200, _ref("Document"), params=[doc_id])} for step, summary in (
-                ("submit", "Send the draft for approval"),
+                ("submit", "Send the draft for review (outgoing v2; v1: for approval)"),
+                ("pass", "Reviewed: on to the signing leader (a leader)"),
                 ("approve", "Approve (a leader of the drafting unit)"),
-                ("issue", "Number and issue (the clerk of the drafting unit)"))},
+                ("number", "Form checked: give the signed document its number (the clerk); "
+                           "the organisation's seal then issues it"),
+                ("issue", "Outgoing v1 only: number and issue (the clerk)"))},
             "/documents/{document_id}/return": {"post": _op(
-                "Return to the drafter with a reason (a leader)", 200, _ref("Document"),
-                body=REASON, params=[doc_id])},
+                "Return to the drafter with a reason (a leader during review and approval; "
+                "the clerk when the form of the signed document is wrong)", 200,
+                _ref("Document"), body=REASON, params=[doc_id])},
+            "/documents/{document_id}/release": {"post": _op(
+                "Cancel a numbered document before its seal, with a reason: the number goes "
+                "back to the next issue", 200, _ref("Document"), body=REASON,
+                params=[doc_id])},
+            "/documents/{document_id}/comments": {"post": _op(
+                "Comment on a draft under review", 201, _ref("Document"),
+                body=_json({"type": "object", "required": ["text"],
+                            "properties": {"text": {"type": "string"}}}),
+                params=[doc_id])},
+            "/documents/{document_id}/review": {"get": _op(
+                "The review rounds: submissions, comments, returns with reasons, approval",
+                200, {"type": "object", "properties": {"items": {"type": "array"}}},
+                params=[doc_id])},
             "/documents/{document_id}/dispatches": {"post": _op(
                 "Dispatch the issued document to units, or to every unit of a level under a "
                 "unit; the incoming entries are created by a background job", 202,

@@ -85,7 +85,9 @@ class SqlReadModel:
                           limit: int, before: str | None) -> list[OutgoingEntry]:
         d = t.documents.c
         stmt = select(d.id, d.unit_code, d.number, d.symbol, d.issued_at, d.doc_type,
-                      d.abstract).where(d.unit_code.in_(unit_codes), d.number.is_not(None))
+                      d.abstract).where(d.unit_code.in_(unit_codes), d.number.is_not(None),
+                                        # a number reserved before the seal is not issued yet
+                                        d.status.in_(("issued", "dispatched")))
         stmt = stmt.where(*_words(d.search_text, search.terms))
         if search.number is not None:
             stmt = stmt.where(d.number == search.number)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Row,
     and_,
     bindparam,
+    delete,
     func,
     insert,
     or_,
@@ -25,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from docflow.domain.audit import AuditEvent
+from docflow.domain.audit import Action, AuditEvent, Origin
 from docflow.domain.consultations import Answer, Consultation, ConsultationStatus, Opinion
 from docflow.domain.delegation import Delegation
 from docflow.domain.documents import (
@@ -306,7 +307,8 @@ def _document_row(d: Document) -> dict[str, Any]:
         "doc_type": d.doc_type, "abstract": d.abstract, "urgency": d.urgency.value,
         "confidentiality": d.confidentiality.value, "recipients": list(d.recipients),
         "reply_due": d.reply_due, "status": d.status.value,
-        "workflow_version": d.workflow_version, "number": d.number, "symbol": d.symbol,
+        "workflow": d.workflow, "workflow_version": d.workflow_version,
+        "number": d.number, "symbol": d.symbol,
         "issued_at": utc(d.issued_at), "issued_year": d.issued_year,
         "search_text": document_search_text(d.doc_type, d.symbol, d.abstract),
         "number_period": d.number_period, "department": d.department,
@@ -344,7 +346,8 @@ class SqlDocuments(_Repo):
             created_at=_utc(row.created_at), doc_type=row.doc_type, abstract=row.abstract,
             urgency=Urgency(row.urgency), confidentiality=Confidentiality(row.confidentiality),
             recipients=tuple(row.recipients), reply_due=row.reply_due,
-            status=DocumentStatus(row.status), workflow_version=row.workflow_version,
+            status=DocumentStatus(row.status), workflow=row.workflow,
+            workflow_version=row.workflow_version,
             number=row.number, symbol=row.symbol, issued_at=utc(row.issued_at),
             issued_year=row.issued_year, updated_at=utc(row.updated_at),
             number_period=row.number_period, department=row.department,
@@ -786,17 +789,35 @@ class SqlSequences(_Repo):
         key = and_(s.unit_code == unit_code, s.register == register, s.period == period)
         # UPDATE ... RETURNING takes the row lock and holds it until commit: concurrent issuers
         # queue here, and a rollback gives the number back, so numbers stay gap-free.
-        bumped = self.conn.execute(update(t.sequences).where(key)
-                                   .values(last_value=s.last_value + 1)
-                                   .returning(s.last_value)).scalar()
-        if bumped is not None:
-            return int(bumped)
-        self._insert_ignore(t.sequences, [{"unit_code": unit_code, "register": register,
-                                           "period": period, "last_value": 0}],
-                            ["unit_code", "register", "period"])
-        return int(self.conn.execute(update(t.sequences).where(key)
-                                     .values(last_value=s.last_value + 1)
-                                     .returning(s.last_value)).scalar_one())
+        bump = (update(t.sequences).where(key).values(last_value=s.last_value + 1)
+                .returning(s.last_value, s.released))
+        bumped = self.conn.execute(bump).first()
+        if bumped is None:
+            self._insert_ignore(t.sequences, [{"unit_code": unit_code, "register": register,
+                                               "period": period, "last_value": 0,
+                                               "released": 0}],
+                                ["unit_code", "register", "period"])
+            bumped = self.conn.execute(bump).one()
+        if not bumped.released:
+            return int(bumped.last_value)
+        # A number was given back: it goes to this issue (the lowest first), and the bump,
+        # made under the same row lock, is undone.
+        r = t.released_numbers.c
+        rkey = and_(r.unit_code == unit_code, r.register == register, r.period == period)
+        lowest = self.conn.execute(select(func.min(r.number)).where(rkey)).scalar_one()
+        self.conn.execute(delete(t.released_numbers).where(rkey, r.number == lowest))
+        self.conn.execute(update(t.sequences).where(key).values(
+            last_value=s.last_value - 1, released=s.released - 1))
+        return int(lowest)
+
+    def give_back(self, unit_code: str, register: str, period: str, number: int,
+                  document_id: str, at: datetime) -> None:
+        s = t.sequences.c
+        key = and_(s.unit_code == unit_code, s.register == register, s.period == period)
+        self.conn.execute(update(t.sequences).where(key).values(released=s.released + 1))
+        self.conn.execute(insert(t.released_numbers).values(
+            unit_code=unit_code, register=register, period=period, number=number,
+            document_id=document_id, released_at=_utc(at)))
 
 
 def _event_row(e: AuditEvent) -> dict[str, Any]:
@@ -817,3 +838,17 @@ class SqlAudit(_Repo):
     def append_many(self, events: Sequence[AuditEvent]) -> None:
         # Ids come from the column's sequence in the order of `events`.
         self._bulk_insert(t.audit_events, (_event_row(e) for e in events), len(events))
+
+    def of_document(self, document_id: str, actions: Sequence[Action]) -> list[AuditEvent]:
+        a = t.audit_events.c
+        rows = self.conn.execute(select(t.audit_events).where(
+            a.document_id == document_id, a.action.in_([x.value for x in actions]))
+            .order_by(a.id))
+        return [AuditEvent(at=_utc(r.at), action=Action(r.action), object_type=r.object_type,
+                           object_id=r.object_id,
+                           actor_id=str(r.actor_id) if r.actor_id else None,
+                           unit_code=r.unit_code,
+                           document_id=str(r.document_id) if r.document_id else None,
+                           origin=Origin(client_addr=r.client_addr, user_agent=r.user_agent,
+                                         via=r.via),
+                           details=dict(r.details)) for r in rows]

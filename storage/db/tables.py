@@ -11,6 +11,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -105,6 +106,7 @@ documents = Table(
     Column("recipients", JSON, nullable=False),
     Column("reply_due", Date, nullable=True),
     Column("status", String(16), nullable=False),
+    Column("workflow", String(64), nullable=False, server_default="outgoing"),
     Column("workflow_version", Integer, nullable=False),
     Column("number", Integer, nullable=True),
     Column("symbol", String(64), nullable=True),
@@ -366,6 +368,22 @@ sequences = Table(
     Column("register", String(32), primary_key=True),
     Column("period", String(32), primary_key=True),
     Column("last_value", Integer, nullable=False),
+    # How many numbers of this sequence were given back and wait in `released_numbers`.
+    Column("released", Integer, nullable=False, server_default="0"),
+)
+
+released_numbers = Table(
+    # A number reserved for an issue that was cancelled before issue; the next issue of the
+    # same sequence takes it, so the register stays 1..N.
+    "released_numbers", metadata,
+    Column("unit_code", String(13), primary_key=True),
+    Column("register", String(32), primary_key=True),
+    Column("period", String(32), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("released_at", TS, nullable=False),
+    Column("document_id", ID, ForeignKey("documents.id"), nullable=False),
+    ForeignKeyConstraint(["unit_code", "register", "period"],
+                         ["sequences.unit_code", "sequences.register", "sequences.period"]),
 )
 
 audit_events = Table(
