@@ -19,6 +19,7 @@ class Action(StrEnum):
     DOCUMENT_APPROVE = "document.approve"
     DOCUMENT_RETURN = "document.return"
     DOCUMENT_ISSUE = "document.issue"
+    DOCUMENT_RECEIVE_EXTERNAL = "document.receive_external"
     DOCUMENT_COMMENT = "document.comment"
     DOCUMENT_REVIEW = "document.review"
     DOCUMENT_NUMBER = "document.number"

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from docflow.domain.errors import Conflict, Invalid, Refused
 from docflow.domain.org import CommitteeTerm
+from docflow.domain.search import fold
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class DocumentStatus(StrEnum):
     NUMBERED = "numbered"
     ISSUED = "issued"
     DISPATCHED = "dispatched"
+    EXTERNAL = "external"
+    """Not one of ours: a document received from outside docflow (paper, e-mail, another
+    system), kept so the unit's register and flow can hold it."""
 
 
 class RevisionKind(StrEnum):
@@ -176,6 +180,77 @@ def number_period(family: str, on: date, terms: Sequence[CommitteeTerm]) -> str:
     return covering[0].code
 
 
+class Channel(StrEnum):
+    """How a document reached the unit."""
+
+    DOCFLOW = "docflow"
+    PAPER = "paper"  # scanned by the clerk
+    EMAIL = "email"
+    SYSTEM = "system"  # another exchange system
+
+
+@dataclass(frozen=True)
+class ExternalSpec:
+    """What a clerk types when registering a document that did not come through docflow."""
+
+    doc_type: str
+    abstract: str
+    issuer_name: str
+    issued_on: date
+    channel: Channel
+    symbol: str | None = None
+    """The number and symbol as printed (``15/QĐ-BNV``); None for the few with none."""
+    issuer_code: str | None = None
+    """The issuer's identifier code (mã định danh), when known."""
+    urgency: Urgency = Urgency.NORMAL
+    confidentiality: Confidentiality = Confidentiality.NORMAL
+    reply_due: date | None = None
+
+
+SYMBOL_NUMBER = re.compile(r"^\s*(\d{1,7})\s*[-/]")
+IDENTIFIER_CODE = re.compile(r"[0-9A-Za-z.]{1,13}")
+
+
+def check_external(spec: ExternalSpec, *, allow_classified: bool, today: date) -> ExternalSpec:
+    """Refuse an incomplete or impossible external entry; return it normalised."""
+    errors = []
+    try:
+        check_draft(DraftSpec(spec.doc_type, spec.abstract, spec.urgency, spec.confidentiality),
+                    allow_classified=allow_classified, today=today)
+    except Invalid as exc:  # named together with the rest below
+        errors.extend(exc.errors)
+    issuer = " ".join(spec.issuer_name.split())
+    if not issuer:
+        errors.append("the issuer (cơ quan ban hành) is required")
+    if spec.issued_on > today:
+        errors.append("the issue date is in the future")
+    symbol = " ".join((spec.symbol or "").split()) or None
+    if symbol is not None and len(symbol) > 64:
+        errors.append("the number and symbol are longer than 64 characters")
+    code = (spec.issuer_code or "").strip() or None
+    if code is not None and not IDENTIFIER_CODE.fullmatch(code):
+        errors.append("the issuer's identifier code is up to 13 letters, digits and dots")
+    if spec.channel is Channel.DOCFLOW:
+        errors.append("documents sent through docflow arrive by themselves")
+    if errors:
+        raise Invalid("the incoming document is not valid", errors=errors)
+    return ExternalSpec(
+        doc_type=spec.doc_type, abstract=" ".join(spec.abstract.split()), issuer_name=issuer,
+        issued_on=spec.issued_on, channel=spec.channel, symbol=symbol, issuer_code=code,
+        urgency=spec.urgency, confidentiality=spec.confidentiality, reply_due=spec.reply_due)
+
+
+def symbol_number(symbol: str | None) -> int | None:
+    """The number at the head of a symbol (``15/QĐ-BNV`` → 15, Party ``01-NQ/TU`` → 1)."""
+    found = SYMBOL_NUMBER.match(symbol or "")
+    return int(found.group(1)) if found else None
+
+
+def identifier(issuer_code: str, issued_on: date, symbol: str) -> str:
+    """The cross-system identifier of edXML: ``OrganId,yyyy/MM/dd,Number/Notation``."""
+    return f"{issuer_code},{issued_on:%Y/%m/%d},{symbol}"
+
+
 @dataclass
 class Document:
     """An outgoing document, from draft to dispatch."""
@@ -206,6 +281,25 @@ class Document:
     recall_reason: str | None = None
     updated_at: datetime | None = None
     revisions: list[Revision] = field(default_factory=list)
+    channel: Channel = Channel.DOCFLOW
+    issuer_name: str | None = None
+    """For an external document: its issuer as printed (docflow's own: the unit)."""
+    issuer_code: str | None = None
+    """For an external document: the issuer's identifier code, when known."""
+    identifier: str | None = None
+    """``OrganId,yyyy/MM/dd,Number/Notation`` once numbered (or as typed at intake)."""
+
+    @property
+    def external(self) -> bool:
+        return self.status is DocumentStatus.EXTERNAL
+
+    @property
+    def issuer_key(self) -> str:
+        """Who issued it, as duplicate warnings compare: a unit's code for docflow's own,
+        the identifier code or else the folded name of an external issuer."""
+        if self.issuer_name is None:
+            return self.unit_code
+        return self.issuer_code or fold(self.issuer_name)
 
     @property
     def type_name(self) -> str:

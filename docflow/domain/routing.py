@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from docflow.domain.errors import Conflict, Invalid
 from docflow.domain.org import Role
+from docflow.domain.search import fold
 
 
 class ReceiptStatus(StrEnum):
@@ -226,3 +227,48 @@ class ProgressNote:
     author_id: str
     text: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class LookAlike:
+    """A registered entry that may be the same document as another one."""
+
+    receipt_id: str
+    document_id: str
+    arrival_number: int | None
+    arrival_year: int | None
+    symbol: str | None
+    abstract: str
+    identifier: str | None
+    issuer: str
+    """As printed: the issuing unit's name, or an external issuer's."""
+    issuer_key: str
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A warning, not a refusal: an entry already registered that looks like the same
+    document (Decree 30: same identifier, or same number, symbol and issuer)."""
+
+    entry: LookAlike
+    why: str
+
+
+def duplicates(identifier: str | None, symbol: str | None, issuer_key: str,
+               issuer_name: str, candidates: Sequence[LookAlike]) -> list[Duplicate]:
+    """Which candidates are the same document: the same cross-system identifier, or the same
+    number and symbol (compared without diacritics, spaces or case) from the same issuer (by
+    code, or by name as printed)."""
+    found = []
+    wanted = _symbol_key(symbol)
+    for c in candidates:
+        if identifier and c.identifier == identifier:
+            found.append(Duplicate(c, "the same identifier"))
+        elif wanted and _symbol_key(c.symbol) == wanted and (
+                c.issuer_key == issuer_key or fold(c.issuer) == fold(issuer_name)):
+            found.append(Duplicate(c, "the same number, symbol and issuer"))
+    return found
+
+
+def _symbol_key(symbol: str | None) -> str:
+    return "".join(fold(symbol or "").split())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
@@ -16,11 +16,15 @@ from docflow.domain.documents import (
     Document,
     DocumentStatus,
     DraftSpec,
+    ExternalSpec,
     Revision,
     RevisionKind,
     check_draft,
+    check_external,
     format_symbol,
+    identifier,
     number_period,
+    symbol_number,
 )
 from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from docflow.domain.org import ROLES, Actor, Role
@@ -29,10 +33,12 @@ from docflow.domain.routing import (
     Dispatch,
     DispatchStatus,
     DispatchTarget,
+    Duplicate,
     RecallStatus,
     Receipt,
     ReceiptStatus,
     check_not_frozen,
+    duplicates,
     may_recall,
 )
 from docflow.domain.signatures import SignatureKind
@@ -301,7 +307,7 @@ class DocumentService:
                 details.update(number=document.number, symbol=document.symbol,
                                period=document.number_period)
                 document.number = document.symbol = document.number_period = None
-                document.issued_at = None
+                document.identifier = document.issued_at = None
                 document.issued_year = None
             if trigger in ("issue", "number"):
                 issuer = uow.units.get(document.unit_code)
@@ -319,6 +325,7 @@ class DocumentService:
                 document.issued_at = now
                 document.issued_year = today.year
                 document.number_period = period
+                document.identifier = identifier(issuer.code, today, document.symbol)
                 details.update(number=number, symbol=document.symbol, period=period)
             document.status = DocumentStatus(fired.target)
             document.updated_at = now
@@ -543,6 +550,8 @@ class DocumentService:
     def allowed_actions(self, actor: Actor, document: Document) -> list[str]:
         """Triggers of the outgoing workflow this actor may fire on the document now (``sign``
         and ``seal`` mean: apply that signature)."""
+        if document.external:
+            return []
         context = workflows.Context(actor=actor.id, at=self._clock.now(),
                                     roles=access.drafting_roles(actor, document.unit_code))
         return sorted({t.trigger for t in self.definition(document).allowed(document.status,
@@ -550,6 +559,9 @@ class DocumentService:
 
     def definition(self, document: Document) -> workflows.Definition:
         """The outgoing definition (or variant) and version the document started with."""
+        if document.external:
+            raise Conflict("a document received from outside is not issued here; pass its "
+                           "incoming entry on instead")
         return self._flows.get(document.workflow, document.workflow_version)
 
     def allowed_receipt_actions(self, actor: Actor, receipt: Receipt) -> list[str]:
@@ -574,6 +586,86 @@ class DocumentService:
         return receipt
 
     # --- the recipients ----------------------------------------------------------------------
+
+    def receive_external(self, actor: Actor, spec: ExternalSpec, filename: str,
+                         stream: BinaryIO, origin: Origin, unit_code: str | None = None
+                         ) -> tuple[Receipt, list[Duplicate]]:
+        """The clerk brings in a document that did not come through docflow (scanned paper,
+        e-mail, another system) with the metadata they type: it becomes an incoming entry of
+        `unit_code` (default: the clerk's unit), arrived and waiting to be registered or
+        returned like any other, its file's signatures checked by the intake job. Returns the
+        entry and the registered entries it looks like (a warning; nothing is refused)."""
+        now = self._clock.now()
+        spec = check_external(spec, allow_classified=self._limits.allow_classified,
+                              today=self._today(now))
+        unit_code = unit_code or actor.primary_unit()
+        if unit_code is None or Role.CLERK.value not in actor.roles_in(unit_code):
+            raise Forbidden("the unit's clerk registers what arrives from outside")
+        filename = _clean_filename(filename)
+        with spool(stream, limit=self._limits.max_upload_bytes,
+                   directory=self._limits.spool_dir) as spooled:
+            info = self._pdfs.inspect(spooled.path)
+            self._blobs.put_file(spooled.path, spooled.sha256, spooled.size, "application/pdf")
+        zone_midnight = datetime.combine(spec.issued_on, time(), self._tz)
+        document = Document(
+            id=new_id(), unit_code=unit_code, created_by=actor.id, created_at=now,
+            doc_type=spec.doc_type, abstract=spec.abstract, urgency=spec.urgency,
+            confidentiality=spec.confidentiality, recipients=(unit_code,),
+            reply_due=spec.reply_due, status=DocumentStatus.EXTERNAL, workflow="external",
+            workflow_version=1, number=symbol_number(spec.symbol), symbol=spec.symbol,
+            issued_at=zone_midnight, issued_year=spec.issued_on.year, updated_at=now,
+            channel=spec.channel, issuer_name=spec.issuer_name, issuer_code=spec.issuer_code,
+            identifier=identifier(spec.issuer_code, spec.issued_on, spec.symbol)
+            if spec.issuer_code and spec.symbol else None)
+        revision = Revision(
+            id=new_id(), document_id=document.id, kind=RevisionKind.MAIN, seq=1,
+            filename=filename, sha256=spooled.sha256, size=spooled.size,
+            media_type="application/pdf", page_count=info.page_count, created_at=now,
+            created_by=actor.id)
+        dispatch = Dispatch(id=new_id(), document_id=document.id, created_by=actor.id,
+                            created_at=now, target=DispatchTarget(unit_codes=(unit_code,)),
+                            status=DispatchStatus.DONE, recipient_count=1,
+                            revision_sha256=spooled.sha256)
+        receipt = Receipt(id=new_id(), dispatch_id=dispatch.id, document_id=document.id,
+                          unit_code=unit_code, status=ReceiptStatus(RECEIPT.initial),
+                          delivered_at=now, updated_at=now, workflow_version=RECEIPT.version,
+                          deadline=spec.reply_due)
+        with self._uow() as uow:
+            uow.documents.add(document)
+            uow.documents.add_revision(revision)
+            uow.dispatches.add(dispatch)
+            uow.receipts.add_many([receipt])
+            uow.audit.append(self._event(now, Action.DOCUMENT_RECEIVE_EXTERNAL, document, actor,
+                                         origin, {
+                "channel": spec.channel.value, "issuer": spec.issuer_name,
+                "issuer_code": spec.issuer_code, "symbol": spec.symbol,
+                "issued_on": spec.issued_on.isoformat(), "abstract": spec.abstract,
+                "receipt": receipt.id, "revision": revision.id, "sha256": spooled.sha256}))
+            found = self._look_alikes(uow, receipt, document)
+            uow.commit()
+        self._queue.enqueue(VALIDATE_JOB, dispatch.id)
+        return receipt, found
+
+    def duplicates(self, actor: Actor, receipt_id: str) -> list[Duplicate]:
+        """Registered entries of the same unit that look like this entry's document."""
+        with self._uow() as uow:
+            receipt = own_entry(uow, actor, receipt_id)
+            document = uow.documents.get(receipt.document_id)
+            if document is None:
+                raise NotFound("no such document")
+            return self._look_alikes(uow, receipt, document)
+
+    @staticmethod
+    def _look_alikes(uow: UnitOfWork, receipt: Receipt, document: Document
+                     ) -> list[Duplicate]:
+        issuer = document.issuer_name
+        if issuer is None:
+            unit = uow.units.get(document.unit_code)
+            issuer = unit.name if unit else document.unit_code
+        candidates = uow.receipts.look_alikes(receipt.unit_code, document.identifier,
+                                              document.number, receipt.id)
+        return duplicates(document.identifier, document.symbol, document.issuer_key, issuer,
+                          candidates)
 
     def register_receipt(self, actor: Actor, receipt_id: str, origin: Origin) -> Receipt:
         """The recipient's clerk registers the arrival: next arrival number of the year."""

@@ -20,6 +20,7 @@ from docflow.domain.routing import (
     Assignment,
     Dispatch,
     DispatchStatus,
+    LookAlike,
     ProgressNote,
     Receipt,
 )
@@ -101,6 +102,12 @@ class ReceiptRepository(Protocol):
         ...
 
     def units_holding(self, document_id: str, unit_codes: Iterable[str]) -> set[str]: ...
+    def look_alikes(self, unit_code: str, identifier: str | None, number: int | None,
+                    exclude: str) -> list[LookAlike]:
+        """The unit's registered entries whose document has this identifier or this number
+        (the caller compares symbols and issuers: `docflow.domain.routing.duplicates`)."""
+        ...
+
     def relevant_paths(
         self, document_id: str, unit_codes: Iterable[str], audit_paths: Iterable[str]
     ) -> list[str]:

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 from flask import Blueprint, Response, jsonify, redirect, request, send_file
 from flask.typing import ResponseReturnValue
 
 from docflow.domain.consultations import Answer, Consultation
 from docflow.domain.delegation import Delegation
-from docflow.domain.documents import Confidentiality, DraftSpec, RevisionKind, Urgency
+from docflow.domain.documents import (
+    Channel,
+    Confidentiality,
+    DraftSpec,
+    ExternalSpec,
+    RevisionKind,
+    Urgency,
+)
 from docflow.domain.errors import Invalid
 from docflow.domain.reports import ReportRequest
 from docflow.domain.routing import Counts, DispatchTarget
@@ -645,7 +653,47 @@ def _receipt_body(receipt_id: str) -> dict[str, Any]:
         "assigned_at": assignment.assigned_at.isoformat()}
     body["progress"] = [{"author": n.author_id, "text": n.text, "at": n.at.isoformat()}
                         for n in notes]
+    body["duplicates"] = [serialize.duplicate(d) for d in svc.duplicates(actor, receipt_id)]
     return body
+
+
+@bp.post("/incoming")
+def receive_external() -> ResponseReturnValue:
+    """A document from outside docflow (scan, e-mail, another system): multipart with
+    `metadata` (JSON) and `file` (the PDF). Answers the new entry, with any registered
+    entries it looks like (a warning)."""
+    raw = request.form.get("metadata")
+    upload = request.files.get("file")
+    if raw is None or upload is None:
+        raise Invalid("send multipart/form-data with a 'metadata' JSON field and a 'file'")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise Invalid(f"metadata is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise Invalid("metadata is a JSON object")
+    issued_on = _date(body.get("issued_on"), "issued_on")
+    if issued_on is None:
+        raise Invalid("issued_on (the document's date) is required")
+    spec = ExternalSpec(
+        doc_type=str(body.get("type", "")), abstract=str(body.get("abstract", "")),
+        issuer_name=str(body.get("issuer", "")), issued_on=issued_on,
+        channel=_enum(Channel, body.get("channel", "paper"), "channel"),
+        symbol=str(body.get("symbol") or "") or None,
+        issuer_code=str(body.get("issuer_code") or "") or None,
+        urgency=_enum(Urgency, body.get("urgency", "normal"), "urgency"),
+        confidentiality=_enum(Confidentiality, body.get("confidentiality", "normal"),
+                              "confidentiality"),
+        reply_due=_date(body.get("reply_due"), "reply_due"))
+    unit = body.get("unit_code")
+    actor = current_actor()
+    svc = services().documents
+    receipt, found = svc.receive_external(actor, spec, upload.filename or "document.pdf",
+                                          cast(BinaryIO, upload.stream), origin(),
+                                          unit_code=str(unit) if unit else None)
+    out = serialize.receipt(receipt, svc.allowed_receipt_actions(actor, receipt))
+    out["duplicates"] = [serialize.duplicate(d) for d in found]
+    return out, 201, {"Location": f"/api/v1/receipts/{receipt.id}"}
 
 
 @bp.post("/receipts/<receipt_id>/<any(register, complete, return):action>")

@@ -342,8 +342,23 @@ def openapi_document() -> dict[str, Any]:
                                            "only entries past their handling deadline and "
                                            "not finished"}),
                         *paging])},
-            "/receipts/{receipt_id}": {"get": _op("An incoming entry", 200, _ref("Receipt"),
-                                                  tag="receipts", params=[rcpt_id])},
+            "/receipts/{receipt_id}": {"get": _op(
+                "An incoming entry, with its validation report, assignment, progress and the "
+                "registered entries it looks like (`duplicates`: same identifier, or same "
+                "number, symbol and issuer)", 200, _ref("Receipt"), tag="receipts",
+                params=[rcpt_id])},
+            "/incoming": {"post": _op(
+                "Bring in a document from outside docflow (scanned paper, e-mail, another "
+                "system): it becomes an arrived entry of the clerk's unit; the answer lists "
+                "registered entries it looks like", 201, _ref("Receipt"), tag="receipts",
+                body={"content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["metadata", "file"], "properties": {
+                        "file": {"type": "string", "contentMediaType": "application/pdf"},
+                        "metadata": {"type": "string", "contentMediaType": "application/json",
+                                     "description": "JSON: type, abstract, issuer, "
+                                     "issued_on, channel (paper|email|system), symbol, "
+                                     "issuer_code, urgency, confidentiality, reply_due, "
+                                     "unit_code"}}}}}})},
             **{f"/receipts/{{receipt_id}}/{step}": {"post": _op(
                 summary, 200, _ref("Receipt"), tag="receipts", params=[rcpt_id],
                 **({"body": REASON} if step == "return" else {}))} for step, summary in (

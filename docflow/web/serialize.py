@@ -8,7 +8,7 @@ from typing import Any
 
 from docflow.domain.documents import Document, Revision
 from docflow.domain.org import Actor
-from docflow.domain.routing import EDXML_STATUS, RECALL_CODES, Dispatch, Receipt
+from docflow.domain.routing import EDXML_STATUS, RECALL_CODES, Dispatch, Duplicate, Receipt
 
 
 def _iso(value: datetime | date | None) -> str | None:
@@ -33,7 +33,8 @@ def document(d: Document, actions: list[str] | None = None) -> dict[str, Any]:
         "workflow": d.workflow, "workflow_version": d.workflow_version,
         "number_period": d.number_period,
         "department": d.department, "recalled_at": _iso(d.recalled_at),
-        "recall_reason": d.recall_reason,
+        "recall_reason": d.recall_reason, "channel": d.channel.value,
+        "issuer_name": d.issuer_name, "issuer_code": d.issuer_code, "identifier": d.identifier,
         "revisions": [revision(r) for r in d.revisions],
     }
     if actions is not None:
@@ -46,6 +47,14 @@ def dispatch(x: Dispatch) -> dict[str, Any]:
             "created_at": _iso(x.created_at), "recipient_count": x.recipient_count,
             "target": {"units": list(x.target.unit_codes), "level": x.target.level,
                        "under": x.target.under}}
+
+
+def duplicate(d: Duplicate) -> dict[str, Any]:
+    e = d.entry
+    return {"receipt_id": e.receipt_id, "document_id": e.document_id,
+            "arrival_number": e.arrival_number, "arrival_year": e.arrival_year,
+            "symbol": e.symbol, "abstract": e.abstract, "issuer": e.issuer,
+            "identifier": e.identifier, "why": d.why}
 
 
 def receipt(r: Receipt, actions: list[str] | None = None) -> dict[str, Any]:

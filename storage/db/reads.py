@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Engine, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Engine, case, func, literal, or_, select, tuple_
 
 from docflow.domain.routing import CascadeEntry, ReceiptStatus
 from docflow.services.queries import (
@@ -105,11 +105,16 @@ class SqlReadModel:
         r, d, u = t.receipts.c, t.documents.c, t.units.c
         stmt = (select(r.id, r.document_id, r.unit_code, r.arrival_number, r.arrival_year,
                        r.registered_at, r.status, d.symbol, d.abstract, d.doc_type,
-                       d.unit_code.label("issuer"), u.name.label("issuer_name"))
+                       # an external document's issuer as typed, else the issuing unit
+                       func.coalesce(d.issuer_code, case((d.issuer_name.is_(None), d.unit_code),
+                                                         else_="")).label("issuer"),
+                       func.coalesce(d.issuer_name, u.name).label("issuer_name"))
                 .join_from(t.receipts, t.documents, r.document_id == d.id)
                 .join(t.units, u.code == d.unit_code)
                 .where(r.unit_code.in_(unit_codes), r.arrival_number.is_not(None)))
-        stmt = stmt.where(*_words(d.search_text + " " + u.search_name, search.terms))
+        # An external document's search text holds its issuer; the unit row is the receiver's.
+        issuer_words = case((d.issuer_name.is_(None), u.search_name), else_="")
+        stmt = stmt.where(*_words(d.search_text + " " + issuer_words, search.terms))
         if search.number is not None:
             stmt = stmt.where(r.arrival_number == search.number)
         stmt = stmt.where(*_dates(r.registered_at, search, zone))

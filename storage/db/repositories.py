@@ -31,6 +31,7 @@ from docflow.domain.consultations import Answer, Consultation, ConsultationStatu
 from docflow.domain.delegation import Delegation
 from docflow.domain.documents import (
     CATALOGUE,
+    Channel,
     Confidentiality,
     Document,
     DocumentStatus,
@@ -45,6 +46,7 @@ from docflow.domain.routing import (
     Dispatch,
     DispatchStatus,
     DispatchTarget,
+    LookAlike,
     ProgressNote,
     RecallStatus,
     Receipt,
@@ -310,17 +312,21 @@ def _document_row(d: Document) -> dict[str, Any]:
         "workflow": d.workflow, "workflow_version": d.workflow_version,
         "number": d.number, "symbol": d.symbol,
         "issued_at": utc(d.issued_at), "issued_year": d.issued_year,
-        "search_text": document_search_text(d.doc_type, d.symbol, d.abstract),
+        "search_text": document_search_text(d.doc_type, d.symbol, d.abstract, d.issuer_name),
         "number_period": d.number_period, "department": d.department,
         "recalled_at": utc(d.recalled_at), "recall_reason": d.recall_reason,
+        "channel": d.channel.value, "issuer_name": d.issuer_name, "issuer_code": d.issuer_code,
+        "issuer_key": d.issuer_key, "identifier": d.identifier,
     }
 
 
-def document_search_text(doc_type: str, symbol: str | None, abstract: str) -> str:
+def document_search_text(doc_type: str, symbol: str | None, abstract: str,
+                         issuer: str | None = None) -> str:
     """What a register search looks in: the type's name, the number and symbol, the abstract,
     folded (no diacritics, lower case)."""
     kind = CATALOGUE.get(doc_type)
-    return fold(" ".join(filter(None, (kind.name if kind else doc_type, symbol, abstract))))
+    return fold(" ".join(filter(None, (kind.name if kind else doc_type, symbol, abstract,
+                                       issuer))))
 
 
 def _revision(row: Row[Any]) -> Revision:
@@ -352,7 +358,9 @@ class SqlDocuments(_Repo):
             issued_year=row.issued_year, updated_at=utc(row.updated_at),
             number_period=row.number_period, department=row.department,
             recalled_at=utc(row.recalled_at), recall_reason=row.recall_reason,
-            revisions=[_revision(r) for r in revs],
+            revisions=[_revision(r) for r in revs], channel=Channel(row.channel),
+            issuer_name=row.issuer_name, issuer_code=row.issuer_code,
+            identifier=row.identifier,
         )
 
     def save(self, document: Document) -> None:
@@ -441,6 +449,30 @@ class SqlReceipts(_Repo):
         held = set(self.conn.execute(select(r.unit_code).where(r.document_id == document_id))
                    .scalars())
         return held.intersection(unit_codes)
+
+    def look_alikes(self, unit_code: str, identifier: str | None, number: int | None,
+                    exclude: str) -> list[LookAlike]:
+        r, d, u = t.receipts.c, t.documents.c, t.units.c
+        same = []
+        if identifier:
+            same.append(d.identifier == identifier)
+        if number is not None:
+            same.append(d.number == number)
+        if not same:
+            return []
+        rows = self.conn.execute(
+            select(r.id, r.document_id, r.arrival_number, r.arrival_year, d.symbol, d.abstract,
+                   d.identifier, d.issuer_key,
+                   func.coalesce(d.issuer_name, u.name).label("issuer"))
+            .join_from(t.receipts, t.documents, r.document_id == d.id)
+            .join(t.units, u.code == d.unit_code)
+            .where(r.unit_code == unit_code, r.arrival_number.is_not(None), r.id != exclude,
+                   or_(*same))
+            .order_by(r.registered_at).limit(200))
+        return [LookAlike(receipt_id=str(x.id), document_id=str(x.document_id),
+                          arrival_number=x.arrival_number, arrival_year=x.arrival_year,
+                          symbol=x.symbol, abstract=x.abstract, identifier=x.identifier,
+                          issuer=x.issuer, issuer_key=x.issuer_key or "") for x in rows]
 
     def relevant_paths(self, document_id: str, unit_codes: Iterable[str],
                        audit_paths: Iterable[str]) -> list[str]:

@@ -117,6 +117,13 @@ documents = Table(
     Column("recalled_at", TS, nullable=True),
     Column("recall_reason", Text, nullable=True),
     Column("search_text", Text, nullable=False, server_default=""),
+    Column("channel", String(8), nullable=False, server_default="docflow"),
+    Column("issuer_name", Text, nullable=True),
+    Column("issuer_code", String(13), nullable=True),
+    # What "the same issuer" compares for duplicate warnings: a unit's code, an external
+    # issuer's code, or its folded name.
+    Column("issuer_key", String(200), nullable=True, index=True),
+    Column("identifier", String(200), nullable=True, index=True),
     # A number on an issued document is never given twice by the same issuer in a period (a
     # year, or a Party committee's term).
     UniqueConstraint("unit_code", "number_period", "number"),

@@ -15,7 +15,7 @@ from docflow.bootstrap import Services, bootstrap
 from docflow.cli import main
 from docflow.domain.audit import Action
 from docflow.domain.documents import DocumentStatus, DraftSpec, RevisionKind
-from docflow.domain.errors import Conflict, Forbidden, Invalid
+from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from docflow.domain.routing import DispatchTarget
 from docflow.domain.signatures import SignatureKind
 from docflow.services.documents import flows
@@ -94,7 +94,7 @@ def test_review_rounds_comment_return_resubmit(services: Services, org: Org) -> 
         (Action.DOCUMENT_SUBMIT, None), (Action.DOCUMENT_COMMENT, "Bổ sung căn cứ pháp lý"),
         (Action.DOCUMENT_RETURN, "Thiếu căn cứ"), (Action.DOCUMENT_SUBMIT, None),
         (Action.DOCUMENT_REVIEW, None), (Action.DOCUMENT_APPROVE, None)]
-    with pytest.raises(Exception):  # noqa: B017,PT011  another unit sees nothing of it
+    with pytest.raises(NotFound):  # another unit sees nothing of it
         docs.review_trail(org.commune_clerk, doc_id)
 
 
