@@ -73,7 +73,7 @@ def test_variant_levels_are_checked_when_levels_are_known() -> None:
 
 def test_a_bad_file_in_an_organisations_folder_is_named(tmp_path: Any) -> None:
     (tmp_path / "ok.json").write_text('{"name": "x"', "utf-8")
-    with pytest.raises(DefinitionError, match="ok.json: not JSON"):
+    with pytest.raises(DefinitionError, match=r"ok\.json: not JSON"):
         workflows.load_folder(tmp_path)
     with pytest.raises(DefinitionError, match="no such folder"):
         workflows.load_folder(tmp_path / "missing")
