@@ -9,6 +9,7 @@ from redis import Redis
 from sqlalchemy import Engine, text
 
 import workflows
+from docflow.calendars import load_calendar
 from docflow.config import ConfigError, Settings
 from docflow.domain.org import ROLES
 from docflow.passwords import Argon2Hasher
@@ -131,6 +132,7 @@ def bootstrap(
     hasher = hasher or Argon2Hasher(fast=settings.fast_password_hashing)
     uow = SqlUnitOfWorkFactory(engine)
     registry = organisation_flows(settings)
+    calendar = load_calendar(settings.calendar_dir)
     documents = DocumentService(
         uow, blobs, queue, PypdfInspector(), clock,
         DocumentLimits(max_upload_bytes=settings.max_upload_bytes, spool_dir=settings.spool_dir,
@@ -161,7 +163,7 @@ def bootstrap(
         queries=QueryService(uow, SqlReadModel(engine), clock, settings.timezone),
         signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
-        handling=HandlingService(uow, clock, settings.timezone),
+        handling=HandlingService(uow, clock, settings.timezone, calendar),
         delegations=DelegationService(uow, clock), maintenance=maintenance,
         reports=ReportService(uow, clock, settings.timezone),
     )

@@ -58,6 +58,9 @@ class Settings:
     """DOCFLOW_SEAL_KEYS: the TOML file naming the organisation seals the server holds
     (PKCS#12 files or HSM keys, by unit; docflow/signing/seals.py); default: the data
     folder's ``pki/seals.toml`` when it exists (`docflow demo` writes one), else none."""
+    calendar_dir: Path | None = None
+    """DOCFLOW_CALENDAR_DIR: public-holiday years (``VN-2027.json``) that add to or correct
+    the shipped ones (docflow/calendars)."""
     workflows_dir: Path | None = None
     """DOCFLOW_WORKFLOWS_DIR: the organisation's own workflow definitions and variants (JSON,
     as in workflows/definitions; a variant names ``variant_of`` and ``applies_to``)."""
@@ -125,6 +128,7 @@ class Settings:
             trusted_proxies=_positive_int(env, "DOCFLOW_TRUSTED_PROXIES", 0, minimum=0),
             seal_keys=_seal_keys(env, data_dir),
             workflows_dir=_folder(env, "DOCFLOW_WORKFLOWS_DIR"),
+            calendar_dir=_folder(env, "DOCFLOW_CALENDAR_DIR"),
         )
 
 

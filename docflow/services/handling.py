@@ -11,6 +11,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from docflow.domain.audit import Action, AuditEvent, Origin
+from docflow.domain.calendar import WorkingCalendar
 from docflow.domain.errors import Invalid, NotFound
 from docflow.domain.org import Actor
 from docflow.domain.routing import Assignment, ProgressNote, Receipt, ReceiptStatus
@@ -28,10 +29,20 @@ from docflow.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 class HandlingService:
     """Assign, report progress, extend; completion is `DocumentService.complete_receipt`."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, timezone: str) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, timezone: str,
+                 calendar: WorkingCalendar | None = None) -> None:
         self._uow = uow
         self._clock = clock
         self._zone = ZoneInfo(timezone)
+        self._calendar = calendar or WorkingCalendar()
+
+    def deadline_in(self, working_days: int) -> date:
+        """The day `working_days` working days from today (holidays skipped): what a leader
+        means by "within 5 working days"."""
+        if not 1 <= working_days <= 366:
+            raise Invalid("a deadline is 1 to 366 working days away")
+        today = self._clock.now().astimezone(self._zone).date()
+        return self._calendar.add_working_days(today, working_days)
 
     def assign(self, actor: Actor, receipt_id: str, annotation: str, lead: str,
                deadline: date, origin: Origin, *, coordinators: Sequence[str] = (),

@@ -738,11 +738,16 @@ def answer_recall(receipt_id: str) -> ResponseReturnValue:
 @bp.post("/receipts/<receipt_id>/assign")
 def assign_receipt(receipt_id: str) -> ResponseReturnValue:
     """The leader's annotation and assignment: lead, coordinators, informed (usernames),
-    deadline."""
+    deadline (a date, or `working_days` from today on the holiday calendar)."""
     body = _json()
     deadline = _date(body.get("deadline"), "deadline")
+    days = body.get("working_days")
+    if deadline is None and days is not None:
+        if not isinstance(days, int) or isinstance(days, bool):
+            raise Invalid("'working_days' is a whole number")
+        deadline = services().handling.deadline_in(days)
     if deadline is None:
-        raise Invalid("'deadline' is required (YYYY-MM-DD)")
+        raise Invalid("'deadline' (YYYY-MM-DD) or 'working_days' is required")
     actor = current_actor()
     services().handling.assign(
         actor, receipt_id, str(body.get("annotation", "")), str(body.get("lead", "")),

@@ -207,15 +207,18 @@ def openapi_document() -> dict[str, Any]:
                         "agree": {"type": "boolean"}, "reason": {"type": "string"}}}))},
             "/receipts/{receipt_id}/assign": {"post": _op(
                 "The leader annotates and assigns: one lead, coordinators, people informed "
-                "(usernames of the unit), a deadline; again to reassign", 201, {"type": "object"},
+                "(usernames of the unit), a deadline: a date, or a number of working days "
+                "counted on the holiday calendar; again to reassign", 201, {"type": "object"},
                 tag="receipts", params=[_path_param("receipt_id")], body=_json({
-                    "type": "object", "required": ["annotation", "lead", "deadline"],
+                    "type": "object", "required": ["annotation", "lead"],
                     "properties": {"annotation": {"type": "string", "minLength": 1},
                                    "lead": {"type": "string"},
                                    "coordinators": {"type": "array",
                                                     "items": {"type": "string"}},
                                    "informed": {"type": "array", "items": {"type": "string"}},
-                                   "deadline": {"type": "string", "format": "date"}}}))},
+                                   "deadline": {"type": "string", "format": "date"},
+                                   "working_days": {"type": "integer", "minimum": 1,
+                                                    "maximum": 366}}}))},
             "/receipts/{receipt_id}/progress": {"post": _op(
                 "The lead's progress note (status 05 processing)", 201, {"type": "object"},
                 tag="receipts", params=[_path_param("receipt_id")], body=_json({
