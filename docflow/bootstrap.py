@@ -12,6 +12,7 @@ import workflows
 from docflow.calendars import load_calendar
 from docflow.config import ConfigError, Settings
 from docflow.domain.org import ROLES
+from docflow.mail import MailConfigError, SmtpMailer
 from docflow.passwords import Argon2Hasher
 from docflow.pdf import PypdfInspector
 from docflow.services.batches import COMPLETE_ITEM_JOB, SEAL_ITEM_JOB, BatchSigningService
@@ -28,12 +29,20 @@ from docflow.services.documents import (
 from docflow.services.handling import HandlingService
 from docflow.services.identity import IdentityService
 from docflow.services.intake import IntakeService
-from docflow.services.maintenance import REQUEUE_JOB, SWEEP_JOB, Maintenance
+from docflow.services.maintenance import (
+    MAIL_JOB,
+    REMIND_JOB,
+    REQUEUE_JOB,
+    SWEEP_JOB,
+    Maintenance,
+)
+from docflow.services.notifications import NotificationService, ReminderPolicy
 from docflow.services.org import OrgService
 from docflow.services.ports import (
     BlobStore,
     Clock,
     JobQueue,
+    Mailer,
     PasswordHasher,
     RemoteSigning,
     SealKeys,
@@ -83,6 +92,7 @@ class Services:
     delegations: DelegationService
     maintenance: Maintenance
     reports: ReportService
+    notifications: NotificationService
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -119,6 +129,7 @@ def bootstrap(
     hasher: PasswordHasher | None = None,
     validator: SignatureValidator | None = None,
     seals: SealKeys | None = None,
+    mailer: Mailer | None = None,
     upgrade_embedded: bool = False,
 ) -> Services:
     """Build the services for `settings`; any collaborator can be passed in instead."""
@@ -150,12 +161,18 @@ def bootstrap(
     remote = RemotePades(tsa_url=settings.tsa_url, level=settings.pades_level,
                          trust_paths=settings.trust_anchors)
     batches = BatchSigningService(uow, signatures, identity, remote, queue, clock)
-    maintenance = Maintenance(documents, queue, clock)
+    notifications = NotificationService(
+        uow, clock, settings.timezone, calendar,
+        ReminderPolicy(remind_before=settings.remind_before_days,
+                       escalate_after=settings.escalate_after_days),
+        mailer or _mailer(settings))
+    maintenance = Maintenance(documents, queue, clock, notifications)
     if isinstance(queue, InProcessQueue):
         queue.bind({FAN_OUT_JOB: documents.fan_out, VALIDATE_JOB: intake.validate_dispatch,
                     COMPLETE_ITEM_JOB: batches.complete_item,
                     SEAL_ITEM_JOB: batches.seal_item, REQUEUE_JOB: maintenance.requeue_stalled,
-                    SWEEP_JOB: maintenance.sweep_blobs})
+                    SWEEP_JOB: maintenance.sweep_blobs,
+                    REMIND_JOB: maintenance.send_reminders, MAIL_JOB: maintenance.send_mail})
     return Services(
         settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
         documents=documents, identity=identity,
@@ -166,6 +183,7 @@ def bootstrap(
         handling=HandlingService(uow, clock, settings.timezone, calendar),
         delegations=DelegationService(uow, clock), maintenance=maintenance,
         reports=ReportService(uow, clock, settings.timezone),
+        notifications=notifications,
     )
 
 
@@ -174,6 +192,16 @@ def organisation_flows(settings: Settings) -> workflows.Registry:
     if settings.workflows_dir is None:
         return WORKFLOWS
     return flows(workflows.load_folder(settings.workflows_dir, ROLES))
+
+
+def _mailer(settings: Settings) -> Mailer | None:
+    if settings.smtp_url is None:
+        return None
+    try:
+        return SmtpMailer.from_url(settings.smtp_url, settings.mail_from,
+                                   settings.smtp_password_file)
+    except MailConfigError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _blob_store(settings: Settings) -> BlobStore:

@@ -58,6 +58,18 @@ class Settings:
     """DOCFLOW_SEAL_KEYS: the TOML file naming the organisation seals the server holds
     (PKCS#12 files or HSM keys, by unit; docflow/signing/seals.py); default: the data
     folder's ``pki/seals.toml`` when it exists (`docflow demo` writes one), else none."""
+    smtp_url: str | None = None
+    """DOCFLOW_SMTP_URL: where notifications are mailed (``smtp://host:587``, ``smtps://…``;
+    docflow/mail.py); without it, notifications stay in the app."""
+    mail_from: str = "docflow@localhost"
+    """DOCFLOW_MAIL_FROM: the sender address of those mails."""
+    smtp_password_file: Path | None = None
+    """DOCFLOW_SMTP_PASSWORD_FILE: the SMTP password, kept out of the environment."""
+    remind_before_days: int = 2
+    """DOCFLOW_REMIND_BEFORE_DAYS: working days before a deadline when the lead is reminded."""
+    escalate_after_days: int = 1
+    """DOCFLOW_ESCALATE_AFTER_DAYS: working days past a deadline when the assigning leader
+    is told."""
     calendar_dir: Path | None = None
     """DOCFLOW_CALENDAR_DIR: public-holiday years (``VN-2027.json``) that add to or correct
     the shipped ones (docflow/calendars)."""
@@ -129,10 +141,26 @@ class Settings:
             seal_keys=_seal_keys(env, data_dir),
             workflows_dir=_folder(env, "DOCFLOW_WORKFLOWS_DIR"),
             calendar_dir=_folder(env, "DOCFLOW_CALENDAR_DIR"),
+            smtp_url=env.get("DOCFLOW_SMTP_URL") or None,
+            mail_from=env.get("DOCFLOW_MAIL_FROM", "docflow@localhost"),
+            smtp_password_file=_file(env, "DOCFLOW_SMTP_PASSWORD_FILE"),
+            remind_before_days=_positive_int(env, "DOCFLOW_REMIND_BEFORE_DAYS", 2, minimum=0),
+            escalate_after_days=_positive_int(env, "DOCFLOW_ESCALATE_AFTER_DAYS", 1,
+                                              minimum=0),
         )
 
 
 PADES_LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+
+
+def _file(env: Mapping[str, str], name: str) -> Path | None:
+    configured = env.get(name)
+    if not configured:
+        return None
+    path = Path(configured).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(f"{name}: no such file {path}")
+    return path
 
 
 def _folder(env: Mapping[str, str], name: str) -> Path | None:

@@ -62,7 +62,7 @@ def _term(where: str, row: dict[str, Any]) -> TermRow:
 def _user(where: str, row: dict[str, Any]) -> UserRow:
     return UserRow(where=where, username=_cell(row, "username"),
                    full_name=_cell(row, "full_name"), unit_code=_cell(row, "unit_code"),
-                   role=_cell(row, "role"))
+                   role=_cell(row, "role"), email=_cell(row, "email"))
 
 
 def _read_csv(path: Path, errors: list[str]) -> OrgImport:

@@ -68,6 +68,12 @@ class Urgency(StrEnum):
     VERY_URGENT = "thuong-khan"  # THƯỢNG KHẨN
     FLASH = "hoa-toc"  # HỎA TỐC
 
+    @property
+    def mark(self) -> str:
+        """The mark as printed on the document (Decree 30, Appendix I)."""
+        return {"normal": "", "khan": "KHẨN", "thuong-khan": "THƯỢNG KHẨN",
+                "hoa-toc": "HỎA TỐC"}[self.value]
+
 
 class Confidentiality(StrEnum):
     """Độ mật. Anything but NORMAL falls under the state-secret law."""

@@ -88,6 +88,8 @@ class User:
     username: str
     full_name: str
     active: bool = True
+    email: str | None = None
+    """Where notifications are mailed, when SMTP is configured."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from docflow.domain.documents import (
     ExternalSpec,
     Revision,
     RevisionKind,
+    Urgency,
     check_draft,
     check_external,
     format_symbol,
@@ -27,6 +28,7 @@ from docflow.domain.documents import (
     symbol_number,
 )
 from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from docflow.domain.notifications import Notice, NoticeKind
 from docflow.domain.org import ROLES, Actor, Role
 from docflow.domain.outgoing import check_outgoing
 from docflow.domain.routing import (
@@ -43,6 +45,7 @@ from docflow.domain.routing import (
 )
 from docflow.domain.signatures import SignatureKind
 from docflow.services.ids import new_id
+from docflow.services.notifications import notify
 from docflow.services.ports import (
     BlobStore,
     Clock,
@@ -331,8 +334,25 @@ class DocumentService:
             document.updated_at = now
             uow.documents.save(document)
             uow.audit.append(self._event(now, action, document, actor, origin, details))
+            self._tell(uow, trigger, fired, document, actor, now)
             uow.commit()
         return document
+
+    @staticmethod
+    def _tell(uow: UnitOfWork, trigger: str, fired: workflows.Fired, document: Document,
+              actor: Actor, now: datetime) -> None:
+        """Who must act next hears of it: leaders of a draft to review or approve, the
+        drafter of a draft sent back."""
+        label = document.symbol or document.abstract[:120]
+        if fired.target in ("review", "submitted") and trigger in ("submit", "pass"):
+            notify(uow, NoticeKind.TO_REVIEW, f"Dự thảo chờ cho ý kiến/duyệt: {label}",
+                   f"{trigger}:{document.id}:{now.isoformat()}", now,
+                   units=[document.unit_code], roles=[Role.LEADER.value],
+                   document_id=document.id, skip=[actor.id])
+        elif trigger == "return":
+            notify(uow, NoticeKind.RETURNED, f"Dự thảo bị trả lại ({fired.reason}): {label}",
+                   f"return:{document.id}:{now.isoformat()}", now,
+                   users=[document.created_by], document_id=document.id, skip=[actor.id])
 
     def dispatch(
         self, actor: Actor, document_id: str, target: DispatchTarget, origin: Origin
@@ -428,6 +448,12 @@ class DocumentService:
                 raise Conflict(f"only a dispatched document is recalled; this one is "
                                f"{document.status}")
             asked = uow.receipts.ask_recall(document.id, now)
+            for receipt_id, unit_code in asked:
+                notify(uow, NoticeKind.RECALL_ASKED,
+                       f"Đề nghị thu hồi văn bản {document.symbol}: {reason.strip()[:200]}",
+                       f"recall:{receipt_id}", now, units=[unit_code],
+                       roles=[Role.CLERK.value, Role.LEADER.value], document_id=document.id,
+                       receipt_id=receipt_id)
             document.recalled_at, document.recall_reason = now, reason.strip()
             document.updated_at = now
             uow.documents.save(document)
@@ -530,6 +556,15 @@ class DocumentService:
                            details={"dispatch": dispatch.id, "symbol": document.symbol})
                 for r in receipts
             ])
+            if document.urgency is not Urgency.NORMAL:  # urgent ones are registered at once
+                holders = uow.users.holding([r.unit_code for r in receipts], [Role.CLERK.value])
+                uow.notifications.add_many([
+                    Notice(id=new_id(), user_id=user, kind=NoticeKind.URGENT_ARRIVAL,
+                           title=f"Văn bản {document.urgency.mark} đến: "
+                                 f"{document.symbol} — {document.abstract[:120]}",
+                           key=f"urgent:{r.id}", created_at=now, document_id=document.id,
+                           receipt_id=r.id)
+                    for r in receipts for user in holders.get(r.unit_code, ())])
             uow.dispatches.finish(dispatch.id, DispatchStatus.DONE, len(receipts))
             uow.commit()
         return len(receipts)

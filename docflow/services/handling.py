@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from docflow.domain.audit import Action, AuditEvent, Origin
 from docflow.domain.calendar import WorkingCalendar
 from docflow.domain.errors import Invalid, NotFound
+from docflow.domain.notifications import NoticeKind
 from docflow.domain.org import Actor
 from docflow.domain.routing import Assignment, ProgressNote, Receipt, ReceiptStatus
 from docflow.services.documents import (
@@ -23,6 +24,7 @@ from docflow.services.documents import (
     run_workflow,
 )
 from docflow.services.ids import new_id
+from docflow.services.notifications import notify
 from docflow.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 
@@ -90,6 +92,15 @@ class HandlingService:
                 "from": fired.source, "to": fired.target, "annotation": assignment.annotation,
                 "lead": lead, "coordinators": list(coordinators), "informed": list(informed),
                 "deadline": deadline.isoformat()})
+            label = _label(uow, receipt)
+            for role, ids in (("Chủ trì", [assignment.lead_id]),
+                              ("Phối hợp", assignment.coordinators),
+                              ("Để biết", assignment.informed)):
+                notify(uow, NoticeKind.ASSIGNED,
+                       f"{role} xử lý{'' if role == 'Để biết' else f' (hạn {deadline:%d/%m/%Y})'}"
+                       f": {label}", f"assigned:{assignment.id}", now, users=ids,
+                       document_id=receipt.document_id, receipt_id=receipt.id,
+                       skip=[actor.id])
             uow.commit()
         return assignment
 
@@ -132,6 +143,13 @@ class HandlingService:
             self._audit(uow, Action.RECEIPT_EXTEND, receipt, actor, origin, {
                 "from_deadline": before.isoformat() if before else None,
                 "to_deadline": deadline.isoformat(), "reason": fired.reason})
+            current = uow.assignments.current(receipt.id)
+            if current is not None:
+                notify(uow, NoticeKind.EXTENDED,
+                       f"Gia hạn xử lý đến {deadline:%d/%m/%Y}: {_label(uow, receipt)}",
+                       f"extended:{receipt.id}:{deadline}", now, users=[current.lead_id],
+                       document_id=receipt.document_id, receipt_id=receipt.id,
+                       skip=[actor.id])
             uow.commit()
         return receipt
 
@@ -153,3 +171,11 @@ class HandlingService:
             at=receipt.updated_at, action=action, object_type="receipt", object_id=receipt.id,
             actor_id=actor.id, unit_code=receipt.unit_code, document_id=receipt.document_id,
             origin=origin, details=details))
+
+
+def _label(uow: UnitOfWork, receipt: Receipt) -> str:
+    document = uow.documents.get(receipt.document_id)
+    if document is None:
+        return receipt.document_id
+    return document.symbol or document.abstract[:120]
+

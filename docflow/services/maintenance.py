@@ -7,23 +7,31 @@ from __future__ import annotations
 from datetime import timedelta
 
 from docflow.services.documents import DocumentService
+from docflow.services.notifications import NotificationService
 from docflow.services.ports import Clock, JobQueue
 
 REQUEUE_JOB = "requeue_stalled"
 SWEEP_JOB = "sweep_blobs"
-EVERY = {REQUEUE_JOB: timedelta(minutes=5), SWEEP_JOB: timedelta(hours=6)}
+REMIND_JOB = "send_reminders"
+MAIL_JOB = "send_mail"
+EVERY = {REQUEUE_JOB: timedelta(minutes=5), SWEEP_JOB: timedelta(hours=6),
+         REMIND_JOB: timedelta(hours=1), MAIL_JOB: timedelta(minutes=1)}
 
 
 class Maintenance:
-    def __init__(self, documents: DocumentService, queue: JobQueue, clock: Clock) -> None:
+    def __init__(self, documents: DocumentService, queue: JobQueue, clock: Clock,
+                 notifications: NotificationService) -> None:
         self._documents = documents
         self._queue = queue
         self._clock = clock
+        self._notifications = notifications
 
     def start(self) -> None:
-        """Plan the next run of every recurring job (idempotent)."""
+        """Plan the next run of every recurring job (idempotent); mail only when SMTP is
+        configured."""
         for job in EVERY:
-            self.plan(job)
+            if job != MAIL_JOB or self._notifications.mails:
+                self.plan(job)
 
     def plan(self, job: str) -> None:
         every = EVERY[job].total_seconds()
@@ -45,3 +53,17 @@ class Maintenance:
             return len(self._documents.sweep_orphan_blobs(timedelta(hours=1)))
         finally:
             self.plan(SWEEP_JOB)
+
+    def send_reminders(self) -> int:
+        """The job: deadline reminders, escalations, late registrations; then the next."""
+        try:
+            return self._notifications.remind()
+        finally:
+            self.plan(REMIND_JOB)
+
+    def send_mail(self) -> int:
+        """The job: mail the notifications not mailed yet; then the next run."""
+        try:
+            return self._notifications.send_mail()
+        finally:
+            self.plan(MAIL_JOB)

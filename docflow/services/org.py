@@ -59,6 +59,7 @@ class UserRow:
     full_name: str
     unit_code: str
     role: str
+    email: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,10 +152,13 @@ class OrgService:
             for person in data.users:
                 username = person.username.strip().lower()
                 user = existing_users.get(username) or new_users.get(username)
+                email = person.email.strip() or None
                 if user is None:
                     user = User(id=new_id(), username=username,
-                                full_name=person.full_name.strip() or username)
+                                full_name=person.full_name.strip() or username, email=email)
                     new_users[username] = user
+                elif email and user.email != email and username in existing_users:
+                    uow.users.set_email(user.id, email)
                 grants.append((user.id, person.unit_code, person.role.strip().lower()))
             uow.users.add_many(list(new_users.values()))
             uow.users.grant_many(grants)
@@ -240,6 +244,10 @@ def _user_row_errors(row: UserRow) -> list[str]:
         errors.append(f"{row.where}: unknown role '{row.role}' (one of {', '.join(sorted(ROLES))})")
     if not row.unit_code:
         errors.append(f"{row.where}: the unit code is empty")
+    email = row.email.strip()
+    if email and (len(email) > 254 or email.count("@") != 1 or any(c.isspace() for c in email)
+                  or not all(email.split("@"))):
+        errors.append(f"{row.where}: e-mail '{row.email}' is not an address")
     return errors
 
 

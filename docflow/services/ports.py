@@ -14,6 +14,7 @@ from docflow.domain.audit import Action, AuditEvent
 from docflow.domain.consultations import Consultation, Opinion
 from docflow.domain.delegation import Delegation
 from docflow.domain.documents import Document, Revision
+from docflow.domain.notifications import Notice
 from docflow.domain.org import CommitteeTerm, Level, Membership, Unit, User
 from docflow.domain.reports import ReportRequest, Submission
 from docflow.domain.routing import (
@@ -71,6 +72,10 @@ class UserRepository(Protocol):
     def add(self, user: User, password_hash: str | None) -> None: ...
     def add_many(self, users: Sequence[User]) -> None: ...
     def set_password(self, user_id: str, password_hash: str) -> None: ...
+    def set_email(self, user_id: str, email: str | None) -> None: ...
+    def holding(self, unit_codes: Iterable[str], roles: Iterable[str]) -> dict[str, list[str]]:
+        """Active people holding one of `roles` in each unit: {unit: [user ids]}."""
+        ...
     def memberships(self, user_id: str) -> list[Membership]: ...
     def grant(self, user_id: str, unit_code: str, role: str) -> bool:
         """Add a role; False when the user held it already."""
@@ -93,6 +98,32 @@ class DocumentRepository(Protocol):
     def referenced_blobs(self, digests: Iterable[str]) -> set[str]: ...
 
 
+@dataclass(frozen=True)
+class Deadline:
+    """An entry being handled, with its deadline and who leads and assigned it."""
+
+    receipt_id: str
+    document_id: str
+    unit_code: str
+    deadline: date
+    lead_id: str
+    assigned_by: str
+    label: str
+    """The document's symbol, or its abstract when it has none."""
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An entry delivered and not registered yet."""
+
+    receipt_id: str
+    document_id: str
+    unit_code: str
+    delivered_at: datetime
+    urgency: str
+    label: str
+
+
 class ReceiptRepository(Protocol):
     def get(self, receipt_id: str, *, for_update: bool = False) -> Receipt | None: ...
     def save(self, receipt: Receipt) -> None: ...
@@ -102,6 +133,15 @@ class ReceiptRepository(Protocol):
         ...
 
     def units_holding(self, document_id: str, unit_codes: Iterable[str]) -> set[str]: ...
+    def deadlines(self, until: date) -> list[Deadline]:
+        """Entries assigned or in progress (not withdrawn) whose deadline is `until` or
+        earlier, with their current lead and assigning leader."""
+        ...
+
+    def waiting(self, delivered_before: datetime) -> list[Waiting]:
+        """Entries delivered before then and neither registered nor returned."""
+        ...
+
     def look_alikes(self, unit_code: str, identifier: str | None, number: int | None,
                     exclude: str) -> list[LookAlike]:
         """The unit's registered entries whose document has this identifier or this number
@@ -159,6 +199,29 @@ class AuditLog(Protocol):
         ...
 
 
+class NotificationRepository(Protocol):
+    def add_many(self, notices: Sequence[Notice]) -> int:
+        """Add; a notice whose (user, key) exists already is skipped. Returns how many were
+        added."""
+        ...
+
+    def for_user(self, user_id: str, *, unread: bool, limit: int,
+                 before: tuple[datetime, str] | None) -> list[Notice]: ...
+    def unread_count(self, user_id: str) -> int: ...
+    def mark_read(self, user_id: str, ids: Sequence[str] | None, at: datetime) -> int: ...
+    def unmailed(self, limit: int) -> list[tuple[Notice, str]]:
+        """Unread notices not mailed yet, of people with an address: (notice, address)."""
+        ...
+
+    def mark_mailed(self, notice_id: str, at: datetime) -> None: ...
+
+
+class Mailer(Protocol):
+    def send(self, to: str, subject: str, body: str) -> None:
+        """Send one plain-text message; raises OSError when the server refuses."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; nothing is written until `commit`."""
 
@@ -168,6 +231,7 @@ class UnitOfWork(Protocol):
     receipts: ReceiptRepository
     dispatches: DispatchRepository
     sequences: SequenceRepository
+    notifications: NotificationRepository
     signatures: SignatureRepository
     validations: ValidationRepository
     signing_sessions: SigningSessionRepository
@@ -336,6 +400,9 @@ class ReportRequestRepository(Protocol):
     def save(self, request: ReportRequest) -> None: ...
     def submit(self, request_id: str, submission: Submission) -> None: ...
     def involving(self, unit_codes: Sequence[str]) -> list[str]: ...
+    def open_due(self, until: date) -> list[ReportRequest]:
+        """Open requests whose deadline is `until` or earlier."""
+        ...
 
 
 class DelegationRepository(Protocol):

@@ -13,6 +13,7 @@ from docflow.domain.audit import Action, AuditEvent, Origin
 from docflow.domain.delegation import Delegation, authority_for_signing
 from docflow.domain.documents import Document, DocumentStatus, Revision, RevisionKind
 from docflow.domain.errors import Conflict, Invalid, NotFound, TooLarge
+from docflow.domain.notifications import NoticeKind
 from docflow.domain.org import Actor, Role
 from docflow.domain.signatures import (
     Authority,
@@ -23,6 +24,7 @@ from docflow.domain.signatures import (
 )
 from docflow.services.documents import WORKFLOWS, load_visible, run_workflow, signed_on
 from docflow.services.ids import new_id
+from docflow.services.notifications import notify
 from docflow.services.ports import (
     BlobStore,
     Clock,
@@ -214,6 +216,12 @@ class SignatureService:
             moved = self._advance(document, kind, roles, actor, now)
             if moved is not None:
                 uow.documents.save(document)
+                if moved.target == "signed":
+                    notify(uow, NoticeKind.TO_ISSUE,
+                           f"Văn bản đã ký, chờ cấp số và đóng dấu: {document.abstract[:120]}",
+                           f"sign:{document.id}:{now.isoformat()}", now,
+                           units=[document.unit_code], roles=[Role.CLERK.value],
+                           document_id=document.id, skip=[actor.id])
             uow.audit.append(AuditEvent(
                 at=now, action=Action.DOCUMENT_SIGN, object_type="document",
                 object_id=document.id, actor_id=actor.id, unit_code=document.unit_code,

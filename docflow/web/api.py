@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, BinaryIO, TypeVar, cast
 
@@ -774,3 +774,45 @@ def extend_deadline(receipt_id: str) -> ResponseReturnValue:
     services().handling.extend(current_actor(), receipt_id, deadline,
                                str(body.get("reason", "")), origin())
     return _receipt_body(receipt_id)
+
+
+@bp.get("/notifications")
+def list_notifications() -> ResponseReturnValue:
+    """The caller's notifications, newest first (`?unread=1`: only unread), with the count of
+    unread ones."""
+    actor = current_actor()
+    svc = services().notifications
+    limit = _limit(request.args.get("limit"))
+    items = svc.list(actor, unread=request.args.get("unread") in ("1", "true"), limit=limit,
+                     before=_notice_cursor(request.args.get("before")))
+    return {"items": [serialize.notice(n) for n in items], "unread": svc.unread(actor),
+            "next": serialize.cursor(items[-1].created_at, items[-1].id)
+            if len(items) == limit else None}
+
+
+@bp.post("/notifications/read")
+def read_notifications() -> ResponseReturnValue:
+    """Mark notifications read: {"ids": [...]}, or all of them with no ids."""
+    body = _json() if request.data else {}
+    ids = body.get("ids")
+    chosen = None if ids is None else _str_list(ids, "ids")
+    marked = services().notifications.mark_read(current_actor(), chosen)
+    return {"marked": marked}
+
+
+def _notice_cursor(raw: str | None) -> tuple[datetime, str] | None:
+    if not raw:
+        return None
+    at, _, ident = raw.partition("|")
+    try:
+        return datetime.fromisoformat(at), ident
+    except ValueError as exc:
+        raise Invalid("'before' is a cursor from an earlier page") from exc
+
+
+def _limit(raw: str | None) -> int:
+    try:
+        return max(1, min(int(raw or 50), 200))
+    except ValueError as exc:
+        raise Invalid("'limit' is a number") from exc
+

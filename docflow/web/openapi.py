@@ -350,6 +350,21 @@ def openapi_document() -> dict[str, Any]:
                 "registered entries it looks like (`duplicates`: same identifier, or same "
                 "number, symbol and issuer)", 200, _ref("Receipt"), tag="receipts",
                 params=[rcpt_id])},
+            "/notifications": {"get": _op(
+                "The caller's notifications, newest first: assignments, deadlines due and "
+                "passed, escalations, late registrations, drafts to review, returns, "
+                "documents to number and seal, recalls, reports due; with the unread count",
+                200, {"type": "object", "properties": {
+                    "items": {"type": "array"}, "unread": {"type": "integer"},
+                    "next": {"type": ["string", "null"]}}}, tag="receipts",
+                params=[_query("unread", {"enum": ["1", "true"]}),
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+                        _query("before", {"type": "string"})])},
+            "/notifications/read": {"post": _op(
+                "Mark notifications read: the ids given, or all", 200,
+                {"type": "object", "properties": {"marked": {"type": "integer"}}},
+                tag="receipts", body=_json({"type": "object", "properties": {
+                    "ids": {"type": "array", "items": {"type": "string"}}}}))},
             "/incoming": {"post": _op(
                 "Bring in a document from outside docflow (scanned paper, e-mail, another "
                 "system): it becomes an arrived entry of the clerk's unit; the answer lists "

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from docflow.domain.documents import Document, Revision
+from docflow.domain.notifications import Notice
 from docflow.domain.org import Actor
 from docflow.domain.routing import EDXML_STATUS, RECALL_CODES, Dispatch, Duplicate, Receipt
 
@@ -47,6 +48,12 @@ def dispatch(x: Dispatch) -> dict[str, Any]:
             "created_at": _iso(x.created_at), "recipient_count": x.recipient_count,
             "target": {"units": list(x.target.unit_codes), "level": x.target.level,
                        "under": x.target.under}}
+
+
+def notice(n: Notice) -> dict[str, Any]:
+    return {"id": n.id, "kind": n.kind.value, "title": n.title, "at": _iso(n.created_at),
+            "document_id": n.document_id, "receipt_id": n.receipt_id,
+            "read_at": _iso(n.read_at), "mailed_at": _iso(n.mailed_at)}
 
 
 def duplicate(d: Duplicate) -> dict[str, Any]:

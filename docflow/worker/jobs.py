@@ -60,3 +60,13 @@ def requeue_stalled() -> int:
 def sweep_blobs() -> int:
     """Delete blobs nothing points to; plans the next run."""
     return _current().maintenance.sweep_blobs()
+
+
+def send_reminders() -> int:
+    """Deadline reminders, escalations and late registrations; plans the next run."""
+    return _current().maintenance.send_reminders()
+
+
+def send_mail() -> int:
+    """Mail the notifications not mailed yet; plans the next run."""
+    return _current().maintenance.send_mail()

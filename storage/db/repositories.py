@@ -39,6 +39,7 @@ from docflow.domain.documents import (
     RevisionKind,
     Urgency,
 )
+from docflow.domain.notifications import Notice, NoticeKind
 from docflow.domain.org import CommitteeTerm, Level, Membership, Role, Unit, User
 from docflow.domain.reports import ReportRequest, RequestStatus, Submission
 from docflow.domain.routing import (
@@ -63,7 +64,7 @@ from docflow.domain.signatures import (
     SigningSession,
     ValidationOutcome,
 )
-from docflow.services.ports import Credentials
+from docflow.services.ports import Credentials, Deadline, Waiting
 from storage.db import tables as t
 
 BATCH = 2000
@@ -228,7 +229,7 @@ class SqlUnits(_Repo):
 
 def _user(row: Row[Any]) -> User:
     return User(id=str(row.id), username=row.username, full_name=row.full_name,
-                active=bool(row.active))
+                active=bool(row.active), email=row.email)
 
 
 class SqlUsers(_Repo):
@@ -250,13 +251,30 @@ class SqlUsers(_Repo):
     def add(self, user: User, password_hash: str | None) -> None:
         self.conn.execute(insert(t.users).values(
             id=user.id, username=user.username, full_name=user.full_name,
-            password_hash=password_hash, active=user.active))
+            password_hash=password_hash, active=user.active, email=user.email))
 
     def add_many(self, users: Sequence[User]) -> None:
         for chunk in _chunks(users):
             self.conn.execute(insert(t.users), [
                 {"id": u.id, "username": u.username, "full_name": u.full_name,
-                 "password_hash": None, "active": u.active} for u in chunk])
+                 "password_hash": None, "active": u.active, "email": u.email}
+                for u in chunk])
+
+    def set_email(self, user_id: str, email: str | None) -> None:
+        self.conn.execute(update(t.users).where(t.users.c.id == user_id).values(email=email))
+
+    def holding(self, unit_codes: Iterable[str], roles: Iterable[str]) -> dict[str, list[str]]:
+        m, u = t.memberships.c, t.users.c
+        codes, wanted = sorted(set(unit_codes)), sorted(set(roles))
+        found: dict[str, list[str]] = {}
+        for chunk in _chunks(codes):
+            rows = self.conn.execute(
+                select(m.unit_code, m.user_id).distinct()
+                .join_from(t.memberships, t.users, m.user_id == u.id)
+                .where(m.unit_code.in_(chunk), m.role.in_(wanted), u.active.is_(True)))
+            for r in rows:
+                found.setdefault(r.unit_code, []).append(str(r.user_id))
+        return found
 
     def set_password(self, user_id: str, password_hash: str) -> None:
         self.conn.execute(update(t.users).where(t.users.c.id == user_id)
@@ -442,6 +460,36 @@ class SqlReceipts(_Repo):
             .values(recall=RecallStatus.ASKED.value, recall_reason=None, updated_at=_utc(at))
             .returning(r.id, r.unit_code)).all()
         return [(str(i), u) for i, u in rows]
+
+    def deadlines(self, until: date) -> list[Deadline]:
+        r, a, d = t.receipts.c, t.assignments.c, t.documents.c
+        newest = (select(a.receipt_id, func.max(a.assigned_at).label("at"))
+                  .group_by(a.receipt_id).subquery())
+        rows = self.conn.execute(
+            select(r.id, r.document_id, r.unit_code, r.deadline, a.lead_id, a.assigned_by,
+                   d.symbol, d.abstract)
+            .join_from(t.receipts, newest, newest.c.receipt_id == r.id)
+            .join(t.assignments, and_(a.receipt_id == r.id, a.assigned_at == newest.c.at))
+            .join(t.documents, d.id == r.document_id)
+            .where(r.status.in_([ReceiptStatus.ASSIGNED.value, ReceiptStatus.PROCESSING.value]),
+                   r.deadline <= until, or_(r.recall.is_(None), r.recall != "agreed")))
+        return [Deadline(receipt_id=str(x.id), document_id=str(x.document_id),
+                         unit_code=x.unit_code, deadline=x.deadline, lead_id=str(x.lead_id),
+                         assigned_by=str(x.assigned_by), label=x.symbol or x.abstract[:120])
+                for x in rows]
+
+    def waiting(self, delivered_before: datetime) -> list[Waiting]:
+        r, d = t.receipts.c, t.documents.c
+        rows = self.conn.execute(
+            select(r.id, r.document_id, r.unit_code, r.delivered_at, d.urgency, d.symbol,
+                   d.abstract)
+            .join_from(t.receipts, t.documents, d.id == r.document_id)
+            .where(r.status == ReceiptStatus.DELIVERED.value,
+                   r.delivered_at < _utc(delivered_before),
+                   or_(r.recall.is_(None), r.recall != "agreed")))
+        return [Waiting(receipt_id=str(x.id), document_id=str(x.document_id),
+                        unit_code=x.unit_code, delivered_at=_utc(x.delivered_at),
+                        urgency=x.urgency, label=x.symbol or x.abstract[:120]) for x in rows]
 
     def units_holding(self, document_id: str, unit_codes: Iterable[str]) -> set[str]:
         r = t.receipts.c
@@ -687,6 +735,12 @@ class SqlReportRequests(_Repo):
             .limit(200))
         return [str(x) for x in rows.scalars()]
 
+    def open_due(self, until: date) -> list[ReportRequest]:
+        r = t.report_requests.c
+        ids = self.conn.execute(select(r.id).where(r.status == RequestStatus.OPEN.value,
+                                                   r.deadline <= until)).scalars()
+        return [req for i in ids if (req := self.get(str(i))) is not None]
+
 
 class SqlDelegations(_Repo):
     def add(self, d: Delegation) -> None:
@@ -884,3 +938,68 @@ class SqlAudit(_Repo):
                            origin=Origin(client_addr=r.client_addr, user_agent=r.user_agent,
                                          via=r.via),
                            details=dict(r.details)) for r in rows]
+
+
+def _notice(r: Row[Any]) -> Notice:
+    return Notice(id=str(r.id), user_id=str(r.user_id), kind=NoticeKind(r.kind), title=r.title,
+                  key=r.key, created_at=_utc(r.created_at),
+                  document_id=str(r.document_id) if r.document_id else None,
+                  receipt_id=str(r.receipt_id) if r.receipt_id else None,
+                  read_at=utc(r.read_at), mailed_at=utc(r.mailed_at))
+
+
+class SqlNotifications(_Repo):
+    def add_many(self, notices: Sequence[Notice]) -> int:
+        # The (user, key) pair is unique: a reminder already given is skipped, not repeated.
+        n, added = t.notifications.c, 0
+        for chunk in _chunks(notices):
+            given = {(str(r.user_id), r.key) for r in self.conn.execute(
+                select(n.user_id, n.key).where(n.key.in_({x.key[:200] for x in chunk}),
+                                               n.user_id.in_({x.user_id for x in chunk})))}
+            new = [x for x in chunk if (x.user_id, x.key[:200]) not in given]
+            self._insert_ignore(t.notifications, [{
+                "id": x.id, "user_id": x.user_id, "kind": x.kind.value, "title": x.title,
+                "key": x.key[:200], "created_at": _utc(x.created_at),
+                "document_id": x.document_id, "receipt_id": x.receipt_id} for x in new],
+                ["user_id", "key"])
+            added += len(new)
+        return added
+
+    def for_user(self, user_id: str, *, unread: bool, limit: int,
+                 before: tuple[datetime, str] | None) -> list[Notice]:
+        n = t.notifications.c
+        stmt = select(t.notifications).where(n.user_id == user_id)
+        if unread:
+            stmt = stmt.where(n.read_at.is_(None))
+        if before is not None:
+            stmt = stmt.where(or_(n.created_at < _utc(before[0]),
+                                  and_(n.created_at == _utc(before[0]), n.id < before[1])))
+        rows = self.conn.execute(stmt.order_by(n.created_at.desc(), n.id.desc()).limit(limit))
+        return [_notice(r) for r in rows]
+
+    def unread_count(self, user_id: str) -> int:
+        n = t.notifications.c
+        return int(self.conn.execute(select(func.count()).select_from(t.notifications).where(
+            n.user_id == user_id, n.read_at.is_(None))).scalar_one())
+
+    def mark_read(self, user_id: str, ids: Sequence[str] | None, at: datetime) -> int:
+        n = t.notifications.c
+        stmt = update(t.notifications).where(n.user_id == user_id, n.read_at.is_(None))
+        if ids is not None:
+            stmt = stmt.where(n.id.in_(list(ids)))
+        return int(self.conn.execute(stmt.values(read_at=_utc(at))).rowcount or 0)
+
+    def unmailed(self, limit: int) -> list[tuple[Notice, str]]:
+        n, u = t.notifications.c, t.users.c
+        rows = self.conn.execute(
+            select(t.notifications, u.email.label("email"))
+            .join_from(t.notifications, t.users, n.user_id == u.id)
+            .where(n.mailed_at.is_(None), u.email.is_not(None), n.read_at.is_(None))
+            .order_by(n.created_at).limit(limit))
+        return [(_notice(r), str(r.email)) for r in rows]
+
+    def mark_mailed(self, notice_id: str, at: datetime) -> None:
+        n = t.notifications.c
+        self.conn.execute(update(t.notifications).where(n.id == notice_id)
+                          .values(mailed_at=_utc(at)))
+

@@ -71,6 +71,7 @@ users = Table(
     Column("full_name", String(200), nullable=False),
     Column("password_hash", String(200), nullable=True),
     Column("active", Boolean, nullable=False, default=True),
+    Column("email", String(254), nullable=True),
 )
 
 memberships = Table(
@@ -412,3 +413,21 @@ audit_events = Table(
     Index("ix_audit_events_object_type_object_id_id", "object_type", "object_id", "id"),
     Index("ix_audit_events_actor_id_id", "actor_id", "id"),
 )
+
+notifications = Table(
+    "notifications", metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("document_id", ID, nullable=True),
+    Column("receipt_id", ID, nullable=True),
+    Column("read_at", TS, nullable=True),
+    # Mail goes out from a sweep of the rows not mailed yet (only when SMTP is configured).
+    Column("mailed_at", TS, nullable=True, index=True),
+    UniqueConstraint("user_id", "key"),
+    Index("ix_notifications_user_id_created_at", "user_id", "created_at"),
+)
+

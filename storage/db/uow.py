@@ -15,6 +15,7 @@ from docflow.services.ports import (
     DelegationRepository,
     DispatchRepository,
     DocumentRepository,
+    NotificationRepository,
     ReceiptRepository,
     ReportRequestRepository,
     SequenceRepository,
@@ -32,6 +33,7 @@ from storage.db.repositories import (
     SqlDelegations,
     SqlDispatches,
     SqlDocuments,
+    SqlNotifications,
     SqlReceipts,
     SqlReportRequests,
     SqlSequences,
@@ -52,6 +54,7 @@ class SqlUnitOfWork:
     receipts: ReceiptRepository
     dispatches: DispatchRepository
     sequences: SequenceRepository
+    notifications: NotificationRepository
     signatures: SignatureRepository
     validations: ValidationRepository
     signing_sessions: SigningSessionRepository
@@ -76,6 +79,7 @@ class SqlUnitOfWork:
         self.receipts = SqlReceipts(conn)
         self.dispatches = SqlDispatches(conn)
         self.sequences = SqlSequences(conn)
+        self.notifications = SqlNotifications(conn)
         self.signatures = SqlSignatures(conn)
         self.validations = SqlValidations(conn)
         self.signing_sessions = SqlSigningSessions(conn)
