@@ -37,7 +37,7 @@ from docflow.services.maintenance import (
     Maintenance,
 )
 from docflow.services.notifications import NotificationService, ReminderPolicy
-from docflow.services.org import OrgService
+from docflow.services.org import MergeService, OrgService
 from docflow.services.ports import (
     BlobStore,
     Clock,
@@ -93,6 +93,7 @@ class Services:
     maintenance: Maintenance
     reports: ReportService
     notifications: NotificationService
+    mergers: MergeService
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -184,6 +185,7 @@ def bootstrap(
         delegations=DelegationService(uow, clock), maintenance=maintenance,
         reports=ReportService(uow, clock, settings.timezone),
         notifications=notifications,
+        mergers=MergeService(uow, clock),
     )
 
 

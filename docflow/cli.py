@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -351,8 +352,9 @@ def org() -> None:
 def org_import(ctx: click.Context, files: tuple[Path, ...]) -> None:
     """Load units and users from YAML or CSV files, all or nothing.
 
-    Units CSV: code,name,abbreviation,level,parent_code,valid_from,successor_code.
-    Users CSV: username,full_name,unit_code,role. YAML: lists under levels, units, users.
+    Units CSV: code,name,abbreviation,level,parent_code,valid_from,successor_code,family.
+    Users CSV: username,full_name,unit_code,role[,email]. YAML: lists under levels, units,
+    users, terms.
     Imported accounts have no password until `docflow user passwd` sets one.
     """
     from docflow.orgfile import read_org_files
@@ -374,6 +376,31 @@ def org_import(ctx: click.Context, files: tuple[Path, ...]) -> None:
     click.echo(f"units: {report.units_created} created, {report.units_updated} updated; "
                f"levels: {report.levels_created} created; users: {report.users_created} "
                f"created; roles: {report.roles_granted}")
+
+
+@org.command("merge")
+@click.argument("codes", nargs=-1, required=True)
+@click.option("--into", "into", required=True, help="The successor unit's code.")
+@click.option("--on", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The day the merger takes effect (default: today).")
+@click.pass_context
+def org_merge(ctx: click.Context, codes: tuple[str, ...], into: str,
+              on: datetime | None) -> None:
+    """Merge units into a successor (as in the 2025 reform), in one transaction: the merged
+    units keep their history under their own names, the successor takes over their people,
+    sub-units, open entries, unsigned drafts and owed reports."""
+    from zoneinfo import ZoneInfo
+
+    services = _services(ctx, upgrade_embedded=True)
+    day = on.date() if on else datetime.now(ZoneInfo(services.settings.timezone)).date()
+    try:
+        report = services.mergers.merge(list(codes), into, day, CLI)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"merged {', '.join(report.merged)} into {report.into} from {day.isoformat()}: "
+               f"{len(report.children_moved)} sub-unit(s) moved, {report.roles_copied} "
+               f"role(s) carried over, {len(report.drafts_moved)} draft(s) and "
+               f"{report.reports_moved} owed report(s) taken over")
 
 
 @main.group()

@@ -54,6 +54,8 @@ class Action(StrEnum):
     DELEGATION_REVOKE = "delegation.revoke"
     TOKEN_CREATE = "token.create"
     ORG_IMPORT = "org.import"
+    ORG_MERGE = "org.merge"
+    DOCUMENT_TRANSFER = "document.transfer"
 
 
 @dataclass(frozen=True)

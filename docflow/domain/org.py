@@ -78,6 +78,11 @@ class Membership:
     unit_code: str
     unit_path: str
     role: Role
+    through: str | None = None
+    """Held through a merger: the role is in `through`, which took this unit over (its
+    successor), so the open work and history of the merged unit are the successor's."""
+    merged: bool = False
+    """The unit was merged away: history and open work only, no new documents."""
 
 
 @dataclass(frozen=True)
@@ -121,9 +126,11 @@ class Actor:
         return any(m.role is Role.ADMIN for m in self.memberships)
 
     def primary_unit(self) -> str | None:
-        """The unit a person usually acts for: the first where they hold a working role."""
+        """The unit a person usually acts for: the first where they hold a working role
+        directly, in a unit not merged away."""
         for m in self.memberships:
-            if m.role in (Role.OFFICER, Role.LEADER, Role.CLERK):
+            if m.role in (Role.OFFICER, Role.LEADER, Role.CLERK) and m.through is None \
+                    and not m.merged:
                 return m.unit_code
         return self.memberships[0].unit_code if self.memberships else None
 

@@ -146,8 +146,10 @@ class DocumentService:
                 if missing:
                     raise Invalid("unknown recipient units", errors=missing)
             unit = uow.units.get(unit_code)
-            flow = self._flows.for_unit(OUTGOING.name, unit_code,
-                                        unit.level if unit else None)
+            if unit is None or not unit.is_active(self._today(now)):
+                raise Conflict(f"{unit_code} was merged or closed: draft in its successor "
+                               f"({unit.successor_code if unit else 'none'})")
+            flow = self._flows.for_unit(OUTGOING.name, unit_code, unit.level)
             document = Document(
                 id=new_id(),
                 unit_code=unit_code,

@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from docflow.domain.audit import Action, AuditEvent, Origin
-from docflow.domain.errors import Invalid
+from docflow.domain.errors import Forbidden, Invalid
 from docflow.domain.org import (
     ABBREVIATION,
     FAMILIES,
     ROLES,
     UNIT_CODE,
+    Actor,
     CommitteeTerm,
     Level,
+    Role,
     Unit,
     User,
     child_path,
@@ -302,3 +304,91 @@ def _derive_levels(
             continue
         levels[code] = Level(code=code, name=code, rank=paths[row.code].count("/") - 1)
     return list(levels.values())
+
+
+MOVABLE = ("draft", "review", "submitted", "approved")
+"""Documents a merged unit had not signed yet go on as the successor's; from the leader's
+signature on, the signature block names the old unit, so those stay and are finished (the
+successor's clerks hold the old unit's roles) or returned."""
+
+
+@dataclass
+class MergeReport:
+    merged: list[str]
+    into: str
+    children_moved: list[str] = field(default_factory=list)
+    roles_copied: int = 0
+    drafts_moved: list[str] = field(default_factory=list)
+    reports_moved: int = 0
+
+
+class MergeService:
+    """Merging units, as in the 2025 reform: the successor takes over the open work."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    def merge(self, codes: Sequence[str], into: str, on: date, origin: Origin,
+              by: Actor | None = None) -> MergeReport:
+        """Merge `codes` into `into` from `on`, in one transaction. The merged units stay,
+        inactive, pointing to their successor, with their registers, documents and trail
+        under their own names; the successor's people hold their roles there (history and
+        open entries), the merged units' people join the successor with the same roles,
+        sub-units move under the successor, drafts not yet signed and report submissions
+        still owed become the successor's. `by` must be an admin above every unit (None: the
+        command line)."""
+        codes = list(dict.fromkeys(c.strip() for c in codes if c.strip()))
+        errors: list[str] = []
+        if not codes:
+            errors.append("name the units to merge")
+        if into in codes:
+            errors.append(f"{into} cannot be merged into itself")
+        with self._uow() as uow:
+            units = uow.units.get_many([*codes, into])
+            errors += [f"unknown unit '{c}'" for c in [*codes, into] if c not in units]
+            if errors:
+                raise Invalid("the merger is not valid", errors=errors)
+            successor = units[into]
+            if not successor.is_active(on):
+                errors.append(f"{into} is not active on {on.isoformat()}")
+            for code in codes:
+                unit = units[code]
+                if not unit.is_active(on):
+                    errors.append(f"{code} is not active on {on.isoformat()} (merged or closed)")
+                if unit.level != successor.level:
+                    errors.append(f"{code} is a {unit.level}, {into} a {successor.level}")
+                if successor.is_within(unit.path):
+                    errors.append(f"{into} is under {code}")
+            if by is not None and not any(
+                    m.role is Role.ADMIN and all(units[c].is_within(m.unit_path)
+                                                 for c in [*codes, into])
+                    for m in by.memberships):
+                raise Forbidden("a merger is made by an admin of a unit above all of them")
+            if errors:
+                raise Invalid("the merger is not valid", errors=errors)
+            report = MergeReport(merged=codes, into=into)
+            for code in codes:
+                uow.units.merge(code, into, on)
+                report.children_moved += uow.units.move_children(code, successor)
+                roles = uow.users.roles_in(code)
+                uow.users.grant_many([(user, into, role) for user, role in roles])
+                report.roles_copied += len(roles)
+                report.drafts_moved += uow.documents.move_unit(code, into, MOVABLE)
+                report.reports_moved += uow.report_requests.move_pending(code, into)
+            now = self._clock.now()
+            uow.audit.append(AuditEvent(
+                at=now, action=Action.ORG_MERGE, object_type="unit", object_id=into,
+                actor_id=by.id if by else None, unit_code=into, document_id=None,
+                origin=origin, details={
+                    "merged": codes, "on": on.isoformat(),
+                    "children_moved": report.children_moved,
+                    "roles_copied": report.roles_copied,
+                    "drafts_moved": report.drafts_moved,
+                    "reports_moved": report.reports_moved}))
+            uow.audit.append_many([AuditEvent(
+                at=now, action=Action.DOCUMENT_TRANSFER, object_type="document", object_id=d,
+                actor_id=by.id if by else None, unit_code=into, document_id=d, origin=origin,
+                details={"to": into, "reason": "merger"}) for d in report.drafts_moved])
+            uow.commit()
+        return report

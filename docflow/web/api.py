@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, BinaryIO, TypeVar, cast
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, redirect, request, send_file
 from flask.typing import ResponseReturnValue
@@ -815,4 +816,19 @@ def _limit(raw: str | None) -> int:
         return max(1, min(int(raw or 50), 200))
     except ValueError as exc:
         raise Invalid("'limit' is a number") from exc
+
+
+@bp.post("/units/merge")
+def merge_units() -> ResponseReturnValue:
+    """An admin above them merges units into a successor: {"units": [...], "into": CODE,
+    "on": "YYYY-MM-DD"} (default today)."""
+    body = _json()
+    on = _date(body.get("on"), "on") or services().clock.now().astimezone(
+        ZoneInfo(services().settings.timezone)).date()
+    report = services().mergers.merge(_str_list(body.get("units"), "units"),
+                                      str(body.get("into", "")), on, origin(),
+                                      by=current_actor())
+    return {"merged": report.merged, "into": report.into, "on": on.isoformat(),
+            "children_moved": report.children_moved, "roles_copied": report.roles_copied,
+            "drafts_moved": report.drafts_moved, "reports_moved": report.reports_moved}
 

@@ -350,6 +350,13 @@ def openapi_document() -> dict[str, Any]:
                 "registered entries it looks like (`duplicates`: same identifier, or same "
                 "number, symbol and issuer)", 200, _ref("Receipt"), tag="receipts",
                 params=[rcpt_id])},
+            "/units/merge": {"post": _op(
+                "Merge units into a successor (an admin above all of them): the merged units "
+                "keep their history; the successor takes over people, sub-units, open "
+                "entries, unsigned drafts and owed reports", 200, {"type": "object"},
+                body=_json({"type": "object", "required": ["units", "into"], "properties": {
+                    "units": {"type": "array", "items": {"type": "string"}},
+                    "into": {"type": "string"}, "on": {"type": "string", "format": "date"}}}))},
             "/notifications": {"get": _op(
                 "The caller's notifications, newest first: assignments, deadlines due and "
                 "passed, escalations, late registrations, drafts to review, returns, "

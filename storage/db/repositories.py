@@ -226,6 +226,29 @@ class SqlUnits(_Repo):
     def count(self) -> int:
         return int(self.conn.execute(select(func.count()).select_from(t.units)).scalar_one())
 
+    def merge(self, code: str, into: str, on: date) -> None:
+        u = t.units.c
+        self.conn.execute(update(t.units).where(u.code == code)
+                          .values(successor_code=into, valid_to=on))
+
+    def move_children(self, code: str, to: Unit) -> list[str]:
+        u = t.units.c
+        parent = self.get(code)
+        assert parent is not None
+        children = list(self.conn.execute(select(u.code).where(u.parent_code == code))
+                        .scalars())
+        self.conn.execute(update(t.units).where(u.parent_code == code)
+                          .values(parent_code=to.code))
+        # Every path below `code` changes its prefix: X/OLD/B/… becomes X/NEW/B/…
+        rows = self.conn.execute(select(u.code, u.path).where(
+            u.path.startswith(parent.path, autoescape=True), u.code != code)).all()
+        if rows:
+            self.conn.execute(update(t.units).where(u.code == bindparam("c"))
+                              .values(path=bindparam("p")),
+                              [{"c": r.code, "p": to.path + r.path[len(parent.path):]}
+                               for r in rows])
+        return children
+
 
 def _user(row: Row[Any]) -> User:
     return User(id=str(row.id), username=row.username, full_name=row.full_name,
@@ -260,6 +283,11 @@ class SqlUsers(_Repo):
                  "password_hash": None, "active": u.active, "email": u.email}
                 for u in chunk])
 
+    def roles_in(self, unit_code: str) -> list[tuple[str, str]]:
+        m = t.memberships.c
+        return [(str(r.user_id), r.role) for r in self.conn.execute(
+            select(m.user_id, m.role).where(m.unit_code == unit_code))]
+
     def set_email(self, user_id: str, email: str | None) -> None:
         self.conn.execute(update(t.users).where(t.users.c.id == user_id).values(email=email))
 
@@ -283,11 +311,27 @@ class SqlUsers(_Repo):
     def memberships(self, user_id: str) -> list[Membership]:
         m, u = t.memberships.c, t.units.c
         rows = self.conn.execute(
-            select(m.unit_code, m.role, u.path)
+            select(m.unit_code, m.role, u.path, u.successor_code)
             .join_from(t.memberships, t.units, m.unit_code == u.code)
             .where(m.user_id == user_id).order_by(u.path, m.role))
-        return [Membership(unit_code=r.unit_code, unit_path=r.path, role=Role(r.role))
-                for r in rows]
+        held = [Membership(unit_code=r.unit_code, unit_path=r.path, role=Role(r.role),
+                           merged=r.successor_code is not None) for r in rows]
+        # A unit's roles reach the units merged into it, and theirs, down the chain.
+        found = {(x.unit_code, x.role) for x in held}
+        frontier = {x.unit_code: [x.role] for x in held if not x.merged}
+        while frontier:
+            merged = self.conn.execute(select(u.code, u.path, u.successor_code).where(
+                u.successor_code.in_(list(frontier))).order_by(u.path)).all()
+            following: dict[str, list[Role]] = {}
+            for r in merged:
+                for role in frontier[r.successor_code]:
+                    if (r.code, role) not in found:
+                        found.add((r.code, role))
+                        held.append(Membership(unit_code=r.code, unit_path=r.path, role=role,
+                                               through=r.successor_code, merged=True))
+                        following.setdefault(r.code, []).append(role)
+            frontier = following
+        return held
 
     def grant(self, user_id: str, unit_code: str, role: str) -> bool:
         m = t.memberships.c
@@ -405,6 +449,15 @@ class SqlDocuments(_Repo):
             found.update(self.conn.execute(select(t.revisions.c.sha256).distinct()
                                            .where(t.revisions.c.sha256.in_(chunk))).scalars())
         return found
+
+    def move_unit(self, from_unit: str, to_unit: str, statuses: Sequence[str]) -> list[str]:
+        d = t.documents.c
+        ids = [str(i) for i in self.conn.execute(select(d.id).where(
+            d.unit_code == from_unit, d.status.in_(list(statuses)))).scalars()]
+        for chunk in _chunks(ids, 900):
+            self.conn.execute(update(t.documents).where(d.id.in_(chunk))
+                              .values(unit_code=to_unit))
+        return ids
 
 
 def _receipt_row(r: Receipt) -> dict[str, Any]:
@@ -734,6 +787,15 @@ class SqlReportRequests(_Repo):
             or_(r.unit_code.in_(unit_codes), r.id.in_(asked))).order_by(r.created_at.desc())
             .limit(200))
         return [str(x) for x in rows.scalars()]
+
+    def move_pending(self, from_unit: str, to_unit: str) -> int:
+        s = t.report_submissions.c
+        owed = select(s.request_id).where(s.unit_code == to_unit).scalar_subquery()
+        dropped = self.conn.execute(delete(t.report_submissions).where(
+            s.unit_code == from_unit, s.document_id.is_(None), s.request_id.in_(owed))).rowcount
+        moved = self.conn.execute(update(t.report_submissions).where(
+            s.unit_code == from_unit, s.document_id.is_(None)).values(unit_code=to_unit)).rowcount
+        return int(dropped or 0) + int(moved or 0)
 
     def open_due(self, until: date) -> list[ReportRequest]:
         r = t.report_requests.c
