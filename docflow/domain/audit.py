@@ -27,6 +27,8 @@ class Action(StrEnum):
     DOCUMENT_DISPATCH = "document.dispatch"
     DOCUMENT_SIGN = "document.sign"
     DOCUMENT_RECALL = "document.recall"
+    DOCUMENT_REPLACE = "document.replace"
+    DOCUMENT_UPDATE = "document.update"
     RECEIPT_RECALL_AGREE = "receipt.recall_agree"
     RECEIPT_RECALL_REFUSE = "receipt.recall_refuse"
     CONSULTATION_ASK = "consultation.ask"

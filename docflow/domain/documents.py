@@ -121,6 +121,8 @@ class DraftSpec:
     reply_due: date | None = None
     department: str | None = None
     """The drafting department's abbreviation (``VP``), for a công văn's symbol."""
+    replaces: str | None = None
+    """An issued document of the same unit this one supersedes once issued."""
 
 
 DEPARTMENT = re.compile(r"[A-ZĐ0-9]{1,10}")
@@ -157,6 +159,7 @@ def check_draft(spec: DraftSpec, *, allow_classified: bool, today: date) -> Draf
         recipients=tuple(dict.fromkeys(spec.recipients)),
         reply_due=spec.reply_due,
         department=department,
+        replaces=(spec.replaces or "").strip() or None,
     )
 
 
@@ -257,6 +260,20 @@ def identifier(issuer_code: str, issued_on: date, symbol: str) -> str:
     return f"{issuer_code},{issued_on:%Y/%m/%d},{symbol}"
 
 
+@dataclass(frozen=True)
+class DocumentUpdate:
+    """A change to an issued document's particulars (edXML business type 2, update): what
+    changed, why, by whom; the recipients see it."""
+
+    id: str
+    document_id: str
+    at: datetime
+    by: str
+    reason: str
+    changes: dict[str, list[str | None]]
+    """Field → [before, after]."""
+
+
 @dataclass
 class Document:
     """An outgoing document, from draft to dispatch."""
@@ -294,6 +311,9 @@ class Document:
     """For an external document: the issuer's identifier code, when known."""
     identifier: str | None = None
     """``OrganId,yyyy/MM/dd,Number/Notation`` once numbered (or as typed at intake)."""
+    replaces_id: str | None = None
+    replaced_by_id: str | None = None
+    replaced_at: datetime | None = None
 
     @property
     def external(self) -> bool:

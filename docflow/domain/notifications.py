@@ -21,6 +21,8 @@ class NoticeKind(StrEnum):
     RETURNED = "returned"  # your draft came back, with the reason
     TO_ISSUE = "to_issue"  # a signed document waits for its number and seal
     RECALL_ASKED = "recall_asked"  # the sender asks a document back
+    REPLACED = "replaced"  # a document you hold is superseded by a new one
+    UPDATED = "updated"  # a document you hold was updated by its sender
     REPORT_DUE = "report_due"  # your unit's report is due soon, or late
 
 

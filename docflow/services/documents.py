@@ -15,6 +15,7 @@ from docflow.domain.audit import SYSTEM, Action, AuditEvent, Origin
 from docflow.domain.documents import (
     Document,
     DocumentStatus,
+    DocumentUpdate,
     DraftSpec,
     ExternalSpec,
     Revision,
@@ -145,6 +146,15 @@ class DocumentService:
                 missing = [c for c in spec.recipients if c not in known]
                 if missing:
                     raise Invalid("unknown recipient units", errors=missing)
+            if spec.replaces:
+                replaced = load_visible(uow, actor, spec.replaces)
+                if replaced.unit_code != unit_code:
+                    raise Invalid("a document replaces one its own unit issued")
+                if replaced.status not in (DocumentStatus.ISSUED, DocumentStatus.DISPATCHED) \
+                        or replaced.recalled_at is not None \
+                        or replaced.replaced_by_id is not None:
+                    raise Conflict("only an issued document, not recalled nor replaced "
+                                   "already, is replaced")
             unit = uow.units.get(unit_code)
             if unit is None or not unit.is_active(self._today(now)):
                 raise Conflict(f"{unit_code} was merged or closed: draft in its successor "
@@ -164,6 +174,7 @@ class DocumentService:
                 status=DocumentStatus(flow.initial),
                 workflow=flow.name,
                 workflow_version=flow.version,
+                replaces_id=spec.replaces,
                 updated_at=now,
                 department=spec.department,
             )
@@ -337,6 +348,8 @@ class DocumentService:
             uow.documents.save(document)
             uow.audit.append(self._event(now, action, document, actor, origin, details))
             self._tell(uow, trigger, fired, document, actor, now)
+            if fired.target == DocumentStatus.ISSUED.value:
+                supersede(uow, document, actor, now, origin)
             uow.commit()
         return document
 
@@ -434,6 +447,57 @@ class DocumentService:
         self._queue.enqueue(FAN_OUT_JOB, dispatch.id)
         self._queue.enqueue(VALIDATE_JOB, dispatch.id)
         return dispatch
+
+    def update_issued(self, actor: Actor, document_id: str, reason: str, origin: Origin, *,
+                      reply_due: date | None = None, abstract: str | None = None
+                      ) -> DocumentUpdate:
+        """The sender updates an issued document's particulars (edXML business type 2): the
+        reply date, or a corrected abstract; the signed file does not change. Every unit
+        holding a copy is told; the update is listed with the document."""
+        if not reason.strip():
+            raise Invalid("an update states its reason")
+        now = self._clock.now()
+        with self._uow() as uow:
+            document = load_visible(uow, actor, document_id, for_update=True)
+            if not may_recall(actor.roles_in(document.unit_code)):
+                raise Forbidden("an update is made by the issuing unit's leader or clerk")
+            if document.status not in (DocumentStatus.ISSUED, DocumentStatus.DISPATCHED) \
+                    or document.recalled_at is not None:
+                raise Conflict("only an issued document, not recalled, is updated")
+            changes: dict[str, list[str | None]] = {}
+            if reply_due is not None and reply_due != document.reply_due:
+                if reply_due < self._today(now):
+                    raise Invalid("the new reply date has passed already")
+                changes["reply_due"] = [document.reply_due.isoformat()
+                                        if document.reply_due else None, reply_due.isoformat()]
+                document.reply_due = reply_due
+            if abstract is not None and " ".join(abstract.split()) != document.abstract:
+                cleaned = " ".join(abstract.split())
+                if not cleaned:
+                    raise Invalid("the abstract (trích yếu) is required")
+                changes["abstract"] = [document.abstract, cleaned]
+                document.abstract = cleaned
+            if not changes:
+                raise Invalid("the update changes nothing")
+            update = DocumentUpdate(id=new_id(), document_id=document.id, at=now, by=actor.id,
+                                    reason=reason.strip(), changes=changes)
+            document.updated_at = now
+            uow.documents.save(document)
+            uow.documents.add_update(update)
+            uow.audit.append(self._event(now, Action.DOCUMENT_UPDATE, document, actor, origin,
+                                         {"reason": update.reason, "changes": changes}))
+            notify(uow, NoticeKind.UPDATED,
+                   f"Văn bản {document.symbol} được cập nhật: {update.reason[:200]}",
+                   f"update:{update.id}", now, units=uow.receipts.holders(document.id),
+                   roles=[Role.CLERK.value, Role.LEADER.value], document_id=document.id)
+            uow.commit()
+        return update
+
+    def updates(self, actor: Actor, document_id: str) -> list[DocumentUpdate]:
+        """The updates of an issued document, oldest first."""
+        with self._uow() as uow:
+            load_visible(uow, actor, document_id)
+            return uow.documents.updates(document_id)
 
     def recall(self, actor: Actor, document_id: str, reason: str, origin: Origin) -> int:
         """The sender asks every recipient for the document back (edXML 13), with the reason;
@@ -877,6 +941,28 @@ def receipt_context(uow: UnitOfWork, actor: Actor, receipt: Receipt, at: datetim
         if current is not None and current.lead_id == actor.id:
             roles["lead"] = actor.roles_in(receipt.unit_code)
     return workflows.Context(actor=actor.id, at=at, reason=reason, roles=roles)
+
+
+def supersede(uow: UnitOfWork, document: Document, actor: Actor, now: datetime,
+              origin: Origin) -> None:
+    """Once `document` is issued, the one it replaces is marked replaced by it, both ways
+    linked, and every unit holding the old one is told (edXML business type 3)."""
+    if document.replaces_id is None:
+        return
+    old = uow.documents.get(document.replaces_id, for_update=True)
+    if old is None or old.replaced_by_id is not None:
+        return
+    old.replaced_by_id, old.replaced_at, old.updated_at = document.id, now, now
+    uow.documents.save(old)
+    uow.audit.append(AuditEvent(
+        at=now, action=Action.DOCUMENT_REPLACE, object_type="document", object_id=old.id,
+        actor_id=actor.id, unit_code=old.unit_code, document_id=old.id, origin=origin,
+        details={"replaced_by": document.id, "symbol": document.symbol,
+                 "replaced_symbol": old.symbol}))
+    notify(uow, NoticeKind.REPLACED,
+           f"Văn bản {old.symbol} được thay thế bởi {document.symbol}",
+           f"replace:{old.id}", now, units=uow.receipts.holders(old.id),
+           roles=[Role.CLERK.value, Role.LEADER.value], document_id=old.id)
 
 
 def _newest_attachments(document: Document) -> list[Revision]:

@@ -22,7 +22,13 @@ from docflow.domain.signatures import (
     SigningSession,
     check_signing,
 )
-from docflow.services.documents import WORKFLOWS, load_visible, run_workflow, signed_on
+from docflow.services.documents import (
+    WORKFLOWS,
+    load_visible,
+    run_workflow,
+    signed_on,
+    supersede,
+)
 from docflow.services.ids import new_id
 from docflow.services.notifications import notify
 from docflow.services.ports import (
@@ -216,6 +222,8 @@ class SignatureService:
             moved = self._advance(document, kind, roles, actor, now)
             if moved is not None:
                 uow.documents.save(document)
+                if moved.target == "issued":
+                    supersede(uow, document, actor, now, origin)
                 if moved.target == "signed":
                     notify(uow, NoticeKind.TO_ISSUE,
                            f"Văn bản đã ký, chờ cấp số và đóng dấu: {document.abstract[:120]}",

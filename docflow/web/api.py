@@ -118,6 +118,7 @@ def create_document() -> ResponseReturnValue:
         recipients=_str_list(body.get("recipients"), "recipients"),
         reply_due=_date(body.get("reply_due"), "reply_due"),
         department=str(body.get("department") or "") or None,
+        replaces=str(body.get("replaces") or "") or None,
     )
     unit = body.get("unit_code")
     doc = services().documents.draft(current_actor(), spec, origin(),
@@ -831,4 +832,22 @@ def merge_units() -> ResponseReturnValue:
     return {"merged": report.merged, "into": report.into, "on": on.isoformat(),
             "children_moved": report.children_moved, "roles_copied": report.roles_copied,
             "drafts_moved": report.drafts_moved, "reports_moved": report.reports_moved}
+
+
+@bp.post("/documents/<document_id>/updates")
+def update_document(document_id: str) -> ResponseReturnValue:
+    """Update an issued document's particulars: {"reason", "reply_due"?, "abstract"?}."""
+    body = _json()
+    abstract = body.get("abstract")
+    made = services().documents.update_issued(
+        current_actor(), document_id, str(body.get("reason", "")), origin(),
+        reply_due=_date(body.get("reply_due"), "reply_due"),
+        abstract=str(abstract) if abstract is not None else None)
+    return serialize.document_update(made), 201
+
+
+@bp.get("/documents/<document_id>/updates")
+def document_updates(document_id: str) -> ResponseReturnValue:
+    return {"items": [serialize.document_update(u) for u in
+                      services().documents.updates(current_actor(), document_id)]}
 

@@ -350,6 +350,17 @@ def openapi_document() -> dict[str, Any]:
                 "registered entries it looks like (`duplicates`: same identifier, or same "
                 "number, symbol and issuer)", 200, _ref("Receipt"), tag="receipts",
                 params=[rcpt_id])},
+            "/documents/{document_id}/updates": {
+                "post": _op("Update an issued document's particulars (reply date, a corrected "
+                            "abstract) with a reason; the units holding it are told", 201,
+                            {"type": "object"}, params=[doc_id], body=_json({
+                                "type": "object", "required": ["reason"], "properties": {
+                                    "reason": {"type": "string", "minLength": 1},
+                                    "reply_due": {"type": "string", "format": "date"},
+                                    "abstract": {"type": "string"}}})),
+                "get": _op("The updates of an issued document", 200,
+                           {"type": "object", "properties": {"items": {"type": "array"}}},
+                           params=[doc_id])},
             "/units/merge": {"post": _op(
                 "Merge units into a successor (an admin above all of them): the merged units "
                 "keep their history; the successor takes over people, sub-units, open "
@@ -418,6 +429,9 @@ def openapi_document() -> dict[str, Any]:
                     "department": {"type": "string", "pattern": "^[A-ZĐ0-9]{1,10}$",
                                    "description": "the drafting department, for a công "
                                                   "văn's symbol (05/BNV-VP)"},
+                    "replaces": {"type": "string", "format": "uuid",
+                                 "description": "an issued document of the same unit that "
+                                                "this one supersedes once issued"},
                     "unit_code": {"type": "string"}}},
                 "Document": {"type": "object", "properties": {
                     "id": {"type": "string", "format": "uuid"}, "status": {"type": "string"},

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from docflow.domain.documents import Document, Revision
+from docflow.domain.documents import Document, DocumentUpdate, Revision
 from docflow.domain.notifications import Notice
 from docflow.domain.org import Actor
 from docflow.domain.routing import EDXML_STATUS, RECALL_CODES, Dispatch, Duplicate, Receipt
@@ -36,6 +36,8 @@ def document(d: Document, actions: list[str] | None = None) -> dict[str, Any]:
         "department": d.department, "recalled_at": _iso(d.recalled_at),
         "recall_reason": d.recall_reason, "channel": d.channel.value,
         "issuer_name": d.issuer_name, "issuer_code": d.issuer_code, "identifier": d.identifier,
+        "replaces_id": d.replaces_id, "replaced_by_id": d.replaced_by_id,
+        "replaced_at": _iso(d.replaced_at),
         "revisions": [revision(r) for r in d.revisions],
     }
     if actions is not None:
@@ -48,6 +50,11 @@ def dispatch(x: Dispatch) -> dict[str, Any]:
             "created_at": _iso(x.created_at), "recipient_count": x.recipient_count,
             "target": {"units": list(x.target.unit_codes), "level": x.target.level,
                        "under": x.target.under}}
+
+
+def document_update(u: DocumentUpdate) -> dict[str, Any]:
+    return {"id": u.id, "at": _iso(u.at), "by": u.by, "reason": u.reason,
+            "changes": u.changes}
 
 
 def notice(n: Notice) -> dict[str, Any]:

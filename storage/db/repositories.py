@@ -32,6 +32,7 @@ from docflow.domain.delegation import Delegation
 from docflow.domain.documents import (
     CATALOGUE,
     Channel,
+    DocumentUpdate,
     Confidentiality,
     Document,
     DocumentStatus,
@@ -379,6 +380,8 @@ def _document_row(d: Document) -> dict[str, Any]:
         "recalled_at": utc(d.recalled_at), "recall_reason": d.recall_reason,
         "channel": d.channel.value, "issuer_name": d.issuer_name, "issuer_code": d.issuer_code,
         "issuer_key": d.issuer_key, "identifier": d.identifier,
+        "replaces_id": d.replaces_id, "replaced_by_id": d.replaced_by_id,
+        "replaced_at": utc(d.replaced_at),
     }
 
 
@@ -423,6 +426,9 @@ class SqlDocuments(_Repo):
             revisions=[_revision(r) for r in revs], channel=Channel(row.channel),
             issuer_name=row.issuer_name, issuer_code=row.issuer_code,
             identifier=row.identifier,
+            replaces_id=str(row.replaces_id) if row.replaces_id else None,
+            replaced_by_id=str(row.replaced_by_id) if row.replaced_by_id else None,
+            replaced_at=utc(row.replaced_at),
         )
 
     def save(self, document: Document) -> None:
@@ -449,6 +455,19 @@ class SqlDocuments(_Repo):
             found.update(self.conn.execute(select(t.revisions.c.sha256).distinct()
                                            .where(t.revisions.c.sha256.in_(chunk))).scalars())
         return found
+
+    def add_update(self, u: DocumentUpdate) -> None:
+        self.conn.execute(insert(t.document_updates).values(
+            id=u.id, document_id=u.document_id, at=_utc(u.at), by=u.by, reason=u.reason,
+            changes=u.changes))
+
+    def updates(self, document_id: str) -> list[DocumentUpdate]:
+        c = t.document_updates.c
+        return [DocumentUpdate(id=str(r.id), document_id=str(r.document_id), at=_utc(r.at),
+                               by=str(r.by), reason=r.reason, changes=dict(r.changes))
+                for r in self.conn.execute(select(t.document_updates)
+                                           .where(c.document_id == document_id)
+                                           .order_by(c.at))]
 
     def move_unit(self, from_unit: str, to_unit: str, statuses: Sequence[str]) -> list[str]:
         d = t.documents.c
@@ -543,6 +562,12 @@ class SqlReceipts(_Repo):
         return [Waiting(receipt_id=str(x.id), document_id=str(x.document_id),
                         unit_code=x.unit_code, delivered_at=_utc(x.delivered_at),
                         urgency=x.urgency, label=x.symbol or x.abstract[:120]) for x in rows]
+
+    def holders(self, document_id: str) -> list[str]:
+        r = t.receipts.c
+        return list(self.conn.execute(select(r.unit_code).where(
+            r.document_id == document_id, r.status != ReceiptStatus.RETURNED.value,
+            or_(r.recall.is_(None), r.recall != "agreed"))).scalars())
 
     def units_holding(self, document_id: str, unit_codes: Iterable[str]) -> set[str]:
         r = t.receipts.c

@@ -125,6 +125,10 @@ documents = Table(
     # issuer's code, or its folded name.
     Column("issuer_key", String(200), nullable=True, index=True),
     Column("identifier", String(200), nullable=True, index=True),
+    # A new document names the issued one it supersedes; the old one learns it at issue.
+    Column("replaces_id", ID, nullable=True),
+    Column("replaced_by_id", ID, nullable=True),
+    Column("replaced_at", TS, nullable=True),
     # A number on an issued document is never given twice by the same issuer in a period (a
     # year, or a Party committee's term).
     UniqueConstraint("unit_code", "number_period", "number"),
@@ -429,5 +433,15 @@ notifications = Table(
     Column("mailed_at", TS, nullable=True, index=True),
     UniqueConstraint("user_id", "key"),
     Index("ix_notifications_user_id_created_at", "user_id", "created_at"),
+)
+
+document_updates = Table(
+    "document_updates", metadata,
+    Column("id", ID, primary_key=True),
+    Column("document_id", ID, ForeignKey("documents.id"), nullable=False, index=True),
+    Column("at", TS, nullable=False),
+    Column("by", ID, ForeignKey("users.id"), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("changes", JSON, nullable=False),
 )
 
