@@ -32,10 +32,10 @@ from docflow.domain.delegation import Delegation
 from docflow.domain.documents import (
     CATALOGUE,
     Channel,
-    DocumentUpdate,
     Confidentiality,
     Document,
     DocumentStatus,
+    DocumentUpdate,
     Revision,
     RevisionKind,
     Urgency,
