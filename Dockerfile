@@ -27,9 +27,10 @@ ENV PATH=/opt/docflow/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DOCFLOW_DATA_DIR=/var/lib/docflow
 
-# The signature appearance's font: Times metrics with every Vietnamese letter (TeX Gyre Termes).
+# The signature appearance's font: Times metrics with every Vietnamese letter (TeX Gyre Termes);
+# compiled reports' tables are set in DejaVu Serif (TrueType, which ReportLab embeds).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-texgyre \
+    && apt-get install -y --no-install-recommends fonts-texgyre fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 # Unprivileged user; the data folder (upload spool) is the only place it may write.

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, text
 
 import workflows
 from docflow.calendars import load_calendar
+from docflow.compilation import PdfCompiler
 from docflow.config import ConfigError, Settings
 from docflow.domain.org import ROLES
 from docflow.mail import MailConfigError, SmtpMailer
@@ -183,7 +184,7 @@ def bootstrap(
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
         handling=HandlingService(uow, clock, settings.timezone, calendar),
         delegations=DelegationService(uow, clock), maintenance=maintenance,
-        reports=ReportService(uow, clock, settings.timezone),
+        reports=ReportService(uow, clock, settings.timezone, blobs, PdfCompiler()),
         notifications=notifications,
         mergers=MergeService(uow, clock),
     )

@@ -52,6 +52,7 @@ class Action(StrEnum):
     REPORT_REMIND = "report.remind"
     REPORT_EXTEND = "report.extend"
     REPORT_CLOSE = "report.close"
+    REPORT_COMPILE = "report.compile"
     DELEGATION_GRANT = "delegation.grant"
     DELEGATION_REVOKE = "delegation.revoke"
     TOKEN_CREATE = "token.create"

@@ -237,6 +237,30 @@ class NotificationRepository(Protocol):
     def mark_mailed(self, notice_id: str, at: datetime) -> None: ...
 
 
+@dataclass(frozen=True)
+class SummaryRow:
+    """One asked unit in a compiled report's summary table."""
+
+    unit: str
+    state: str
+    symbol: str | None = None
+    submitted_on: str | None = None
+    abstract: str | None = None
+
+
+@dataclass(frozen=True)
+class CompiledPart:
+    label: str
+    pdf: bytes
+
+
+class ReportCompiler(Protocol):
+    def compile(self, title: str, heading: Sequence[str], rows: Sequence[SummaryRow],
+                parts: Sequence[CompiledPart]) -> bytes:
+        """One PDF: the summary table, then each part with a bookmark."""
+        ...
+
+
 class Mailer(Protocol):
     def send(self, to: str, subject: str, body: str) -> None:
         """Send one plain-text message; raises OSError when the server refuses."""

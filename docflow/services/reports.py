@@ -19,16 +19,75 @@ from docflow.domain.reports import ReportRequest, RequestStatus, Submission
 from docflow.domain.routing import DispatchTarget
 from docflow.services.documents import WORKFLOWS, load_visible, run_workflow
 from docflow.services.ids import new_id
-from docflow.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from docflow.services.ports import (
+    BlobStore,
+    Clock,
+    CompiledPart,
+    ReportCompiler,
+    SummaryRow,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 REPORT_REQUEST = WORKFLOWS.get("report-request")
 
 
 class ReportService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, timezone: str) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, timezone: str,
+                 blobs: BlobStore | None = None, compiler: ReportCompiler | None = None
+                 ) -> None:
         self._uow = uow
         self._clock = clock
         self._zone = ZoneInfo(timezone)
+        self._blobs = blobs
+        self._compiler = compiler
+
+    def compile(self, actor: Actor, request_id: str, origin: Origin) -> bytes:
+        """The requesting unit's compilation: a summary table of every asked unit (sent, on
+        time or late, or still owed) and the reports sent, in the order of the table. The
+        download is audited."""
+        if self._blobs is None or self._compiler is None:
+            raise Conflict("this service was built without a report compiler")
+        now = self._clock.now()
+        with self._uow() as uow:
+            request = self._get(uow, actor, request_id)
+            if request.unit_code not in actor.unit_codes:
+                raise Forbidden("the requesting unit compiles its reports")
+            units = uow.units.get_many([s.unit_code for s in request.submissions])
+            docs = {s.document_id: uow.documents.get(s.document_id)
+                    for s in request.submissions if s.document_id}
+            uow.audit.append(AuditEvent(
+                at=now, action=Action.REPORT_COMPILE, object_type="report_request",
+                object_id=request.id, actor_id=actor.id, unit_code=request.unit_code,
+                document_id=None, origin=origin,
+                details={"submitted": len(docs), "asked": len(request.submissions)}))
+            uow.commit()
+        rows, parts = [], []
+        for s in sorted(request.submissions, key=lambda x: units[x.unit_code].path
+                        if x.unit_code in units else x.unit_code):
+            name = units[s.unit_code].name if s.unit_code in units else s.unit_code
+            doc = docs.get(s.document_id) if s.document_id else None
+            if doc is None or s.submitted_at is None:
+                rows.append(SummaryRow(unit=name, state="Chưa gửi"))
+                continue
+            rows.append(SummaryRow(
+                unit=name, state="Gửi muộn" if s.late else "Đúng hạn", symbol=doc.symbol,
+                submitted_on=s.submitted_at.astimezone(self._zone).strftime("%d/%m/%Y"),
+                abstract=doc.abstract))
+            main = doc.main_revision()
+            if main is not None:
+                with self._blobs.open(main.sha256) as stream:
+                    parts.append(CompiledPart(label=f"{name} — {doc.symbol or ''}",
+                                              pdf=stream.read()))
+        sent = sum(1 for r in rows if r.symbol)
+        heading = [
+            f"Hạn gửi: {request.deadline:%d/%m/%Y}. Đã gửi {sent}/{len(rows)} đơn vị "
+            f"({sum(1 for s in request.submissions if s.late)} gửi muộn).",
+            f"Tổng hợp lúc {now.astimezone(self._zone):%H:%M %d/%m/%Y}. Bản tổng hợp để đọc: "
+            f"bản gốc có chữ ký số của từng báo cáo lưu tại docflow.",
+        ]
+        return self._compiler.compile(f"TỔNG HỢP BÁO CÁO: {request.title}", heading, rows,
+                                      parts)
 
     def request(self, actor: Actor, unit_code: str, title: str, details: str,
                 deadline: date, asked: DispatchTarget, origin: Origin) -> ReportRequest:

@@ -597,6 +597,14 @@ def get_report_request(request_id: str) -> ResponseReturnValue:
     return _report_request(services().reports.get(current_actor(), request_id))
 
 
+@bp.get("/report-requests/<request_id>/compilation.pdf")
+def compile_reports(request_id: str) -> ResponseReturnValue:
+    """The requesting unit's compilation: summary table, then each report sent."""
+    pdf = services().reports.compile(current_actor(), request_id, origin())
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": 'inline; filename="tong-hop-bao-cao.pdf"'})
+
+
 @bp.post("/report-requests/<request_id>/submissions")
 def submit_report(request_id: str) -> ResponseReturnValue:
     """An asked unit links the report it issued: {unit_code, document_id}."""

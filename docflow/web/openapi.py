@@ -361,6 +361,12 @@ def openapi_document() -> dict[str, Any]:
                 "get": _op("The updates of an issued document", 200,
                            {"type": "object", "properties": {"items": {"type": "array"}}},
                            params=[doc_id])},
+            "/report-requests/{request_id}/compilation.pdf": {"get": {
+                **_op("The requesting unit's compilation: a summary table of every unit asked "
+                      "(sent on time, late, or owed) and each report sent (download audited)",
+                      200, None, params=[_path_param("request_id")]),
+                "responses": {"200": {"description": "The PDF",
+                                      "content": {"application/pdf": {}}}, **ERRORS}}},
             "/units/merge": {"post": _op(
                 "Merge units into a successor (an admin above all of them): the merged units "
                 "keep their history; the successor takes over people, sub-units, open "
