@@ -39,3 +39,18 @@ def test_plain_postgresql_urls_use_psycopg(tmp_path: Path) -> None:
 def test_bad_settings_name_the_setting(tmp_path: Path, env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({"DOCFLOW_DATA_DIR": str(tmp_path), **env})
+
+
+def test_the_production_shape_names_only_settings_docflow_reads() -> None:
+    """docker-compose.yml and deploy/env.example keep the names config.py reads."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    read = set(re.findall(r"DOCFLOW_[A-Z0-9_]+", "".join(
+        p.read_text("utf-8") for p in [root / "docflow" / "config.py",
+                                       *(root / "docflow" / "signing").glob("*.py")])))
+    compose_only = {"DOCFLOW_IMAGE"}  # compose's own: which image to run
+    for name in ("docker-compose.yml", "deploy/env.example"):
+        named = set(re.findall(r"DOCFLOW_[A-Z0-9_]+", (root / name).read_text("utf-8")))
+        assert named - read - compose_only == set(), name

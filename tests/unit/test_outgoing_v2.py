@@ -24,7 +24,7 @@ from tests.conftest import ORIGIN, Org, approve, embedded_settings, issue, seed_
 from tests.keys import test_keys
 from tests.pdfs import good_pdf
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "workflows"
+EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "workflows" / "examples"
 
 
 def drafted(svc: Services, org: Org, *, attachment: bool = False) -> str:
