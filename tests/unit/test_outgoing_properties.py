@@ -83,8 +83,9 @@ def act(svc: Services, who: Actor, action: str, doc_id: str) -> None:
 def snapshot(svc: Services, doc_id: str) -> tuple[object, ...]:
     with svc.engine.connect() as conn:
         d = conn.execute(select(t.documents).where(t.documents.c.id == doc_id)).one()
+        # the document's own events (a dispatch's fan-out job adds the recipients' later)
         events = conn.execute(select(func.count()).select_from(t.audit_events).where(
-            t.audit_events.c.document_id == doc_id,
+            t.audit_events.c.document_id == doc_id, t.audit_events.c.object_type == "document",
             t.audit_events.c.action != "document.view")).scalar_one()
         signatures = conn.execute(select(t.signatures.c.kind).where(
             t.signatures.c.document_id == doc_id).order_by(t.signatures.c.signed_at)).all()
