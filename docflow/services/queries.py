@@ -55,6 +55,9 @@ class RecipientStatus:
     arrival_number: int | None
     updated_at: datetime | None
     return_reason: str | None
+    recall: str | None = None
+    """Where the copy stands in a recall: asked (13), agreed (15), refused (16)."""
+    recall_reason: str | None = None
 
 
 @dataclass(frozen=True)

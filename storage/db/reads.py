@@ -134,7 +134,7 @@ class SqlReadModel:
                    under_paths: list[str] | None) -> list[RecipientStatus]:
         r, u = t.receipts.c, t.units.c
         stmt = (select(r.id, r.unit_code, u.name, u.level, r.status, r.arrival_number,
-                       r.updated_at, r.return_reason)
+                       r.updated_at, r.return_reason, r.recall, r.recall_reason)
                 .join_from(t.receipts, t.units, r.unit_code == u.code)
                 .where(r.document_id == document_id).order_by(u.path))
         if unit_codes is not None:
@@ -145,7 +145,8 @@ class SqlReadModel:
             return [RecipientStatus(receipt_id=str(x.id), unit_code=x.unit_code,
                                     unit_name=x.name, level=x.level, status=x.status,
                                     arrival_number=x.arrival_number,
-                                    updated_at=utc(x.updated_at), return_reason=x.return_reason)
+                                    updated_at=utc(x.updated_at), return_reason=x.return_reason,
+                                    recall=x.recall, recall_reason=x.recall_reason)
                     for x in conn.execute(stmt)]
 
     def cascade_children(self, document_id: str, sender_unit: str | None,
