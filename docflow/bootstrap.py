@@ -149,7 +149,8 @@ def bootstrap(
     documents = DocumentService(
         uow, blobs, queue, PypdfInspector(), clock,
         DocumentLimits(max_upload_bytes=settings.max_upload_bytes, spool_dir=settings.spool_dir,
-                       allow_classified=settings.allow_classified, timezone=settings.timezone),
+                       allow_classified=settings.allow_classified, timezone=settings.timezone,
+                       party_numbers_per_type=settings.party_numbers_per_type),
         registry,
     )
     intake = IntakeService(uow, blobs, validator or AnchoredValidator(settings.trust_anchors),

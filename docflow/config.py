@@ -70,6 +70,9 @@ class Settings:
     escalate_after_days: int = 1
     """DOCFLOW_ESCALATE_AFTER_DAYS: working days past a deadline when the assigning leader
     is told."""
+    party_numbers_per_type: bool = True
+    """DOCFLOW_PARTY_NUMBERS_PER_TYPE: Party committees number each document type separately
+    within a term (Guideline 36-HD/VPTW); false: one sequence per term for every type."""
     calendar_dir: Path | None = None
     """DOCFLOW_CALENDAR_DIR: public-holiday years (``VN-2027.json``) that add to or correct
     the shipped ones (docflow/calendars)."""
@@ -141,6 +144,7 @@ class Settings:
             seal_keys=_seal_keys(env, data_dir),
             workflows_dir=_folder(env, "DOCFLOW_WORKFLOWS_DIR"),
             calendar_dir=_folder(env, "DOCFLOW_CALENDAR_DIR"),
+            party_numbers_per_type=_flag(env, "DOCFLOW_PARTY_NUMBERS_PER_TYPE", True),
             smtp_url=env.get("DOCFLOW_SMTP_URL") or None,
             mail_from=env.get("DOCFLOW_MAIL_FROM", "docflow@localhost"),
             smtp_password_file=_file(env, "DOCFLOW_SMTP_PASSWORD_FILE"),

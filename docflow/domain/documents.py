@@ -20,6 +20,15 @@ class DocumentType:
     key: str
     name: str
     abbreviation: str | None
+    families: frozenset[str] = frozenset({"state", "party"})
+    """Who issues this type: State bodies, Party committees, or both."""
+    party_abbreviation: str | None = None
+    """Where the Party's symbol differs (Guideline 36-HD/VPTW: Quy định is QĐi)."""
+
+    def abbreviation_for(self, family: str) -> str | None:
+        if family == "party" and self.party_abbreviation is not None:
+            return self.party_abbreviation
+        return self.abbreviation
 
 
 # Decree 30/2020, Appendix III. Keys are the official abbreviations; công văn and thư công have
@@ -31,7 +40,7 @@ CATALOGUE: dict[str, DocumentType] = {
         DocumentType("QĐ", "Quyết định", "QĐ"),
         DocumentType("CT", "Chỉ thị", "CT"),
         DocumentType("QC", "Quy chế", "QC"),
-        DocumentType("QyĐ", "Quy định", "QyĐ"),
+        DocumentType("QyĐ", "Quy định", "QyĐ", party_abbreviation="QĐi"),
         DocumentType("TC", "Thông cáo", "TC"),
         DocumentType("TB", "Thông báo", "TB"),
         DocumentType("HD", "Hướng dẫn", "HD"),
@@ -54,8 +63,12 @@ CATALOGUE: dict[str, DocumentType] = {
         DocumentType("PG", "Phiếu gửi", "PG"),
         DocumentType("PC", "Phiếu chuyển", "PC"),
         DocumentType("PB", "Phiếu báo", "PB"),
-        DocumentType("CV", "Công văn", None),
+        DocumentType("CV", "Công văn", None, party_abbreviation="CV"),
         DocumentType("THC", "Thư công", None),
+        # Party only (Guideline 36-HD/VPTW; verify against the committee's own rules)
+        DocumentType("KL", "Kết luận", "KL", frozenset({"party"})),
+        DocumentType("TT", "Thông tri", "TT", frozenset({"party"})),
+        DocumentType("QTr", "Quy trình", "QTr", frozenset({"party"})),
     )
 }
 
@@ -168,13 +181,22 @@ def format_symbol(number: int, doc_type: str, issuer_abbreviation: str, *,
     """The number and symbol. State (Decree 30, Appendix I): ``15/QĐ-BNV``, công văn
     ``05/BNV`` or, with the drafting department, ``05/BNV-VP``. Party: ``01-NQ/TU``, công
     văn ``05-CV/TU``. Numbers below 10 take a leading zero."""
-    abbreviation = CATALOGUE[doc_type].abbreviation
+    abbreviation = CATALOGUE[doc_type].abbreviation_for(family)
     if family == "party":
         return f"{number:02d}-{abbreviation or 'CV'}/{issuer_abbreviation}"
     if abbreviation is None:
         suffix = f"-{department}" if department else ""
         return f"{number:02d}/{issuer_abbreviation}{suffix}"
     return f"{number:02d}/{abbreviation}-{issuer_abbreviation}"
+
+
+def number_register(family: str, doc_type: str, *, party_per_type: bool = True) -> str:
+    """Which register (sequence) a number comes from: State bodies number every type in one
+    outgoing register; Party committees, by Guideline 36, each type separately within a term
+    (`party_per_type` False: one register per term, where a committee's rules say so)."""
+    if family == "party" and party_per_type:
+        return f"outgoing:{doc_type}"
+    return "outgoing"
 
 
 def number_period(family: str, on: date, terms: Sequence[CommitteeTerm]) -> str:
@@ -299,6 +321,8 @@ class Document:
     issued_year: int | None = None
     number_period: str | None = None
     """The sequence the number came from: a year, or a Party committee term."""
+    number_register: str | None = None
+    """… and the register: ``outgoing``, or per type for a Party committee."""
     department: str | None = None
     recalled_at: datetime | None = None
     recall_reason: str | None = None

@@ -13,6 +13,7 @@ import workflows
 from docflow.domain import access
 from docflow.domain.audit import SYSTEM, Action, AuditEvent, Origin
 from docflow.domain.documents import (
+    CATALOGUE,
     Document,
     DocumentStatus,
     DocumentUpdate,
@@ -26,6 +27,7 @@ from docflow.domain.documents import (
     format_symbol,
     identifier,
     number_period,
+    number_register,
     symbol_number,
 )
 from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -91,6 +93,8 @@ class DocumentLimits:
     spool_dir: Path
     allow_classified: bool = False
     timezone: str = "Asia/Ho_Chi_Minh"
+    party_numbers_per_type: bool = True
+    """Party committees number each type separately within a term (Guideline 36)."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,9 @@ class DocumentService:
             if unit is None or not unit.is_active(self._today(now)):
                 raise Conflict(f"{unit_code} was merged or closed: draft in its successor "
                                f"({unit.successor_code if unit else 'none'})")
+            if unit.family not in CATALOGUE[spec.doc_type].families:
+                raise Invalid(f"a {CATALOGUE[spec.doc_type].name} is not issued by a "
+                              f"{unit.family} body")
             flow = self._flows.for_unit(OUTGOING.name, unit_code, unit.level)
             document = Document(
                 id=new_id(),
@@ -318,11 +325,14 @@ class DocumentService:
                                    "round; attach the corrected file first")
             if trigger == "release":
                 assert document.number is not None and document.number_period is not None
-                uow.sequences.give_back(document.unit_code, "outgoing", document.number_period,
-                                        document.number, document.id, now)
+                uow.sequences.give_back(document.unit_code,
+                                        document.number_register or "outgoing",
+                                        document.number_period, document.number, document.id,
+                                        now)
                 details.update(number=document.number, symbol=document.symbol,
                                period=document.number_period)
                 document.number = document.symbol = document.number_period = None
+                document.number_register = None
                 document.identifier = document.issued_at = None
                 document.issued_year = None
             if trigger in ("issue", "number"):
@@ -333,8 +343,10 @@ class DocumentService:
                 period = number_period(issuer.family, today,
                                        uow.units.terms(issuer.code) if issuer.family == "party"
                                        else ())
-                number = uow.sequences.next(issuer.code, "outgoing", period)
-                document.number = number
+                register = number_register(issuer.family, document.doc_type,
+                                           party_per_type=self._limits.party_numbers_per_type)
+                number = uow.sequences.next(issuer.code, register, period)
+                document.number, document.number_register = number, register
                 document.symbol = format_symbol(number, document.doc_type, issuer.abbreviation,
                                                 family=issuer.family,
                                                 department=document.department)
@@ -342,7 +354,8 @@ class DocumentService:
                 document.issued_year = today.year
                 document.number_period = period
                 document.identifier = identifier(issuer.code, today, document.symbol)
-                details.update(number=number, symbol=document.symbol, period=period)
+                details.update(number=number, symbol=document.symbol, period=period,
+                               register=register)
             document.status = DocumentStatus(fired.target)
             document.updated_at = now
             uow.documents.save(document)

@@ -114,6 +114,7 @@ documents = Table(
     Column("issued_at", TS, nullable=True),
     Column("issued_year", Integer, nullable=True),
     Column("number_period", String(32), nullable=True),
+    Column("number_register", String(40), nullable=True),
     Column("department", String(10), nullable=True),
     Column("recalled_at", TS, nullable=True),
     Column("recall_reason", Text, nullable=True),
@@ -129,9 +130,9 @@ documents = Table(
     Column("replaces_id", ID, nullable=True),
     Column("replaced_by_id", ID, nullable=True),
     Column("replaced_at", TS, nullable=True),
-    # A number on an issued document is never given twice by the same issuer in a period (a
-    # year, or a Party committee's term).
-    UniqueConstraint("unit_code", "number_period", "number"),
+    # A number on an issued document is never given twice by the same issuer from the same
+    # register in a period (a year, or a Party committee's term).
+    UniqueConstraint("unit_code", "number_register", "number_period", "number"),
     Index("ix_documents_unit_code_updated_at", "unit_code", "updated_at"),
 )
 
