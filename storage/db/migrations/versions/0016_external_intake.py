@@ -41,9 +41,11 @@ def upgrade() -> None:
                          sa.column('issuer_key', sa.String()))
     conn = op.get_bind()
     zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    # Documents numbered before issued_at was kept have no date to build an identifier from.
     rows = conn.execute(sa.select(documents.c.id, documents.c.unit_code, documents.c.symbol,
                                   documents.c.issued_at)
-                        .where(documents.c.symbol.is_not(None))).all()
+                        .where(documents.c.symbol.is_not(None),
+                               documents.c.issued_at.is_not(None))).all()
     for row in rows:
         issued = row.issued_at
         if issued.tzinfo is None:  # SQLite keeps naive UTC
