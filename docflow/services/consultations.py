@@ -65,7 +65,8 @@ class ConsultationService:
             raise Invalid("the consultation cannot be opened", errors=errors)
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
-            if document.status not in (DocumentStatus.DRAFT, DocumentStatus.SUBMITTED):
+            if document.status not in (DocumentStatus.DRAFT, DocumentStatus.REVIEW,
+                                       DocumentStatus.SUBMITTED):
                 raise Conflict(f"opinions are asked on a draft; this document is "
                                f"{document.status}")
             people = uow.users.by_usernames(names)
