@@ -7,13 +7,15 @@ branches (10,090 entries in all; every tenth commune keeps it), through
 - the issuer's roll-up (`QueryService.cascade`: counts per level, and the first level of the
   tree with the counts of each subtree), and a drill-down into one commune, timed over
   several runs; target ≤ 100 ms;
-- number allocation (`sequences.next`, one transaction per number, as an issue takes it) from
-  two processes at once; target ≥ 1,000 numbers/s with no duplicate and no gap.
+- number allocation (`sequences.next`, one transaction per number, as the clerk's `number`
+  takes it) from two processes at once; target ≥ 1,000 numbers/s with no duplicate and no gap.
 
     .venv/bin/python bench/cascade.py            # 100 communes x 111 branches, 2 x 1,000 numbers
     .venv/bin/python bench/cascade.py --small    # 10 communes x 19 branches, 2 x 200 numbers
 
-The bench makes its own database `docflow_bench_<random>` and drops it at the end.
+The directive goes through outgoing v2 (the leader's signature, the number, the seal), signed
+with keys of a throwaway internal CA. The bench makes its own database `docflow_bench_<random>`
+and drops it at the end.
 """
 
 from __future__ import annotations
@@ -38,8 +40,13 @@ from docflow.domain.audit import Origin
 from docflow.domain.documents import DraftSpec, RevisionKind
 from docflow.domain.org import Level
 from docflow.domain.routing import DispatchTarget
+from docflow.domain.signatures import SignatureKind
 from docflow.services.documents import FAN_OUT_JOB
 from docflow.services.org import OrgImport, UnitRow, UserRow
+from docflow.signing.appearance import demo_seal_png, demo_signature_png
+from docflow.signing.keys import PadesKey
+from docflow.signing.pki import init_pki
+from docflow.signing.signers import load_pkcs12
 from storage.db.engine import make_engine
 from storage.db.uow import SqlUnitOfWorkFactory
 
@@ -47,6 +54,15 @@ ORIGIN = Origin(via="cli")
 PROVINCE = "T48"
 TARGET_ROLLUP_MS = 100.0
 TARGET_NUMBERS_PER_S = 1_000.0
+PASSPHRASE = b"bench-passphrase"
+
+
+def make_keys(folder: Path) -> tuple[PadesKey, PadesKey]:
+    """The leader's key and the province's seal, under a throwaway internal CA."""
+    files = init_pki(folder, passphrase=PASSPHRASE, now=datetime.now(UTC))
+    return (PadesKey(load_pkcs12(files.leader_p12, PASSPHRASE),
+                     signature_image=demo_signature_png()),
+            PadesKey(load_pkcs12(files.seal_p12, PASSPHRASE), seal_image=demo_seal_png()))
 
 
 def seed(services: Services, communes: int, branches: int) -> None:
@@ -72,7 +88,8 @@ def run_jobs(services: Services, queue: RecordingQueue) -> None:
             services.documents.fan_out(*args)
 
 
-def cascade(services: Services, queue: RecordingQueue, communes: int) -> str:
+def cascade(services: Services, queue: RecordingQueue, communes: int, keys_folder: Path
+            ) -> str:
     def actor(username: str):  # type: ignore[no-untyped-def]
         found = services.identity.actor_by_username(username)
         assert found is not None
@@ -84,9 +101,14 @@ def cascade(services: Services, queue: RecordingQueue, communes: int) -> str:
                                         reply_due=datetime.now(UTC).date()), ORIGIN)
     docs.attach(officer, doc.id, RevisionKind.MAIN, "ct.pdf",
                 io.BytesIO(directive_pdf("CHI THI", ["Trien khai."])), ORIGIN)
+    leader_key, seal_key = make_keys(keys_folder)
     docs.submit(officer, doc.id, ORIGIN)
+    docs.pass_review(leader, doc.id, ORIGIN)
     docs.approve(leader, doc.id, ORIGIN)
-    docs.issue(clerk, doc.id, ORIGIN)
+    services.signatures.sign(leader, doc.id, SignatureKind.LEADER, leader_key, ORIGIN,
+                             position="CHỦ TỊCH")
+    docs.number(clerk, doc.id, ORIGIN)
+    services.signatures.sign(clerk, doc.id, SignatureKind.SEAL, seal_key, ORIGIN)
     docs.dispatch(clerk, doc.id, DispatchTarget(level="commune", under=PROVINCE), ORIGIN)
     run_jobs(services, queue)
     for c in range(1, communes + 1):
@@ -163,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             started = time.perf_counter()
             seed(services, communes, branches)
-            doc_id = cascade(services, queue, communes)
+            doc_id = cascade(services, queue, communes, Path(tmp) / "pki")
             units = communes + (communes - communes // 10) * branches
             print(f"cascade set up: {units:,} entries over 3 levels in "
                   f"{time.perf_counter() - started:.1f} s")

@@ -9,7 +9,8 @@ its audit event, and one commit, per recipient.
 
 The bench makes its own database `docflow_bench_<random>` on the server, migrates it, seeds a
 province and its communes through the org import, issues a fresh directive for every timed
-repetition, and drops the database at the end, also when something fails.
+repetition (outgoing v2: the leader's signature, the number and the seal, with keys of a
+throwaway internal CA), and drops the database at the end, also when something fails.
 """
 
 from __future__ import annotations
@@ -38,8 +39,13 @@ from docflow.domain.audit import Action, Origin
 from docflow.domain.documents import DraftSpec, RevisionKind, Urgency
 from docflow.domain.org import Actor, Level
 from docflow.domain.routing import DispatchTarget
+from docflow.domain.signatures import SignatureKind
 from docflow.services.documents import FAN_OUT_JOB, RECEIPT
 from docflow.services.org import OrgImport, UnitRow, UserRow
+from docflow.signing.appearance import demo_seal_png, demo_signature_png
+from docflow.signing.keys import PadesKey
+from docflow.signing.pki import init_pki
+from docflow.signing.signers import load_pkcs12
 from storage.db import repositories
 from storage.db import tables as t
 
@@ -47,6 +53,7 @@ TARGET_SECONDS = 0.5
 FULL_UNITS = 10_000
 ORIGIN = Origin(via="cli")
 PROVINCE = "T48"
+PASSPHRASE = b"bench-passphrase"
 
 
 # --- the naive way: ORM classes mapped onto the very same tables ----------------------------
@@ -72,6 +79,21 @@ class Staff:
     officer: Actor
     leader: Actor
     clerk: Actor
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The leader's key and the province's seal, under a throwaway internal CA."""
+
+    leader: PadesKey
+    seal: PadesKey
+
+
+def make_keys(folder: Path) -> Keys:
+    files = init_pki(folder, passphrase=PASSPHRASE, now=datetime.now(UTC))
+    return Keys(PadesKey(load_pkcs12(files.leader_p12, PASSPHRASE),
+                         signature_image=demo_signature_png()),
+                PadesKey(load_pkcs12(files.seal_p12, PASSPHRASE), seal_image=demo_seal_png()))
 
 
 @dataclass
@@ -143,9 +165,10 @@ def seed(services: Services, communes: int) -> tuple[Staff, list[str]]:
     return staff, [u.code for u in units[1:]]
 
 
-def issue_and_dispatch(services: Services, queue: RecordingQueue, staff: Staff, n: int
-                       ) -> Pending:
-    """Draft, attach, submit, approve, issue and dispatch to every commune; the job is left."""
+def issue_and_dispatch(services: Services, queue: RecordingQueue, staff: Staff, keys: Keys,
+                       n: int) -> Pending:
+    """Draft, attach, submit, pass the review, approve, sign (leader), number, seal (which
+    issues it) and dispatch to every commune; the job is left."""
     docs = services.documents
     abstract = f"Chỉ thị số {n} về triển khai thực hiện (bench)"
     doc = docs.draft(staff.officer, DraftSpec(doc_type="CT", abstract=abstract,
@@ -154,20 +177,24 @@ def issue_and_dispatch(services: Services, queue: RecordingQueue, staff: Staff, 
     docs.attach(staff.officer, doc.id, RevisionKind.MAIN, "chi-thi.pdf", io.BytesIO(pdf),
                 ORIGIN)
     docs.submit(staff.officer, doc.id, ORIGIN)
+    docs.pass_review(staff.leader, doc.id, ORIGIN)
     docs.approve(staff.leader, doc.id, ORIGIN)
-    docs.issue(staff.clerk, doc.id, ORIGIN)
+    services.signatures.sign(staff.leader, doc.id, SignatureKind.LEADER, keys.leader, ORIGIN,
+                             position="CHỦ TỊCH")
+    docs.number(staff.clerk, doc.id, ORIGIN)
+    services.signatures.sign(staff.clerk, doc.id, SignatureKind.SEAL, keys.seal, ORIGIN)
     dispatch = docs.dispatch(staff.clerk, doc.id,
                              DispatchTarget(level="commune", under=PROVINCE), ORIGIN)
     assert (FAN_OUT_JOB, (dispatch.id,)) in queue.jobs
     return Pending(doc.id, dispatch.id)
 
 
-def time_fan_out(services: Services, queue: RecordingQueue, staff: Staff, units: int,
-                 repeat: int) -> list[Run]:
+def time_fan_out(services: Services, queue: RecordingQueue, staff: Staff, keys: Keys,
+                 units: int, repeat: int) -> list[Run]:
     """One `fan_out` run per repetition, each on a fresh directive; checks what it wrote."""
     runs: list[Run] = []
     for n in range(1, repeat + 1):
-        pending = issue_and_dispatch(services, queue, staff, n)
+        pending = issue_and_dispatch(services, queue, staff, keys, n)
         with timing_phases() as spent:
             started = time.perf_counter()
             created = services.documents.fan_out(pending.dispatch_id)
@@ -188,10 +215,10 @@ def time_fan_out(services: Services, queue: RecordingQueue, staff: Staff, units:
     return runs
 
 
-def time_naive(services: Services, queue: RecordingQueue, staff: Staff,
+def time_naive(services: Services, queue: RecordingQueue, staff: Staff, keys: Keys,
                codes: Sequence[str]) -> float:
     """Seconds for one ORM insert of a receipt and its audit event, and a commit, per unit."""
-    pending = issue_and_dispatch(services, queue, staff, 0)
+    pending = issue_and_dispatch(services, queue, staff, keys, 0)
     with services.engine.connect() as conn:
         symbol = conn.execute(select(t.documents.c.symbol).where(
             t.documents.c.id == pending.document_id)).scalar_one()
@@ -248,10 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     run_started = time.perf_counter()
     with scratch_database(args.server) as database, \
-            tempfile.TemporaryDirectory(prefix="docflow-bench-") as tmp:
+            tempfile.TemporaryDirectory(prefix="docflow-bench-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="docflow-bench-pki-") as pki:
         url = f"{args.server}/{database}"
         print(f"database {database}; {args.units:,} units, {args.repeat} fan_out runs, "
               f"naive on {args.naive:,}")
+        keys = make_keys(Path(pki) / "pki")
         queue = RecordingQueue()
         services = services_on(url, Path(tmp), queue)
         try:
@@ -261,8 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             # `docflow worker` freezes its start-up heap so that full collections during a
             # 10,000-row fan-out do not rescan every long-lived object; measure it the same way.
             gc.freeze()
-            runs = time_fan_out(services, queue, staff, args.units, args.repeat)
-            naive = time_naive(services, queue, staff, codes[:args.naive]) if args.naive else None
+            runs = time_fan_out(services, queue, staff, keys, args.units, args.repeat)
+            naive = (time_naive(services, queue, staff, keys, codes[:args.naive])
+                     if args.naive else None)
         finally:
             services.close()
     return report(args, runs, naive, time.perf_counter() - run_started)

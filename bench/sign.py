@@ -107,8 +107,9 @@ def approved_documents(services: Services, officer: Actor, leader: Actor, pdf: b
         doc = services.documents.draft(officer, DraftSpec("CT", f"Văn bản thử {n}"), ORIGIN)
         services.documents.attach(officer, doc.id, RevisionKind.MAIN, "vb.pdf", io.BytesIO(pdf),
                                   ORIGIN)
-        services.documents.submit(officer, doc.id, ORIGIN)
+        services.documents.submit(officer, doc.id, ORIGIN)  # outgoing v2: now under review
         if approve:
+            services.documents.pass_review(leader, doc.id, ORIGIN)
             services.documents.approve(leader, doc.id, ORIGIN)
         ids.append(doc.id)
     return ids

@@ -106,9 +106,15 @@ def test_workflows_list_and_show(cli: CliRunner, tmp_path: Path) -> None:
     shown = cli.invoke(main, ["workflows", "show", "outgoing", "--format", "mermaid"])
     assert shown.exit_code == 0
     assert shown.output.startswith("stateDiagram-v2\n") and "```" not in shown.output
-    assert "approved --> issued : Number and issue" in shown.output
+    # The newest outgoing flow (v2): the number between the signatures, the seal issues.
+    assert "signed --> numbered : Form checked" in shown.output
+    assert "numbered --> issued : Seal" in shown.output
+    assert "approved --> issued" not in shown.output
+    newest = cli.invoke(main, ["workflows", "show", "outgoing", "--version", "2"])
+    assert newest.exit_code == 0 and newest.output == shown.output
+    # v1, which documents started before v2 still run, is still shown on request.
     old = cli.invoke(main, ["workflows", "show", "outgoing", "--version", "1"])
-    assert old.exit_code == 0 and old.output == shown.output
+    assert old.exit_code == 0 and "approved --> issued : Number and issue" in old.output
     # The JSON form is the data form: it loads again, through the same validator.
     data = json.loads(cli.invoke(main, ["workflows", "show", "consultation", "--format",
                                         "json"]).output)

@@ -109,6 +109,7 @@ def test_after_the_demo_the_server_holds_the_province_seal(tmp_path: Path) -> No
         services.documents.attach(officer, doc.id, RevisionKind.MAIN, "cv.pdf",
                                   io.BytesIO(good_pdf()), by)
         services.documents.submit(officer, doc.id, by)
+        services.documents.pass_review(leader, doc.id, by)
         services.documents.approve(leader, doc.id, by)
         local = open_local_pki(tmp_path / "var" / "pki")
         assert local is not None
@@ -120,11 +121,14 @@ def test_after_the_demo_the_server_holds_the_province_seal(tmp_path: Path) -> No
         login = client.post("/api/v1/session", json={"username": "tinh.vanthu",
                                                       "password": password.group(1)})
         headers = {"X-CSRF-Token": login.json["csrf_token"]}  # type: ignore[index]
-        assert client.post(f"/api/v1/documents/{doc.id}/issue", headers=headers).status_code \
-            == 200
+        numbered = client.post(f"/api/v1/documents/{doc.id}/number", headers=headers)
+        assert numbered.status_code == 200, numbered.json
+        assert numbered.json["status"] == "numbered"  # type: ignore[index]
         sealed = client.post(f"/api/v1/documents/{doc.id}/seal", headers=headers, json={})
         assert sealed.status_code == 201, sealed.json
         assert sealed.json["kind"] == "seal"  # type: ignore[index]
+        shown = client.get(f"/api/v1/documents/{doc.id}").json
+        assert shown["status"] == "issued"  # type: ignore[index]  # the seal issued it
         with client.get(f"/api/v1/documents/{doc.id}/revisions/"
                         f"{sealed.json['revision_id']}/content") as pdf:  # type: ignore[index]
             data = pdf.data

@@ -15,7 +15,7 @@ from docflow.domain.org import Level
 from docflow.services.org import OrgImport, UnitRow, UserRow
 from tests.conftest import ORIGIN, PASSWORD, Org
 from tests.e2e.conftest import wait_until
-from tests.e2e.test_round_trip_api import Session, draft
+from tests.e2e.test_round_trip_api import Session, draft, issue
 from tests.pdfs import good_pdf
 
 
@@ -35,9 +35,7 @@ def test_province_communes_branches(client: FlaskClient, people: Org,
     doc_id = draft(officer, abstract="Về việc phòng chống bão lũ năm 2027").json["id"]
     officer.put(f"/api/v1/documents/{doc_id}/main", data=good_pdf(),
                 headers={"Content-Type": "application/pdf"})
-    officer.post(f"/api/v1/documents/{doc_id}/submit")
-    leader.post(f"/api/v1/documents/{doc_id}/approve")
-    clerk.post(f"/api/v1/documents/{doc_id}/issue")
+    assert issue(svc, people, officer, leader, clerk, doc_id)["status"] == "issued"
     clerk.post(f"/api/v1/documents/{doc_id}/dispatches", json={"level": "commune",
                                                                "under": "P01"})
     wait_until(lambda: clerk.get(f"/api/v1/documents/{doc_id}/recipients").json["total"] == 3)

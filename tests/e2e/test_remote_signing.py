@@ -24,7 +24,7 @@ from docflow.signing.pki import PkiFiles, init_pki
 from docflow.signing.validation import Verdict, validate_pdf
 from docflow.web import create_app
 from storage.queue.inprocess import InProcessQueue
-from tests.conftest import ORIGIN, PASSWORD, Org, embedded_settings, seed_org
+from tests.conftest import ORIGIN, PASSWORD, Org, approve, embedded_settings, seed_org
 from tests.pdfs import good_pdf
 
 PASS = b"token-passphrase"
@@ -58,8 +58,7 @@ def approved(svc: Services, org: Org) -> str:
     doc = svc.documents.draft(org.officer, DraftSpec("QĐ", "Về việc ký từ xa"), ORIGIN)
     svc.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "qd.pdf",
                          io.BytesIO(good_pdf()), ORIGIN)
-    svc.documents.submit(org.officer, doc.id, ORIGIN)
-    svc.documents.approve(org.leader, doc.id, ORIGIN)
+    approve(svc, org.officer, org.leader, doc.id)
     return doc.id
 
 
@@ -103,7 +102,9 @@ def test_prepare_sign_on_the_token_complete(
     assert done.json["field"] == "Leader"
     again = complete(client, headers, prepared.json["id"], value)
     assert again.status_code == 409
-    main = svc.documents.view(org.leader, doc_id, ORIGIN).main_revision()
+    signed = svc.documents.view(org.leader, doc_id, ORIGIN)
+    assert signed.status == "signed"  # the completed leader's signature moves it on (v2)
+    main = signed.main_revision()
     assert main is not None and main.sha256 == done.json["result_sha256"]
     with svc.blobs.open(main.sha256) as f:
         report = validate_pdf(f.read(), isolate=False, trust_roots=[
@@ -125,7 +126,8 @@ def test_a_wrong_signature_value_is_refused_and_nothing_changes(
                        on_token(other, prepared.json["data_to_be_signed"]))
     assert refused.status_code == 422
     assert "does not verify with the signer's certificate" in refused.json["detail"]
-    assert len(svc.documents.view(org.leader, doc_id, ORIGIN).revisions) == 1
+    unchanged = svc.documents.view(org.leader, doc_id, ORIGIN)
+    assert (len(unchanged.revisions), unchanged.status) == (1, "approved")
     assert svc.signatures.signatures(org.leader, doc_id) == []
 
 

@@ -3,15 +3,31 @@ refusals a user meets."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Flask
 from flask.testing import FlaskClient
 
 from docflow.bootstrap import Services
-from tests.conftest import PASSWORD, Org
+from docflow.domain.org import Actor
+from docflow.domain.signatures import SignatureKind
+from tests.conftest import ORIGIN, PASSWORD, Org
 from tests.e2e.conftest import wait_until
+from tests.keys import test_keys
 from tests.pdfs import good_pdf
+
+
+@pytest.fixture
+def production_env(production_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The production shape, trusting the CA of the test keys the documents are signed with
+    (web and worker: intake validates what arrives against it)."""
+    anchor = tmp_path / "trust-anchor.pem"
+    anchor.write_bytes(test_keys().ca.public_bytes(Encoding.PEM))
+    return {**production_env, "DOCFLOW_TRUST_ANCHORS": str(anchor)}
 
 
 class Session:
@@ -44,6 +60,30 @@ def draft(officer: Session, **body: Any) -> Any:
         **body})
 
 
+def sign(svc: Services, signer: Actor, doc_id: str, kind: SignatureKind) -> None:
+    """The leader's signature or the seal, made with the test keys through the service layer
+    (over HTTP a signature takes a remote token or a seal the server holds; these tests have
+    neither)."""
+    keys = test_keys()
+    if kind is SignatureKind.LEADER:
+        svc.signatures.sign(signer, doc_id, kind, keys.leader, ORIGIN, position="CHỦ TỊCH")
+    else:
+        svc.signatures.sign(signer, doc_id, kind, keys.seal, ORIGIN)
+
+
+def issue(svc: Services, people: Org, officer: Session, leader: Session, clerk: Session,
+          doc_id: str) -> Any:
+    """Outgoing v2 from draft to issued: the steps over the API, the signatures beside it;
+    the issued document as the API shows it."""
+    for who, step in ((officer, "submit"), (leader, "pass"), (leader, "approve")):
+        moved = who.post(f"/api/v1/documents/{doc_id}/{step}")
+        assert moved.status_code == 200, moved.json
+    sign(svc, people.leader, doc_id, SignatureKind.LEADER)
+    assert clerk.post(f"/api/v1/documents/{doc_id}/number").status_code == 200
+    sign(svc, people.clerk, doc_id, SignatureKind.SEAL)
+    return clerk.get(f"/api/v1/documents/{doc_id}").json
+
+
 def test_a_directive_goes_down_to_the_communes_and_its_status_comes_back(
     client: FlaskClient, people: Org, stack: tuple[Services, Flask]
 ) -> None:
@@ -56,10 +96,17 @@ def test_a_directive_goes_down_to_the_communes_and_its_status_comes_back(
     up = officer.put(f"/api/v1/documents/{doc_id}/main?filename=chi-thi.pdf", data=good_pdf(),
                      headers={"Content-Type": "application/pdf"})
     assert up.status_code == 201 and up.json["page_count"] == 1
-    assert officer.post(f"/api/v1/documents/{doc_id}/submit").json["status"] == "submitted"
+    svc = stack[0]
+    assert officer.post(f"/api/v1/documents/{doc_id}/submit").json["status"] == "review"
+    assert leader.post(f"/api/v1/documents/{doc_id}/pass").json["status"] == "submitted"
     approved = leader.post(f"/api/v1/documents/{doc_id}/approve")
     assert approved.json["status"] == "approved"
-    issued = clerk.post(f"/api/v1/documents/{doc_id}/issue")
+    sign(svc, people.leader, doc_id, SignatureKind.LEADER)
+    assert clerk.get(f"/api/v1/documents/{doc_id}").json["status"] == "signed"
+    numbered = clerk.post(f"/api/v1/documents/{doc_id}/number")
+    assert (numbered.json["status"], numbered.json["symbol"]) == ("numbered", "01/CT-HPN")
+    sign(svc, people.clerk, doc_id, SignatureKind.SEAL)
+    issued = clerk.get(f"/api/v1/documents/{doc_id}")
     assert (issued.json["status"], issued.json["symbol"]) == ("issued", "01/CT-HPN")
     sent = clerk.post(f"/api/v1/documents/{doc_id}/dispatches",
                       json={"level": "commune", "under": "P01"})
@@ -71,10 +118,9 @@ def test_a_directive_goes_down_to_the_communes_and_its_status_comes_back(
     assert [(i["symbol"], i["status"]) for i in inbox] == [("01/CT-HPN", "delivered")]
     receipt_id = inbox[0]["receipt_id"]
     assert x1.get(f"/api/v1/receipts/{receipt_id}").json["actions"] == ["register", "return"]
-    # Intake validated the file the worker received (unsigned here) for the clerk to read.
+    # Intake validated the file the worker received (signed and sealed) for the clerk to read.
     wait_until(lambda: x1.get(f"/api/v1/receipts/{receipt_id}").json["validation"] is not None)
-    assert x1.get(f"/api/v1/receipts/{receipt_id}").json["validation"]["verdict"] \
-        == "NO_SIGNATURE"
+    assert x1.get(f"/api/v1/receipts/{receipt_id}").json["validation"]["verdict"] == "VALID"
     registered = x1.post(f"/api/v1/receipts/{receipt_id}/register").json
     assert (registered["arrival_number"], registered["edxml_status"]) == (1, "03")
     assert x1.post(f"/api/v1/receipts/{receipt_id}/complete").json["status"] == "done"
@@ -85,13 +131,19 @@ def test_a_directive_goes_down_to_the_communes_and_its_status_comes_back(
     status = officer.get(f"/api/v1/documents/{doc_id}/recipients").json
     assert status["counts"] == {"delivered": 1, "done": 1, "returned": 1}
 
-    # The file comes back from S3, byte for byte, through the app (no public endpoint set).
-    rev = officer.get(f"/api/v1/documents/{doc_id}").json["revisions"][0]
-    got = x1.get(f"/api/v1/documents/{doc_id}/revisions/{rev['id']}/content?inline=1")
+    # The file comes back from S3, byte for byte, through the app (no public endpoint set):
+    # the one uploaded, and the sealed one whose hash the dispatch recorded.
+    revisions = sorted(officer.get(f"/api/v1/documents/{doc_id}").json["revisions"],
+                       key=lambda r: r["seq"])
+    got = x1.get(f"/api/v1/documents/{doc_id}/revisions/{revisions[0]['id']}/content?inline=1")
     assert got.status_code == 200 and got.data == good_pdf()
+    sealed = revisions[-1]
+    got = x1.get(f"/api/v1/documents/{doc_id}/revisions/{sealed['id']}/content?inline=1")
+    assert got.status_code == 200 and hashlib.sha256(got.data).hexdigest() == sealed["sha256"]
 
 
-def test_refusals_say_why_and_leak_nothing(client: FlaskClient, people: Org) -> None:
+def test_refusals_say_why_and_leak_nothing(client: FlaskClient, people: Org,
+                                          stack: tuple[Services, Flask]) -> None:
     officer, leader, clerk = (Session(client, u) for u in ("officer", "leader", "clerk"))
     outsider = Session(client, "x1clerk")
     doc_id = draft(officer).json["id"]
@@ -113,15 +165,21 @@ def test_refusals_say_why_and_leak_nothing(client: FlaskClient, people: Org) -> 
                        data=b"%PDF-1.7\n" + b"0" * (3 << 20),
                        headers={"Content-Type": "application/pdf"})
     assert problem(huge, 413)["type"].endswith("/too-large")
-    # Wrong role: an officer cannot approve.
+    # Wrong role: an officer cannot pass the review or approve.
     officer.put(f"/api/v1/documents/{doc_id}/main", data=good_pdf(),
                 headers={"Content-Type": "application/pdf"})
     officer.post(f"/api/v1/documents/{doc_id}/submit")
+    assert "leader" in problem(officer.post(f"/api/v1/documents/{doc_id}/pass"), 403)["detail"]
+    leader.post(f"/api/v1/documents/{doc_id}/pass")
     assert "leader" in problem(officer.post(f"/api/v1/documents/{doc_id}/approve"), 403)["detail"]
     leader.post(f"/api/v1/documents/{doc_id}/approve")
-    assert clerk.post(f"/api/v1/documents/{doc_id}/issue").status_code == 200
-    # Duplicate issue.
+    # Not yet signed: no number; v1's one-step issue is gone.
+    problem(clerk.post(f"/api/v1/documents/{doc_id}/number"), 409)
     problem(clerk.post(f"/api/v1/documents/{doc_id}/issue"), 409)
+    sign(stack[0], people.leader, doc_id, SignatureKind.LEADER)
+    assert clerk.post(f"/api/v1/documents/{doc_id}/number").status_code == 200
+    # Duplicate number.
+    problem(clerk.post(f"/api/v1/documents/{doc_id}/number"), 409)
     # Classified document.
     assert "state-secret" in problem(draft(officer, confidentiality="mat"), 422)["detail"]
     # Bad input, with every problem listed.

@@ -20,7 +20,7 @@ from docflow.signing.keys import PadesKey
 from docflow.signing.pki import PkiFiles, init_pki
 from docflow.signing.signers import load_pkcs12
 from docflow.signing.validation import Verdict, validate_pdf
-from tests.conftest import ORIGIN, Org
+from tests.conftest import ORIGIN, Org, approve
 from tests.e2e.conftest import wait_until
 from tests.e2e.test_round_trip_api import Session
 from tests.pdfs import good_pdf
@@ -44,15 +44,15 @@ def production_env(production_env: dict[str, str], pki_files: PkiFiles) -> dict[
     return {**production_env, "DOCFLOW_SEAL_KEYS": str(pki_files.directory / "seals.toml")}
 
 
-def leader_signed_and_issued(svc: Services, org: Org, key: PadesKey) -> str:
+def leader_signed_and_numbered(svc: Services, org: Org, key: PadesKey) -> str:
+    """What the clerk seals: approved, signed by the leader, numbered."""
     doc = svc.documents.draft(org.officer, DraftSpec("QĐ", "Về việc đóng dấu hàng loạt"), ORIGIN)
     svc.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "qd.pdf",
                          io.BytesIO(good_pdf()), ORIGIN)
-    svc.documents.submit(org.officer, doc.id, ORIGIN)
-    svc.documents.approve(org.leader, doc.id, ORIGIN)
+    approve(svc, org.officer, org.leader, doc.id)
     svc.signatures.sign(org.leader, doc.id, SignatureKind.LEADER, key, ORIGIN,
                         position="CHỦ TỊCH")
-    svc.documents.issue(org.clerk, doc.id, ORIGIN)
+    svc.documents.number(org.clerk, doc.id, ORIGIN)
     return doc.id
 
 
@@ -60,7 +60,7 @@ def test_a_clerk_seals_a_queue_one_job_each(stack: tuple[Services, Flask], peopl
                                             client: FlaskClient, pki_files: PkiFiles) -> None:
     svc = stack[0]
     leader_key = PadesKey(load_pkcs12(pki_files.leader_p12, PASS.encode()))
-    ready = [leader_signed_and_issued(svc, people, leader_key) for _ in range(3)]
+    ready = [leader_signed_and_numbered(svc, people, leader_key) for _ in range(3)]
     not_signed = svc.documents.draft(people.officer, DraftSpec("CV", "Chưa ký"), ORIGIN).id
     clerk, officer = Session(client, "clerk"), Session(client, "officer")
 
@@ -88,6 +88,7 @@ def test_a_clerk_seals_a_queue_one_job_each(stack: tuple[Services, Flask], peopl
     ca = x509.load_pem_x509_certificate(pki_files.ca_cert.read_bytes())
     for doc_id in ready:
         doc = clerk.get(f"/api/v1/documents/{doc_id}").json
+        assert doc["status"] == "issued"  # the seal issues it
         newest = max((r for r in doc["revisions"] if r["kind"] == "main"),
                      key=lambda r: r["seq"])
         with clerk.get(f"/api/v1/documents/{doc_id}/revisions/{newest['id']}/content") as got:

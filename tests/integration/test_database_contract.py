@@ -15,7 +15,7 @@ from docflow.domain.routing import DispatchTarget
 from storage.db import migrate
 from storage.db import tables as t
 from storage.queue.inprocess import InProcessQueue
-from tests.conftest import ORIGIN, Org, embedded_settings, issued_document, seed_org
+from tests.conftest import ORIGIN, Org, approve, embedded_settings, issued_document, seed_org
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -63,15 +63,18 @@ def test_the_round_trip(svc: Services, people: Org) -> None:
     assert [d.id for d in svc.queries.outbox(people.officer, before=cursor)] == [older.id]
 
 
-def test_concurrent_issues_get_consecutive_numbers(svc: Services, people: Org) -> None:
+def test_concurrent_numbering_gets_consecutive_numbers(svc: Services, people: Org) -> None:
     approved = []
     for _ in range(24):
         doc_id = issued_document(svc, people)  # numbers 1..24
         approved.append(doc_id)
-    # 24 more, approved but not issued, then issued from 4 threads at once.
+    # 24 more, approved and signed by the leader but not numbered, then numbered from 4
+    # threads at once (outgoing v2 gives the number at `number`, between the two signatures).
     import io
 
     from docflow.domain.documents import DraftSpec, RevisionKind
+    from docflow.domain.signatures import SignatureKind
+    from tests.keys import test_keys
     from tests.pdfs import good_pdf
 
     pending = []
@@ -79,19 +82,20 @@ def test_concurrent_issues_get_consecutive_numbers(svc: Services, people: Org) -
         d = svc.documents.draft(people.officer, DraftSpec("CT", "Về việc"), ORIGIN)
         svc.documents.attach(people.officer, d.id, RevisionKind.MAIN, "a.pdf",
                              io.BytesIO(good_pdf()), ORIGIN)
-        svc.documents.submit(people.officer, d.id, ORIGIN)
-        svc.documents.approve(people.leader, d.id, ORIGIN)
+        approve(svc, people.officer, people.leader, d.id)
+        svc.signatures.sign(people.leader, d.id, SignatureKind.LEADER, test_keys().leader,
+                            ORIGIN, position="CHỦ TỊCH")
         pending.append(d.id)
     errors: list[BaseException] = []
 
-    def issue(ids: list[str]) -> None:
+    def number(ids: list[str]) -> None:
         try:
             for i in ids:
-                svc.documents.issue(people.clerk, i, ORIGIN)
+                svc.documents.number(people.clerk, i, ORIGIN)
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=issue, args=(pending[k::4],)) for k in range(4)]
+    threads = [threading.Thread(target=number, args=(pending[k::4],)) for k in range(4)]
     for th in threads:
         th.start()
     for th in threads:
@@ -129,7 +133,7 @@ def _allocate(url: str, count: int, out: object) -> None:
 
 def test_two_processes_allocating_get_distinct_consecutive_numbers(svc: Services,
                                                                    people: Org) -> None:
-    """The issue's rule, across processes (web and worker, or two web processes): 500 numbers
+    """The numbering rule, across processes (web and worker, or two web processes): 500 numbers
     each, 1..1,000 exactly, none twice, none skipped."""
     import multiprocessing
 

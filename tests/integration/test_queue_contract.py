@@ -102,19 +102,19 @@ def test_the_queue_reports_ready(svc: Services) -> None:
 def test_a_keyed_job_waits_once_whoever_plans_it(svc: Services) -> None:
     """Every worker plans the recurring upkeep at start, and every run plans the next: under
     one key per period, only one run waits."""
-    from docflow.services.maintenance import REQUEUE_JOB, SWEEP_JOB
+    from docflow.services.maintenance import REMIND_JOB, REQUEUE_JOB, SWEEP_JOB
 
     svc.maintenance.start()
     svc.maintenance.start()  # a second worker starting in the same period
+    jobs = {REQUEUE_JOB, SWEEP_JOB, REMIND_JOB}  # and no mail job: no SMTP configured
     if isinstance(svc.queue, RqQueue):
         scheduled = ScheduledJobRegistry(queue=svc.queue.queue).get_job_ids()
-        assert len(scheduled) == 2
-        assert {job for job in (REQUEUE_JOB, SWEEP_JOB) for id_ in scheduled if job in id_} \
-            == {REQUEUE_JOB, SWEEP_JOB}
+        assert len(scheduled) == 3
+        assert {job for job in jobs for id_ in scheduled if job in id_} == jobs
         # A run within the same period plans the same next run: still one each.
         assert svc.maintenance.requeue_stalled() == 0
         assert sorted(ScheduledJobRegistry(queue=svc.queue.queue).get_job_ids()) \
             == sorted(scheduled)
         return
     keyed = sorted(svc.queue._keys.values())  # type: ignore[attr-defined]
-    assert [k.split(":")[0] for k in keyed] == [REQUEUE_JOB, SWEEP_JOB]
+    assert sorted(k.split(":")[0] for k in keyed) == sorted(jobs)

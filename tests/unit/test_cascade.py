@@ -17,7 +17,7 @@ from docflow.domain.org import Actor, Level
 from docflow.domain.routing import DispatchTarget
 from docflow.services.org import OrgImport, UnitRow, UserRow
 from docflow.web import create_app
-from tests.conftest import ORIGIN, PASSWORD, Org, embedded_settings, seed_org
+from tests.conftest import ORIGIN, PASSWORD, Org, approve, embedded_settings, issue, seed_org
 from tests.pdfs import good_pdf
 
 
@@ -54,9 +54,8 @@ def dispatched(svc: Services, org: Org, clock: Clock) -> str:
                                                      reply_due=reply_due), ORIGIN)
     svc.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "ct.pdf",
                          io.BytesIO(good_pdf()), ORIGIN)
-    svc.documents.submit(org.officer, doc.id, ORIGIN)
-    svc.documents.approve(org.leader, doc.id, ORIGIN)
-    svc.documents.issue(org.clerk, doc.id, ORIGIN)
+    approve(svc, org.officer, org.leader, doc.id)
+    issue(svc, org.leader, org.clerk, doc.id)
     svc.documents.dispatch(org.clerk, doc.id, DispatchTarget(level="commune", under="P01"),
                            ORIGIN)
     svc.queue.join()  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from docflow.domain.documents import DraftSpec, RevisionKind
 from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from docflow.web import create_app
 from storage.db import tables as t
-from tests.conftest import ORIGIN, PASSWORD, Org
+from tests.conftest import ORIGIN, PASSWORD, Org, approve, issue
 from tests.pdfs import good_pdf
 
 
@@ -95,9 +95,8 @@ def test_asking_checks_everything_and_names_each_problem(services: Services,
     assert len(empty.value.errors) == 3
     with pytest.raises(NotFound):  # another unit's draft
         c.ask(org.commune_clerk, doc_id, "Góp ý", ["leader"], ORIGIN)
-    services.documents.submit(org.officer, doc_id, ORIGIN)
-    services.documents.approve(org.leader, doc_id, ORIGIN)
-    services.documents.issue(org.clerk, doc_id, ORIGIN)
+    approve(services, org.officer, org.leader, doc_id)
+    issue(services, org.leader, org.clerk, doc_id)
     with pytest.raises(Conflict, match="on a draft"):
         c.ask(org.officer, doc_id, "Góp ý", ["leader"], ORIGIN)
 

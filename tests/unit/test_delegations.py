@@ -20,7 +20,7 @@ from docflow.signing.pki import init_pki
 from docflow.signing.signers import load_pkcs12
 from docflow.web import create_app
 from storage.db import tables as t
-from tests.conftest import ORIGIN, PASSWORD, Org
+from tests.conftest import ORIGIN, PASSWORD, Org, approve
 from tests.pdfs import good_pdf
 
 TODAY = datetime.now(UTC).date()
@@ -47,8 +47,7 @@ def approved(services: Services, org: Org, doc_type: str = "QĐ") -> str:
     doc = services.documents.draft(org.officer, DraftSpec(doc_type, "Về việc"), ORIGIN)
     services.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "a.pdf",
                               io.BytesIO(good_pdf()), ORIGIN)
-    services.documents.submit(org.officer, doc.id, ORIGIN)
-    services.documents.approve(org.leader, doc.id, ORIGIN)
+    approve(services, org.officer, org.leader, doc.id)
     return doc.id
 
 

@@ -14,13 +14,12 @@ from docflow.bootstrap import Services, bootstrap
 from docflow.domain.documents import DraftSpec, RevisionKind
 from docflow.domain.routing import DispatchTarget
 from docflow.domain.signatures import Authority, SignatureKind
-from docflow.signing import pades
 from docflow.signing.keys import PadesKey
 from docflow.signing.pki import PkiFiles, init_pki
 from docflow.signing.signers import load_pkcs12
 from storage.db import tables as t
 from storage.queue.inprocess import InProcessQueue
-from tests.conftest import ORIGIN, Org, embedded_settings, seed_org
+from tests.conftest import ORIGIN, Org, approve, embedded_settings, seed_org
 from tests.pdfs import good_pdf
 
 PASS = b"intake-passphrase"
@@ -36,19 +35,19 @@ def trusted(tmp_path: Path) -> Iterator[tuple[Services, Org, PkiFiles]]:
     svc.close()
 
 
-def dispatched(svc: Services, org: Org, pdf: bytes, files: PkiFiles, *, sign: bool) -> str:
+def dispatched(svc: Services, org: Org, files: PkiFiles) -> str:
+    """A directive taken through outgoing v2 (the leader's signature and the seal made with the
+    keys of `files`) and dispatched to commune X1; the commune's entry."""
     doc = svc.documents.draft(org.officer, DraftSpec("CT", "Về việc"), ORIGIN)
-    svc.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "a.pdf", io.BytesIO(pdf), ORIGIN)
-    svc.documents.submit(org.officer, doc.id, ORIGIN)
-    svc.documents.approve(org.leader, doc.id, ORIGIN)
-    if sign:
-        svc.signatures.sign(org.leader, doc.id, SignatureKind.LEADER,
-                            PadesKey(load_pkcs12(files.leader_p12, PASS)), ORIGIN,
-                            position="CHỦ TỊCH", authority=Authority.ON_BEHALF)
-    svc.documents.issue(org.clerk, doc.id, ORIGIN)
-    if sign:
-        svc.signatures.sign(org.clerk, doc.id, SignatureKind.SEAL,
-                            PadesKey(load_pkcs12(files.seal_p12, PASS)), ORIGIN)
+    svc.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "a.pdf",
+                         io.BytesIO(good_pdf()), ORIGIN)
+    approve(svc, org.officer, org.leader, doc.id)
+    svc.signatures.sign(org.leader, doc.id, SignatureKind.LEADER,
+                        PadesKey(load_pkcs12(files.leader_p12, PASS)), ORIGIN,
+                        position="CHỦ TỊCH", authority=Authority.ON_BEHALF)
+    svc.documents.number(org.clerk, doc.id, ORIGIN)
+    svc.signatures.sign(org.clerk, doc.id, SignatureKind.SEAL,
+                        PadesKey(load_pkcs12(files.seal_p12, PASS)), ORIGIN)
     svc.documents.dispatch(org.clerk, doc.id, DispatchTarget(unit_codes=("P01.X1",)), ORIGIN)
     assert isinstance(svc.queue, InProcessQueue) and svc.queue.join(30)
     return svc.queries.inbox(org.commune_clerk)[0].receipt_id
@@ -58,7 +57,7 @@ def test_a_signed_and_sealed_directive_arrives_valid(
     trusted: tuple[Services, Org, PkiFiles]
 ) -> None:
     svc, org, files = trusted
-    receipt_id = dispatched(svc, org, good_pdf(), files, sign=True)
+    receipt_id = dispatched(svc, org, files)
     outcome = svc.intake.report(org.commune_clerk, receipt_id)
     assert outcome is not None and outcome.verdict == "VALID", outcome
     assert outcome.acceptable
@@ -68,26 +67,26 @@ def test_a_signed_and_sealed_directive_arrives_valid(
 def test_a_file_signed_outside_the_trust_anchors_is_returned_with_the_report(
     trusted: tuple[Services, Org, PkiFiles], tmp_path: Path
 ) -> None:
-    svc, org, files = trusted
+    svc, org, _ = trusted
     stranger = init_pki(tmp_path / "stranger", passphrase=PASS, now=datetime.now(UTC),
                         organisation="Một tổ chức khác")
-    foreign = pades.sign_initial(good_pdf(), load_pkcs12(stranger.leader_p12, PASS), 1).pdf
-    receipt_id = dispatched(svc, org, foreign, files, sign=False)
+    receipt_id = dispatched(svc, org, stranger)  # signed and sealed under another CA
     outcome = svc.intake.report(org.commune_clerk, receipt_id)
     assert outcome is not None and outcome.verdict == "INDETERMINATE"
     assert not outcome.acceptable
     returned = svc.intake.return_with_report(org.commune_clerk, receipt_id, "Không xác thực được",
                                              ORIGIN)
     assert returned.status == "returned"
+    # One reason per signature: the leader's and the seal, both outside the anchors.
     assert returned.return_reason == ("Không xác thực được — signature check: INDETERMINATE "
-                                      "(NO_CERTIFICATE_CHAIN_FOUND)")
+                                      "(NO_CERTIFICATE_CHAIN_FOUND, NO_CERTIFICATE_CHAIN_FOUND)")
 
 
 def test_each_file_is_validated_once(trusted: tuple[Services, Org, PkiFiles]) -> None:
     svc, org, files = trusted
-    receipt_id = dispatched(svc, org, good_pdf(), files, sign=False)
+    receipt_id = dispatched(svc, org, files)
     receipt = svc.documents.receipt(org.commune_clerk, receipt_id)
     again = svc.intake.validate_dispatch(receipt.dispatch_id)
-    assert again is not None and again.verdict == "NO_SIGNATURE"
+    assert again is not None and again.verdict == "VALID"
     with svc.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.validations)).scalar_one() == 1

@@ -16,7 +16,7 @@ from docflow.domain.errors import Conflict, Invalid
 from docflow.domain.org import CommitteeTerm, Level
 from docflow.orgfile import read_org_files
 from docflow.services.org import OrgImport, TermRow, UnitRow, UserRow
-from tests.conftest import ORIGIN, embedded_settings
+from tests.conftest import ORIGIN, approve, embedded_settings, issue
 from tests.pdfs import good_pdf
 
 
@@ -73,13 +73,12 @@ def test_a_party_committee_numbers_per_term(tmp_path: Path) -> None:
                                                          department=department), ORIGIN)
             svc.documents.attach(a["cv"], doc.id, RevisionKind.MAIN, "a.pdf",  # type: ignore[arg-type]
                                  io.BytesIO(good_pdf()), ORIGIN)
-            svc.documents.submit(a["cv"], doc.id, ORIGIN)  # type: ignore[arg-type]
-            svc.documents.approve(a["ld"], doc.id, ORIGIN)  # type: ignore[arg-type]
-            done = svc.documents.issue(a["vt"], doc.id, ORIGIN)  # type: ignore[arg-type]
+            approve(svc, a["cv"], a["ld"], doc.id)  # type: ignore[arg-type]
+            done = issue(svc, a["ld"], a["vt"], doc.id)  # type: ignore[arg-type]
             return f"{done.symbol} [{done.number_period}]"
 
         assert issued("tu", "NQ") == "01-NQ/TU [2020-2025]"
-        assert issued("tu", "CV") == "02-CV/TU [2020-2025]"
+        assert issued("tu", "CV") == "01-CV/TU [2020-2025]"  # each type on its own
         assert issued("ub", "CV", "VP") == "01/UBND-VP [2025]"
         clock.at = datetime(2025, 10, 20, 3, tzinfo=UTC)  # the new term: numbers start again
         assert issued("tu", "CT") == "01-CT/TU [2025-2030]"

@@ -13,7 +13,8 @@ from docflow.domain.documents import DraftSpec, RevisionKind
 from docflow.domain.routing import DispatchTarget
 from docflow.domain.search import fold, terms
 from docflow.web import create_app
-from tests.conftest import ORIGIN, PASSWORD, Org
+from tests.conftest import ORIGIN, PASSWORD, Org, approve
+from tests.conftest import issue as sign_and_issue
 from tests.pdfs import good_pdf
 
 
@@ -31,9 +32,8 @@ def issue(services: Services, org: Org, doc_type: str, abstract: str,
     doc = services.documents.draft(org.officer, DraftSpec(doc_type, abstract), ORIGIN)
     services.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "a.pdf",
                               io.BytesIO(good_pdf()), ORIGIN)
-    services.documents.submit(org.officer, doc.id, ORIGIN)
-    services.documents.approve(org.leader, doc.id, ORIGIN)
-    services.documents.issue(org.clerk, doc.id, ORIGIN)
+    approve(services, org.officer, org.leader, doc.id)
+    sign_and_issue(services, org.leader, org.clerk, doc.id)
     services.documents.dispatch(org.clerk, doc.id, DispatchTarget(to), ORIGIN)
     return doc.id
 

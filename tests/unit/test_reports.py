@@ -20,7 +20,7 @@ from docflow.domain.reports import RequestStatus
 from docflow.domain.routing import DispatchTarget
 from docflow.web import create_app
 from storage.db import tables as t
-from tests.conftest import ORIGIN, PASSWORD, Org, embedded_settings, seed_org
+from tests.conftest import ORIGIN, PASSWORD, Org, approve, embedded_settings, issue, seed_org
 from tests.pdfs import good_pdf
 
 
@@ -41,13 +41,12 @@ def world(tmp_path: Path) -> Iterator[tuple[Services, Org, Clock]]:
 
 
 def report_of(svc: Services, leader: Actor, clerk: Actor, title: str) -> str:
-    """A commune's report: drafted, approved and numbered by the commune."""
+    """A commune's report: drafted, approved, signed, numbered and sealed by the commune."""
     doc = svc.documents.draft(leader, DraftSpec("BC", title), ORIGIN)
     svc.documents.attach(leader, doc.id, RevisionKind.MAIN, "bc.pdf", io.BytesIO(good_pdf()),
                          ORIGIN)
-    svc.documents.submit(leader, doc.id, ORIGIN)
-    svc.documents.approve(leader, doc.id, ORIGIN)
-    svc.documents.issue(clerk, doc.id, ORIGIN)
+    approve(svc, leader, leader, doc.id)
+    issue(svc, leader, clerk, doc.id)
     return doc.id
 
 

@@ -14,7 +14,7 @@ from cryptography import x509
 
 from docflow.bootstrap import Services, bootstrap
 from docflow.config import ConfigError
-from docflow.domain.documents import DraftSpec, RevisionKind
+from docflow.domain.documents import DocumentStatus, DraftSpec, RevisionKind
 from docflow.domain.errors import Conflict, Forbidden
 from docflow.domain.signatures import BatchItemStatus, SignatureKind
 from docflow.signing import pki
@@ -23,7 +23,7 @@ from docflow.signing.keys import PadesKey
 from docflow.signing.seals import SealConfigError, SealKeyring
 from docflow.signing.signers import load_pkcs12
 from docflow.signing.validation import Verdict, validate_pdf
-from tests.conftest import ORIGIN, Org, embedded_settings, seed_org
+from tests.conftest import ORIGIN, Org, approve, embedded_settings, seed_org
 from tests.pdfs import good_pdf
 from tests.softhsm import make_token
 
@@ -72,11 +72,10 @@ def ready_to_seal(svc: Services, org: Org, keys: Keys) -> str:
                          io.BytesIO(good_pdf()), ORIGIN)
     svc.documents.attach(org.officer, doc.id, RevisionKind.ATTACHMENT, "phu-luc.pdf",
                          io.BytesIO(good_pdf("PHU LUC")), ORIGIN)
-    svc.documents.submit(org.officer, doc.id, ORIGIN)
-    svc.documents.approve(org.leader, doc.id, ORIGIN)
+    approve(svc, org.officer, org.leader, doc.id)
     svc.signatures.sign(org.leader, doc.id, SignatureKind.LEADER, keys.leader, ORIGIN,
                         position="CHỦ TỊCH")
-    svc.documents.issue(org.clerk, doc.id, ORIGIN)
+    svc.documents.number(org.clerk, doc.id, ORIGIN)
     return doc.id
 
 
@@ -97,6 +96,7 @@ def test_the_clerk_seals_with_the_unit_seal_the_server_holds(world: tuple[Servic
     doc_id = ready_to_seal(svc, org, keys)
     record = svc.signatures.seal(org.clerk, doc_id, ORIGIN)
     assert record.kind is SignatureKind.SEAL
+    assert svc.documents.view(org.clerk, doc_id, ORIGIN).status is DocumentStatus.ISSUED
     assert "docflow demo organisation" in record.signer_subject
     report = validate_pdf(newest(svc, org, doc_id, RevisionKind.MAIN), trust_roots=[ca(keys)],
                           isolate=False)
@@ -124,14 +124,15 @@ def test_refusals_come_before_the_key_and_name_the_reason(world: tuple[Services,
     doc = svc.documents.draft(org.commune_leader, DraftSpec("CV", "Về việc xã"), ORIGIN)
     svc.documents.attach(org.commune_leader, doc.id, RevisionKind.MAIN, "cv.pdf",
                          io.BytesIO(good_pdf()), ORIGIN)
-    svc.documents.submit(org.commune_leader, doc.id, ORIGIN)
-    svc.documents.approve(org.commune_leader, doc.id, ORIGIN)
+    approve(svc, org.commune_leader, org.commune_leader, doc.id)
     svc.signatures.sign(org.commune_leader, doc.id, SignatureKind.LEADER, keys.leader, ORIGIN,
                         position="CHỦ TỊCH")
-    svc.documents.issue(org.commune_clerk, doc.id, ORIGIN)
+    svc.documents.number(org.commune_clerk, doc.id, ORIGIN)
     with pytest.raises(Conflict, match=r"no organisation seal for unit P01\.X1"):
         svc.signatures.seal(org.commune_clerk, doc.id, ORIGIN)
     assert svc.signatures.signatures(org.commune_clerk, doc.id)[-1].kind is SignatureKind.LEADER
+    assert svc.documents.view(org.commune_clerk, doc.id, ORIGIN).status \
+        is DocumentStatus.NUMBERED  # not issued without its seal
 
 
 def test_a_batch_of_seals_runs_one_job_per_document(world: tuple[Services, Org],
@@ -149,6 +150,7 @@ def test_a_batch_of_seals_runs_one_job_per_document(world: tuple[Services, Org],
     for doc_id in good:
         assert [r.kind for r in svc.signatures.signatures(org.clerk, doc_id)] == [
             SignatureKind.LEADER, SignatureKind.SEAL]
+        assert svc.documents.view(org.clerk, doc_id, ORIGIN).status is DocumentStatus.ISSUED
     # Run again (a retried job): nothing changes, no second seal.
     item = next(i for i in items if i.document_id == good[1])
     assert svc.batches.seal_item(item.id) is BatchItemStatus.SIGNED

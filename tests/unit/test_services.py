@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from docflow.bootstrap import Services, bootstrap
 from docflow.domain.documents import DraftSpec, RevisionKind
@@ -23,10 +23,12 @@ from docflow.domain.errors import (
     Unauthenticated,
 )
 from docflow.domain.routing import DispatchTarget
+from docflow.domain.signatures import SignatureKind
 from docflow.services.org import OrgImport, UnitRow, UserRow
 from storage.db import tables as t
 from storage.queue.inprocess import InProcessQueue
 from tests.conftest import ORIGIN, PASSWORD, Org, embedded_settings, issued_document
+from tests.keys import test_keys
 from tests.pdfs import deflate_bomb, good_pdf
 
 
@@ -60,12 +62,15 @@ def test_the_round_trip_from_draft_to_done(services: Services, org: Org) -> None
     counts, rows = services.queries.recipients(org.officer, doc_id)
     assert counts == {"done": 1, "returned": 1, "delivered": 1}
     assert next(r for r in rows if r.unit_code == "P01.X2").return_reason == "gửi nhầm"
-    # Every state change, the view and the three deliveries left their trace.
+    # Every state change, both signatures, the views and the three deliveries left their trace.
     seen = actions(services)
-    for action in ("document.create", "document.attach", "document.submit", "document.approve",
-                   "document.issue", "document.dispatch", "document.view", "receipt.register",
-                   "receipt.complete", "receipt.return"):
+    for action in ("document.create", "document.attach", "document.submit", "document.review",
+                   "document.approve", "document.number", "document.dispatch",
+                   "receipt.register", "receipt.complete", "receipt.return"):
         assert seen[action] == 1, action
+    assert seen["document.sign"] == 2  # the leader's signature, then the seal that issues
+    assert seen["document.view"] == 2  # issued_document's look at the result, and ours
+    assert seen["document.issue"] == 0  # v1's one-step issue is not part of v2
     assert seen["receipt.deliver"] == 3
 
 
@@ -75,25 +80,33 @@ def test_numbers_are_consecutive_per_issuer_and_year(services: Services, org: Or
     assert symbols == ["01/CT-HPN", "02/KH-HPN", "03/HPN"]
 
 
-def test_issuing_twice_is_a_conflict_and_keeps_the_number(services: Services, org: Org) -> None:
+def test_numbering_twice_is_a_conflict_and_keeps_the_number(services: Services, org: Org
+                                                           ) -> None:
     doc_id = issued_document(services, org)
     with pytest.raises(Conflict):
+        services.documents.number(org.clerk, doc_id, ORIGIN)
+    with pytest.raises(Conflict):  # nor does v1's issue give a second one
         services.documents.issue(org.clerk, doc_id, ORIGIN)
     assert services.documents.view(org.clerk, doc_id, ORIGIN).number == 1
 
 
-def test_an_officer_cannot_approve_or_issue(services: Services, org: Org) -> None:
+def test_an_officer_cannot_approve_or_number(services: Services, org: Org) -> None:
     doc = services.documents.draft(org.officer, DraftSpec("CT", "Về việc"), ORIGIN)
     services.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "a.pdf",
                               io.BytesIO(good_pdf()), ORIGIN)
     services.documents.submit(org.officer, doc.id, ORIGIN)
     with pytest.raises(Forbidden):
+        services.documents.pass_review(org.officer, doc.id, ORIGIN)
+    services.documents.pass_review(org.leader, doc.id, ORIGIN)
+    with pytest.raises(Forbidden):
         services.documents.approve(org.officer, doc.id, ORIGIN)
     with pytest.raises(Forbidden):
         services.documents.approve(org.clerk, doc.id, ORIGIN)
     services.documents.approve(org.leader, doc.id, ORIGIN)
+    services.signatures.sign(org.leader, doc.id, SignatureKind.LEADER, test_keys().leader,
+                             ORIGIN, position="CHỦ TỊCH")
     with pytest.raises(Forbidden):
-        services.documents.issue(org.officer, doc.id, ORIGIN)
+        services.documents.number(org.officer, doc.id, ORIGIN)
 
 
 def test_another_units_document_is_not_found_not_forbidden(services: Services, org: Org) -> None:
@@ -325,12 +338,12 @@ def test_a_dispatch_whose_job_was_lost_is_picked_up_again(tmp_path: Path) -> Non
         restarted.close()
 
 
-def test_a_document_in_flight_keeps_its_workflow_version(
-        services: Services, org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_document_in_flight_keeps_its_workflow_version(services: Services, org: Org
+                                                         ) -> None:
     """A new version of a flow applies to documents started after it; the others finish the
-    flow they started (here v2 lets the leader approve a draft directly, with no submission)."""
-    import workflows
-    from docflow.services import documents as module
+    flow they started (here a document started on outgoing v1, before v2 shipped, is approved
+    straight from its submission and numbered by v1's one-step issue; a new one goes through
+    v2's review round and may not be issued that way)."""
 
     def new(title: str) -> str:
         doc = services.documents.draft(org.officer, DraftSpec("CV", title), ORIGIN)
@@ -339,35 +352,26 @@ def test_a_document_in_flight_keeps_its_workflow_version(
         return doc.id
 
     before = new("Trước khi đổi quy trình")
-    v1 = module.WORKFLOWS.get("outgoing", 1)
-    v2 = workflows.load({
-        "name": "outgoing", "version": 2, "title": "Outgoing without a review step",
-        "states": ["draft", "approved", "issued", "dispatched"], "initial": "draft",
-        "terminal": [], "transitions": [
-            {"trigger": "approve", "from": "draft", "to": "approved",
-             "relation": "drafting_unit", "roles": ["leader"]},
-            {"trigger": "issue", "from": "approved", "to": "issued",
-             "relation": "drafting_unit", "roles": ["clerk"]},
-            {"trigger": "dispatch", "from": "issued", "to": "dispatched",
-             "relation": "drafting_unit", "roles": ["clerk"]},
-            {"trigger": "dispatch", "from": "dispatched", "to": "dispatched",
-             "relation": "drafting_unit", "roles": ["clerk"]}]})
-    others = [d for d in module.WORKFLOWS.newest() if d.name != "outgoing"]
-    monkeypatch.setattr(module, "WORKFLOWS", workflows.Registry([v1, v2, *others]))
-    monkeypatch.setattr(module, "OUTGOING", v2)
+    with services.engine.begin() as conn:  # as a document drafted before the upgrade is
+        conn.execute(update(t.documents).where(t.documents.c.id == before)
+                     .values(workflow_version=1))
     after = new("Sau khi đổi quy trình")
 
     docs = services.documents
     assert docs.view(org.leader, before, ORIGIN).workflow_version == 1
     assert docs.view(org.leader, after, ORIGIN).workflow_version == 2
     assert docs.allowed_actions(org.leader, docs.view(org.leader, before, ORIGIN)) == ["submit"]
-    with pytest.raises(Conflict, match="'approve' is not possible in state 'draft'"):
-        docs.approve(org.leader, before, ORIGIN)
-    docs.submit(org.officer, before, ORIGIN)
+    assert docs.submit(org.officer, before, ORIGIN).status == "submitted"
     assert docs.approve(org.leader, before, ORIGIN).status == "approved"
-    with pytest.raises(Conflict, match="'submit' is not possible"):
-        docs.submit(org.officer, after, ORIGIN)
+    issued = docs.issue(org.clerk, before, ORIGIN)
+    assert (issued.status, issued.number) == ("issued", 1)
+    assert docs.submit(org.officer, after, ORIGIN).status == "review"
+    with pytest.raises(Conflict, match="'approve' is not possible in state 'review'"):
+        docs.approve(org.leader, after, ORIGIN)
+    docs.pass_review(org.leader, after, ORIGIN)
     assert docs.approve(org.leader, after, ORIGIN).status == "approved"
+    with pytest.raises(Conflict, match="'issue' is not possible"):
+        docs.issue(org.clerk, after, ORIGIN)
 
 
 def test_upkeep_is_planned_at_the_start_of_the_next_period(tmp_path: Path) -> None:
@@ -396,12 +400,17 @@ def test_upkeep_is_planned_at_the_start_of_the_next_period(tmp_path: Path) -> No
 
     queue = Recording()
     clock = At(datetime(2026, 11, 22, 2, 3, 30, tzinfo=UTC))
-    upkeep = Maintenance(None, queue, clock)  # type: ignore[arg-type]
+    class NoMail:
+        mails = False
+
+    upkeep = Maintenance(None, queue, clock, NoMail())  # type: ignore[arg-type]
     upkeep.start()
     clock.at = datetime(2026, 11, 22, 2, 4, 59, tzinfo=UTC)
     upkeep.plan("requeue_stalled")
-    (job1, delay1, key1), (job2, delay2, _), (job3, delay3, key3) = queue.planned
+    (job1, delay1, key1), (job2, delay2, _), (job4, delay4, _), (job3, delay3, key3) = \
+        queue.planned
     assert (job1, job2, job3) == ("requeue_stalled", "sweep_blobs", "requeue_stalled")
+    assert job4 == "send_reminders" and delay4 == timedelta(minutes=56, seconds=30)
     assert delay1 == timedelta(minutes=1, seconds=30) and delay3 == timedelta(seconds=1)
     assert key1 == key3  # both aim at 02:05: the queue keeps one
     assert delay2 == timedelta(hours=3, minutes=56, seconds=30)  # 06:00 UTC

@@ -11,7 +11,7 @@ from cryptography import x509
 from sqlalchemy import select
 
 from docflow.bootstrap import Services
-from docflow.domain.documents import DraftSpec, RevisionKind
+from docflow.domain.documents import DocumentStatus, DraftSpec, RevisionKind
 from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from docflow.domain.signatures import Authority, SignatureKind
 from docflow.signing.appearance import demo_seal_png, demo_signature_png
@@ -20,7 +20,7 @@ from docflow.signing.pki import init_pki
 from docflow.signing.signers import load_pkcs12
 from docflow.signing.validation import Verdict, validate_pdf
 from storage.db import tables as t
-from tests.conftest import ORIGIN, Org
+from tests.conftest import ORIGIN, Org, approve
 from tests.pdfs import good_pdf
 
 PASS = b"test-passphrase"
@@ -41,9 +41,12 @@ def approved(services: Services, org: Org) -> str:
                               io.BytesIO(good_pdf()), ORIGIN)
     services.documents.attach(org.officer, doc.id, RevisionKind.ATTACHMENT, "phu-luc.pdf",
                               io.BytesIO(good_pdf("PHU LUC")), ORIGIN)
-    services.documents.submit(org.officer, doc.id, ORIGIN)
-    services.documents.approve(org.leader, doc.id, ORIGIN)
+    approve(services, org.officer, org.leader, doc.id)
     return doc.id
+
+
+def status(services: Services, org: Org, doc_id: str) -> DocumentStatus:
+    return services.documents.view(org.clerk, doc_id, ORIGIN).status
 
 
 def current_bytes(services: Services, org: Org, doc_id: str, kind: RevisionKind) -> bytes:
@@ -61,8 +64,11 @@ def test_leader_then_number_then_seal_then_attachment(
     sigs = services.signatures
     first = sigs.sign(org.leader, doc_id, SignatureKind.LEADER, leader_key, ORIGIN,
                       position="CHỦ TỊCH", authority=Authority.ON_BEHALF)
-    services.documents.issue(org.clerk, doc_id, ORIGIN)
+    assert status(services, org, doc_id) is DocumentStatus.SIGNED
+    numbered = services.documents.number(org.clerk, doc_id, ORIGIN)
+    assert (numbered.status, numbered.number) == (DocumentStatus.NUMBERED, 1)
     second = sigs.sign(org.clerk, doc_id, SignatureKind.SEAL, seal_key, ORIGIN)
+    assert status(services, org, doc_id) is DocumentStatus.ISSUED  # the seal issues it
     attachment = next(r for r in services.documents.view(org.clerk, doc_id, ORIGIN).revisions
                       if r.kind is RevisionKind.ATTACHMENT)
     third = sigs.sign(org.clerk, doc_id, SignatureKind.ATTACHMENT, seal_key, ORIGIN,
@@ -109,12 +115,20 @@ def test_decree_30_order_and_roles_are_enforced(
         sigs.sign(org.clerk, doc_id, SignatureKind.SEAL, seal_key, ORIGIN,
                   authority=Authority.ON_BEHALF)
     sigs.sign(org.leader, doc_id, SignatureKind.LEADER, leader_key, ORIGIN, position="CHỦ TỊCH")
-    with pytest.raises(Conflict, match="already"):
+    assert status(services, org, doc_id) is DocumentStatus.SIGNED
+    with pytest.raises(Conflict, match="approved document; this one is signed"):
         sigs.sign(org.leader, doc_id, SignatureKind.LEADER, leader_key, ORIGIN, position="X")
     with pytest.raises(Conflict, match="numbers"):
         sigs.sign(org.clerk, doc_id, SignatureKind.SEAL, seal_key, ORIGIN)
+    with pytest.raises(Forbidden):  # the seal is the clerk's
+        sigs.sign(org.leader, doc_id, SignatureKind.SEAL, seal_key, ORIGIN)
+    services.documents.number(org.clerk, doc_id, ORIGIN)
+    sigs.sign(org.clerk, doc_id, SignatureKind.SEAL, seal_key, ORIGIN)
+    assert status(services, org, doc_id) is DocumentStatus.ISSUED
+    with pytest.raises(Conflict, match="already"):
+        sigs.sign(org.clerk, doc_id, SignatureKind.SEAL, seal_key, ORIGIN)
     # Refusals left no revision and no record behind.
-    assert len(sigs.signatures(org.officer, doc_id)) == 1
+    assert len(sigs.signatures(org.officer, doc_id)) == 2
 
 
 def test_a_signature_needs_an_approved_document(

@@ -685,7 +685,7 @@ def test_a_deployment_at_b_lta_signs_remotely_to_b_lta(local_pki: LocalPki, tmp_
     from docflow.domain.documents import DraftSpec, RevisionKind
     from docflow.domain.signatures import SignatureKind
     from docflow.signing.validation import validate_pdf
-    from tests.conftest import ORIGIN, embedded_settings, seed_org
+    from tests.conftest import ORIGIN, approve, embedded_settings, seed_org
 
     root_pem = tmp_path / "root.pem"
     root = pyca_x509.load_der_x509_certificate(local_pki.root.dump())
@@ -699,8 +699,7 @@ def test_a_deployment_at_b_lta_signs_remotely_to_b_lta(local_pki: LocalPki, tmp_
         doc = svc.documents.draft(org.officer, DraftSpec("QĐ", "Về việc"), ORIGIN)
         svc.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "qd.pdf",
                              _io.BytesIO(good_pdf()), ORIGIN)
-        svc.documents.submit(org.officer, doc.id, ORIGIN)
-        svc.documents.approve(org.leader, doc.id, ORIGIN)
+        approve(svc, org.officer, org.leader, doc.id)
         cert = local_pki.signer.signing_cert
         assert cert is not None
         session, prepared = svc.signatures.prepare_remote(

@@ -43,9 +43,12 @@ def test_builtin_definitions_load_and_validate(name: str) -> None:
 
 
 @pytest.mark.parametrize(("position", "trigger", "roles", "target"), [
-    ("draft", "submit", {"officer"}, "submitted"),
+    ("draft", "submit", {"officer"}, "review"),
+    ("review", "pass", {"leader"}, "submitted"),
     ("submitted", "approve", {"leader"}, "approved"),
-    ("approved", "issue", {"clerk"}, "issued"),
+    ("approved", "sign", {"leader"}, "signed"),
+    ("signed", "number", {"clerk"}, "numbered"),
+    ("numbered", "seal", {"clerk"}, "issued"),
     ("issued", "dispatch", {"clerk"}, "dispatched"),
     ("dispatched", "dispatch", {"clerk"}, "dispatched"),
 ])
@@ -53,8 +56,23 @@ def test_outgoing_moves_forward_for_the_right_role(
     position: str, trigger: str, roles: set[str], target: str
 ) -> None:
     d = workflows.load_builtin("outgoing")
+    assert d.version == 2
     fired = workflows.fire(d, position, trigger, ctx("drafting_unit", *roles))
     assert (fired.source, fired.target, fired.actor, fired.at) == (position, target, "u1", NOW)
+
+
+@pytest.mark.parametrize(("position", "trigger", "roles", "target"), [
+    ("draft", "submit", {"officer"}, "submitted"),
+    ("submitted", "approve", {"leader"}, "approved"),
+    ("approved", "issue", {"clerk"}, "issued"),
+    ("issued", "dispatch", {"clerk"}, "dispatched"),
+])
+def test_outgoing_v1_still_runs_for_documents_started_on_it(
+    position: str, trigger: str, roles: set[str], target: str
+) -> None:
+    d = workflows.builtin().get("outgoing", 1)
+    fired = workflows.fire(d, position, trigger, ctx("drafting_unit", *roles))
+    assert (fired.source, fired.target) == (position, target)
 
 
 def test_an_officer_cannot_approve() -> None:
@@ -70,10 +88,13 @@ def test_a_leader_of_another_relation_cannot_approve() -> None:
         workflows.fire(d, "submitted", "approve", ctx("recipient_unit", "leader"))
 
 
-def test_issuing_twice_is_not_available() -> None:
+def test_numbering_twice_or_v1s_issue_is_not_available() -> None:
     d = workflows.load_builtin("outgoing")
+    for position in ("numbered", "issued"):
+        with pytest.raises(TransitionNotAvailable):
+            workflows.fire(d, position, "number", ctx("drafting_unit", "clerk"))
     with pytest.raises(TransitionNotAvailable):
-        workflows.fire(d, "issued", "issue", ctx("drafting_unit", "clerk"))
+        workflows.fire(d, "approved", "issue", ctx("drafting_unit", "clerk"))
 
 
 def test_returning_needs_a_reason_and_keeps_it_trimmed() -> None:
@@ -98,8 +119,10 @@ def test_receipt_is_registered_then_done_and_terminal_states_stay_put() -> None:
 def test_allowed_lists_only_what_the_actor_may_fire() -> None:
     d = workflows.load_builtin("outgoing")
     assert {t.trigger for t in d.allowed("submitted", ctx("drafting_unit", "leader"))} \
-        == {"approve", "return"}
-    assert d.allowed("submitted", ctx("drafting_unit", "officer")) == ()
+        == {"approve", "comment", "return"}
+    assert {t.trigger for t in d.allowed("submitted", ctx("drafting_unit", "officer"))} \
+        == {"comment"}
+    assert d.allowed("approved", ctx("drafting_unit", "officer", "clerk")) == ()
 
 
 @pytest.mark.parametrize(("changes", "message"), [
