@@ -6,7 +6,7 @@ import asyncio
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
@@ -41,13 +41,17 @@ class PadesKey:
     """The organisation's red seal (transparent PNG, actual size), for seal signatures."""
 
     def sign(self, pdf: bytes, request: SignatureRequest) -> SignedPdf:
-        """Apply the signature `request.kind` asks for, as an incremental update."""
+        """Apply the signature `request.kind` asks for, as an incremental update; refused
+        when the key's certificate is outside its validity or not for signing (the signature
+        would never validate)."""
+        cert = self.signer.signing_cert
+        assert cert is not None
+        # pyHanko stamps the signing time from the system clock: check against the same.
+        check_signer_certificate(cert, (), datetime.now(UTC), ())
         try:
             done = self._apply(pdf, request)
         except pades.OutOfOrder as exc:  # the file itself disagrees with the records
             raise Conflict(str(exc)) from exc
-        cert = self.signer.signing_cert
-        assert cert is not None
         return SignedPdf(pdf=done.pdf, field=done.field_name, certificate_der=cert.dump(),
                          subject=cert.subject.human_friendly)
 

@@ -410,6 +410,20 @@ def test_a_certificate_that_could_not_sign_validly_is_refused_before_signing(
                                          validity=timedelta(days=365)))
     with pytest.raises(Invalid, match=r"is valid from .* not at"):
         check_signer_certificate(expired, [], now, [])
+    # A key at hand (PKCS#12, token) with that certificate is refused before signing too.
+    from docflow.domain.signatures import SignatureKind
+    from docflow.services.ports import SignatureRequest
+    from docflow.signing.keys import PadesKey
+    from docflow.signing.signers import load_pkcs12_data
+
+    p12 = pkcs12.serialize_key_and_certificates(
+        b"stale", key, pyca_x509.load_der_x509_certificate(expired.dump()), None,
+        serialization.BestAvailableEncryption(b"pw"))
+    stale = PadesKey(load_pkcs12_data(p12, b"pw"))
+    with pytest.raises(Invalid, match="is valid from"):
+        stale.sign(good_pdf(), SignatureRequest(kind=SignatureKind.SEAL, signed_at=now,
+                                                full_name="", position="", authority=None,
+                                                number_symbol=None, reviewer_index=1))
     encipher_only = asn1(
         pyca_x509.CertificateBuilder()
         .subject_name(pyca_x509.Name([pyca_x509.NameAttribute(NameOID.COMMON_NAME, "C")]))
