@@ -635,15 +635,17 @@ class DocumentService:
                            details={"dispatch": dispatch.id, "symbol": document.symbol})
                 for r in receipts
             ])
-            if document.urgency is not Urgency.NORMAL:  # urgent ones are registered at once
-                holders = uow.users.holding([r.unit_code for r in receipts], [Role.CLERK.value])
+            if document.urgency is not Urgency.NORMAL and receipts:
+                # Urgent ones are registered at once: their clerks hear of them now (one query
+                # over the dispatch's new entries, however many units it reached).
                 uow.notifications.add_many([
                     Notice(id=new_id(), user_id=user, kind=NoticeKind.URGENT_ARRIVAL,
                            title=f"Văn bản {document.urgency.mark} đến: "
                                  f"{document.symbol} — {document.abstract[:120]}",
-                           key=f"urgent:{r.id}", created_at=now, document_id=document.id,
-                           receipt_id=r.id)
-                    for r in receipts for user in holders.get(r.unit_code, ())])
+                           key=f"urgent:{receipt_id}", created_at=now, document_id=document.id,
+                           receipt_id=receipt_id)
+                    for receipt_id, user in uow.receipts.staff_of(
+                        document.id, dispatch.id, [Role.CLERK.value])])
             uow.dispatches.finish(dispatch.id, DispatchStatus.DONE, len(receipts))
             uow.commit()
         return len(receipts)

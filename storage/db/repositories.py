@@ -565,6 +565,18 @@ class SqlReceipts(_Repo):
                         unit_code=x.unit_code, delivered_at=_utc(x.delivered_at),
                         urgency=x.urgency, label=x.symbol or x.abstract[:120]) for x in rows]
 
+    def staff_of(self, document_id: str, dispatch_id: str, roles: Sequence[str]
+                 ) -> list[tuple[str, str]]:
+        r, m, u = t.receipts.c, t.memberships.c, t.users.c
+        # By the document first: (document_id, unit_code) is indexed, dispatch_id is not.
+        rows = self.conn.execute(
+            select(r.id, m.user_id).distinct()
+            .join_from(t.receipts, t.memberships, m.unit_code == r.unit_code)
+            .join(t.users, u.id == m.user_id)
+            .where(r.document_id == document_id, r.dispatch_id == dispatch_id,
+                   m.role.in_(list(roles)), u.active.is_(True)))
+        return [(str(x.id), str(x.user_id)) for x in rows]
+
     def holders(self, document_id: str) -> list[str]:
         r = t.receipts.c
         return list(self.conn.execute(select(r.unit_code).where(

@@ -24,18 +24,12 @@ from docflow.signing.pki import PkiFiles, init_pki
 from docflow.signing.validation import Verdict, validate_pdf
 from docflow.web import create_app
 from storage.queue.inprocess import InProcessQueue
+from tests.clock import Clock
 from tests.conftest import ORIGIN, PASSWORD, Org, approve, embedded_settings, seed_org
 from tests.pdfs import good_pdf
 
 PASS = b"token-passphrase"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

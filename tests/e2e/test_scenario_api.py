@@ -10,7 +10,7 @@ import io
 import os
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +28,7 @@ from docflow.domain.signatures import SignatureKind
 from docflow.services.org import OrgImport, UnitRow, UserRow
 from docflow.web import create_app
 from storage.db import migrate
+from tests.clock import Clock
 from tests.conftest import ORIGIN, PASSWORD, Org, seed_org
 from tests.e2e.conftest import DOCFLOW, wait_until
 from tests.keys import test_keys
@@ -35,15 +36,6 @@ from tests.pdfs import good_pdf
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
-
-class Clock:
-    """The web side's clock, moved by the test (the worker keeps the real one)."""
-
-    def __init__(self) -> None:
-        self.at = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

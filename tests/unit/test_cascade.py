@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,16 +17,9 @@ from docflow.domain.org import Actor, Level
 from docflow.domain.routing import DispatchTarget
 from docflow.services.org import OrgImport, UnitRow, UserRow
 from docflow.web import create_app
+from tests.clock import Clock
 from tests.conftest import ORIGIN, PASSWORD, Org, approve, embedded_settings, issue, seed_org
 from tests.pdfs import good_pdf
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

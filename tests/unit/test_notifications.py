@@ -23,17 +23,10 @@ from docflow.domain.routing import DispatchTarget
 from docflow.domain.signatures import SignatureKind
 from docflow.mail import SmtpMailer
 from docflow.services.org import OrgImport, UserRow
+from tests.clock import Clock
 from tests.conftest import ORIGIN, Org, approve, embedded_settings, issue, seed_org
 from tests.keys import test_keys
 from tests.pdfs import good_pdf
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def local(day: date, hour: int = 9) -> datetime:

@@ -16,6 +16,7 @@ from docflow.domain.errors import Conflict, Invalid
 from docflow.domain.org import CommitteeTerm, Level
 from docflow.orgfile import read_org_files
 from docflow.services.org import OrgImport, TermRow, UnitRow, UserRow
+from tests.clock import Clock
 from tests.conftest import ORIGIN, approve, embedded_settings, issue
 from tests.pdfs import good_pdf
 
@@ -41,13 +42,6 @@ def test_the_period_is_the_year_or_the_committee_term() -> None:
     with pytest.raises(Conflict, match="no committee term covers 2031-01-01"):
         number_period("party", date(2031, 1, 1), terms)
 
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def test_a_party_committee_numbers_per_term(tmp_path: Path) -> None:

@@ -16,20 +16,14 @@ from docflow.domain.documents import DraftSpec, RevisionKind, format_symbol, num
 from docflow.domain.errors import Invalid
 from docflow.domain.org import Level
 from docflow.services.org import OrgImport, TermRow, UnitRow, UserRow
+from tests.clock import Clock
 from tests.conftest import ORIGIN, approve, embedded_settings, issue
 from tests.pdfs import good_pdf
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.at = datetime(2026, 3, 2, 3, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.at
-
-
 def committee(tmp_path: Path, **env: str) -> Services:
-    svc = bootstrap(embedded_settings(tmp_path, **env), clock=Clock(), upgrade_embedded=True)
+    svc = bootstrap(embedded_settings(tmp_path, **env),
+                    clock=Clock(datetime(2026, 3, 2, 3, tzinfo=UTC)), upgrade_embedded=True)
     svc.org.import_org(OrgImport(
         levels=[Level("province", "Tỉnh", 1)],
         units=[UnitRow("t", "TU01", "Tỉnh ủy Một", "TU", "province", "", family="party"),
