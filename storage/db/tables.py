@@ -11,7 +11,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -395,8 +394,8 @@ released_numbers = Table(
     Column("number", Integer, primary_key=True),
     Column("released_at", TS, nullable=False),
     Column("document_id", ID, ForeignKey("documents.id"), nullable=False),
-    ForeignKeyConstraint(["unit_code", "register", "period"],
-                         ["sequences.unit_code", "sequences.register", "sequences.period"]),
+    # No foreign key to `sequences`: only SqlSequences writes here, under the sequence row's
+    # lock, and a key would queue a trigger event on every number given from that row.
 )
 
 audit_events = Table(
