@@ -19,6 +19,7 @@ class NoticeKind(StrEnum):
     URGENT_ARRIVAL = "urgent_arrival"  # an urgent document arrived: register it at once
     TO_REVIEW = "to_review"  # a draft of your unit waits for review or approval
     RETURNED = "returned"  # your draft came back, with the reason
+    ENTRY_RETURNED = "entry_returned"  # a recipient returned what your unit sent (edXML 02)
     TO_ISSUE = "to_issue"  # a signed document waits for its number and seal
     RECALL_ASKED = "recall_asked"  # the sender asks a document back
     REPLACED = "replaced"  # a document you hold is superseded by a new one

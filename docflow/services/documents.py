@@ -367,6 +367,21 @@ class DocumentService:
         return document
 
     @staticmethod
+    def _tell_sender(uow: UnitOfWork, receipt: Receipt, reason: str, now: datetime) -> None:
+        """A returned entry (edXML 02) reaches the unit that sent it: the issuer, or the unit
+        that passed it down."""
+        dispatch = uow.dispatches.get(receipt.dispatch_id)
+        document = uow.documents.get(receipt.document_id)
+        if dispatch is None or document is None or document.external:
+            return
+        sender = dispatch.sender_unit or document.unit_code
+        notify(uow, NoticeKind.ENTRY_RETURNED,
+               f"{receipt.unit_code} trả lại văn bản {document.symbol}: {reason[:200]}",
+               f"returned:{receipt.id}", now, units=[sender],
+               roles=[Role.CLERK.value, Role.LEADER.value], document_id=document.id,
+               receipt_id=receipt.id)
+
+    @staticmethod
     def _tell(uow: UnitOfWork, trigger: str, fired: workflows.Fired, document: Document,
               actor: Actor, now: datetime) -> None:
         """Who must act next hears of it: leaders of a draft to review or approve, the
@@ -826,6 +841,7 @@ class DocumentService:
             elif trigger == "return":
                 receipt.return_reason = fired.reason
                 details["reason"] = fired.reason
+                self._tell_sender(uow, receipt, fired.reason or "", now)
             elif trigger == "complete":
                 receipt.completed_at, receipt.completed_by = now, actor.id
                 if result_document_id is not None:

@@ -91,6 +91,16 @@ def test_each_step_reaches_who_acts_next(svc: Services, people: Org) -> None:
     assert svc.notifications.unread(org.clerk) == 0
 
 
+def test_a_returned_entry_reaches_the_sender(svc: Services, people: Org) -> None:
+    dispatched(svc, people)
+    entry = svc.queries.inbox(people.commune_clerk)[0].receipt_id
+    svc.documents.return_receipt(people.commune_clerk, entry, "Gửi nhầm đơn vị", ORIGIN)
+    (notice,) = svc.notifications.list(people.clerk)[:1]
+    assert notice.kind is NoticeKind.ENTRY_RETURNED and "Gửi nhầm đơn vị" in notice.title
+    assert [n.kind for n in svc.notifications.list(people.leader)][:1] == [
+        NoticeKind.ENTRY_RETURNED]
+
+
 def test_an_urgent_arrival_reaches_the_clerks_at_once(svc: Services, people: Org) -> None:
     dispatched(svc, people, Urgency.URGENT)
     assert kinds(svc, people.commune_clerk) == ["urgent_arrival"]
