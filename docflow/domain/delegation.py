@@ -65,11 +65,17 @@ def check_grant(authority: Authority, grantor_is_leader: bool, grantor_id: str,
         raise Invalid("the delegation is not valid", errors=errors)
 
 
+def needs_record(authority: Authority | None) -> bool:
+    """Whether signing with `authority` rests on a delegation record (KT., Q., TL., TUQ.);
+    a leader's own signature and TM. do not."""
+    return authority is not None and authority is not Authority.ON_BEHALF
+
+
 def authority_for_signing(authority: Authority | None, is_leader: bool, doc_type: str,
                           on: date, held: Iterable[Delegation]) -> Delegation | None:
     """The record that lets the actor sign with `authority` (None when none is needed), or
     Forbidden saying what is missing."""
-    if authority is None or authority is Authority.ON_BEHALF:
+    if authority is None or not needs_record(authority):
         if not is_leader:
             raise Forbidden("the leader's signature needs a leader of the drafting unit")
         return None

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import workflows
 from docflow.domain.audit import Action, AuditEvent, Origin
-from docflow.domain.delegation import Delegation, authority_for_signing
+from docflow.domain.delegation import Delegation, authority_for_signing, needs_record
 from docflow.domain.documents import Document, DocumentStatus, Revision, RevisionKind
 from docflow.domain.errors import Conflict, Invalid, NotFound, TooLarge
 from docflow.domain.notifications import NoticeKind
@@ -285,7 +285,8 @@ class SignatureService:
             today = self._clock.now().astimezone(self._limits.zone).date()
             delegation = authority_for_signing(
                 authority, Role.LEADER.value in roles, document.doc_type, today,
-                uow.delegations.held(actor.id, document.unit_code))
+                uow.delegations.held(actor.id, document.unit_code)
+                if needs_record(authority) else ())
             if delegation is not None:  # TL. and TUQ. let a chief of office sign
                 roles = roles | {Role.LEADER.value}
         check_signing(kind, roles, document.status, done, authority)
