@@ -48,7 +48,7 @@ from docflow.domain.routing import (
 )
 from docflow.domain.signatures import SignatureKind
 from docflow.services.ids import new_id
-from docflow.services.notifications import notify
+from docflow.services.notifications import notify, notify_entries
 from docflow.services.ports import (
     BlobStore,
     Clock,
@@ -266,7 +266,7 @@ class DocumentService:
         return self._advance(actor, document_id, "issue", Action.DOCUMENT_ISSUE, origin)
 
     def comment(self, actor: Actor, document_id: str, text: str, origin: Origin) -> Document:
-        """A comment on a draft under review (kept in the trail, listed by `comments`)."""
+        """A comment on a draft under review (kept in the trail, listed by `review_trail`)."""
         if not text.strip():
             raise Invalid("a comment says something")
         return self._advance(actor, document_id, "comment", Action.DOCUMENT_COMMENT, origin,
@@ -542,12 +542,10 @@ class DocumentService:
                 raise Conflict(f"only a dispatched document is recalled; this one is "
                                f"{document.status}")
             asked = uow.receipts.ask_recall(document.id, now)
-            for receipt_id, unit_code in asked:
-                notify(uow, NoticeKind.RECALL_ASKED,
-                       f"Đề nghị thu hồi văn bản {document.symbol}: {reason.strip()[:200]}",
-                       f"recall:{receipt_id}", now, units=[unit_code],
-                       roles=[Role.CLERK.value, Role.LEADER.value], document_id=document.id,
-                       receipt_id=receipt_id)
+            notify_entries(uow, NoticeKind.RECALL_ASKED,
+                           f"Đề nghị thu hồi văn bản {document.symbol}: {reason.strip()[:200]}",
+                           "recall", now, asked, [Role.CLERK.value, Role.LEADER.value],
+                           document_id=document.id)
             document.recalled_at, document.recall_reason = now, reason.strip()
             document.updated_at = now
             uow.documents.save(document)

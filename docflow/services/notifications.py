@@ -17,7 +17,7 @@ from docflow.domain.documents import Urgency
 from docflow.domain.notifications import Notice, NoticeKind
 from docflow.domain.org import Actor
 from docflow.services.ids import new_id
-from docflow.services.ports import Clock, Mailer, UnitOfWork, UnitOfWorkFactory
+from docflow.services.ports import Clock, Deadline, Mailer, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,18 @@ def notify(uow: UnitOfWork, kind: NoticeKind, title: str, key: str, at: datetime
     return uow.notifications.add_many([
         Notice(id=new_id(), user_id=p, kind=kind, title=title, key=key, created_at=at,
                document_id=document_id, receipt_id=receipt_id) for p in sorted(people)])
+
+
+def notify_entries(uow: UnitOfWork, kind: NoticeKind, title: str, key: str, at: datetime,
+                   entries: Sequence[tuple[str, str]], roles: Iterable[str], *,
+                   document_id: str | None = None) -> int:
+    """Notify the holders of `roles` in each entry's unit about that entry ((entry id, unit)
+    pairs; a recall asks thousands of copies back): one lookup, one insert."""
+    holders = uow.users.holding({unit for _, unit in entries}, roles)
+    return uow.notifications.add_many([
+        Notice(id=new_id(), user_id=user, kind=kind, title=title, key=f"{key}:{receipt_id}",
+               created_at=at, document_id=document_id, receipt_id=receipt_id)
+        for receipt_id, unit in entries for user in holders.get(unit, ())])
 
 
 @dataclass(frozen=True)
@@ -94,34 +106,37 @@ class NotificationService:
         horizon = cal.add_working_days(today, policy.remind_before)
         made = 0
         with self._uow() as uow:
+            # Built in memory, written in one insert each: a dispatch to thousands of units
+            # left unregistered is thousands of reminders, not thousands of round trips.
+            notices = []
             for d in uow.receipts.deadlines(horizon):
-                late = cal.working_days_between(d.deadline, today)
                 if d.deadline >= today:
-                    made += notify(uow, NoticeKind.DUE_SOON,
-                                   f"Sắp đến hạn xử lý ({d.deadline:%d/%m/%Y}): {d.label}",
-                                   f"due:{d.receipt_id}:{d.deadline}", now, users=[d.lead_id],
-                                   document_id=d.document_id, receipt_id=d.receipt_id)
+                    notices.append(_about(d, now, d.lead_id, NoticeKind.DUE_SOON,
+                                          f"Sắp đến hạn xử lý ({d.deadline:%d/%m/%Y}): "
+                                          f"{d.label}", f"due:{d.receipt_id}:{d.deadline}"))
                     continue
-                made += notify(uow, NoticeKind.OVERDUE,
-                               f"Quá hạn xử lý {late} ngày làm việc: {d.label}",
-                               f"overdue:{d.receipt_id}:{today}", now, users=[d.lead_id],
-                               document_id=d.document_id, receipt_id=d.receipt_id)
+                late = cal.working_days_between(d.deadline, today)
+                notices.append(_about(d, now, d.lead_id, NoticeKind.OVERDUE,
+                                      f"Quá hạn xử lý {late} ngày làm việc: {d.label}",
+                                      f"overdue:{d.receipt_id}:{today}"))
                 if late >= policy.escalate_after:
-                    made += notify(uow, NoticeKind.ESCALATED,
-                                   f"Việc đã giao quá hạn (hạn {d.deadline:%d/%m/%Y}): "
-                                   f"{d.label}", f"escalated:{d.receipt_id}:{d.deadline}",
-                                   now, users=[d.assigned_by], document_id=d.document_id,
-                                   receipt_id=d.receipt_id)
+                    notices.append(_about(d, now, d.assigned_by, NoticeKind.ESCALATED,
+                                          f"Việc đã giao quá hạn (hạn {d.deadline:%d/%m/%Y}): "
+                                          f"{d.label}",
+                                          f"escalated:{d.receipt_id}:{d.deadline}"))
+            made += uow.notifications.add_many(notices)
             start_of_day = datetime.combine(today, time(), self._zone)
-            for w in uow.receipts.waiting(start_of_day):
-                arrived = w.delivered_at.astimezone(self._zone).date()
-                if registration_due(arrived, Urgency(w.urgency), cal) >= today:
-                    continue
-                made += notify(uow, NoticeKind.REGISTER_DUE,
-                               f"Văn bản đến chưa được vào sổ (đến ngày {arrived:%d/%m/%Y}): "
-                               f"{w.label}", f"register:{w.receipt_id}", now,
-                               units=[w.unit_code], roles=["clerk"],
-                               document_id=w.document_id, receipt_id=w.receipt_id)
+            late_entries = [w for w in uow.receipts.waiting(start_of_day)
+                            if registration_due(w.delivered_at.astimezone(self._zone).date(),
+                                                Urgency(w.urgency), cal) < today]
+            holders = uow.users.holding({w.unit_code for w in late_entries}, ["clerk"])
+            made += uow.notifications.add_many([
+                Notice(id=new_id(), user_id=user, kind=NoticeKind.REGISTER_DUE,
+                       title=f"Văn bản đến chưa được vào sổ (đến ngày "
+                             f"{w.delivered_at.astimezone(self._zone):%d/%m/%Y}): {w.label}",
+                       key=f"register:{w.receipt_id}", created_at=now,
+                       document_id=w.document_id, receipt_id=w.receipt_id)
+                for w in late_entries for user in holders.get(w.unit_code, ())])
             made += self._reports(uow, now, today, horizon)
             uow.commit()
         return made
@@ -161,6 +176,12 @@ class NotificationService:
                 uow.commit()
             sent += 1
         return sent
+
+
+def _about(d: Deadline, at: datetime, user: str, kind: NoticeKind, title: str, key: str
+           ) -> Notice:
+    return Notice(id=new_id(), user_id=user, kind=kind, title=title, key=key, created_at=at,
+                  document_id=d.document_id, receipt_id=d.receipt_id)
 
 
 def _mail_body(notice: Notice) -> str:

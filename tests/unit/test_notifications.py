@@ -101,6 +101,14 @@ def test_a_returned_entry_reaches_the_sender(svc: Services, people: Org) -> None
         NoticeKind.ENTRY_RETURNED]
 
 
+def test_a_recall_reaches_every_copys_clerks_and_leaders(svc: Services, people: Org) -> None:
+    doc_id = dispatched(svc, people)
+    assert svc.documents.recall(people.clerk, doc_id, "Sai sót", ORIGIN) == 1
+    for who in (people.commune_clerk, people.commune_leader):
+        (notice,) = svc.notifications.list(who)
+        assert notice.kind is NoticeKind.RECALL_ASKED and notice.receipt_id is not None
+
+
 def test_an_urgent_arrival_reaches_the_clerks_at_once(svc: Services, people: Org) -> None:
     dispatched(svc, people, Urgency.URGENT)
     assert kinds(svc, people.commune_clerk) == ["urgent_arrival"]
