@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from docflow.bootstrap import Services, bootstrap
@@ -114,6 +114,29 @@ def test_the_database_refuses_a_number_given_twice(svc: Services, people: Org) -
         row["id"] = "00000000-0000-4000-8000-000000000001"
         with pytest.raises(IntegrityError):
             conn.execute(insert(t.documents).values(**row))
+
+
+def test_the_trail_is_append_only(svc: Services, people: Org) -> None:
+    """The database itself refuses to change or remove an audit event (both engines), and to
+    empty the table (PostgreSQL); the downgrade takes the triggers away again."""
+    from sqlalchemy import delete, text, update
+    from sqlalchemy.exc import DatabaseError
+
+    issued_document(svc, people)
+    a = t.audit_events.c
+    with svc.engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(t.audit_events)).scalar_one()
+        for change in (update(t.audit_events).values(action="document.view"),
+                       delete(t.audit_events).where(a.id == 1)):
+            with pytest.raises(DatabaseError, match="append-only"):
+                conn.execute(change)
+            conn.rollback()
+        if svc.engine.dialect.name == "postgresql":
+            with pytest.raises(DatabaseError, match="append-only"):
+                conn.execute(text("TRUNCATE audit_events"))
+            conn.rollback()
+        assert conn.execute(select(func.count()).select_from(t.audit_events)).scalar_one() \
+            == count
 
 
 def _allocate(url: str, count: int, out: object) -> None:
