@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from docflow.domain.audit import Action, AuditEvent, Origin
 from docflow.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
@@ -63,6 +63,13 @@ class IdentityService:
             if user is None or not user.active:
                 return None
             return self._actor(uow, user)
+
+    def usernames(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """User id → username, for answers that name people the way requests do."""
+        wanted = set(user_ids)
+        with self._uow() as uow:
+            found = {i: u.username for i in wanted if (u := uow.users.get(i)) is not None}
+        return found
 
     def actor_by_username(self, username: str) -> Actor | None:
         """The actor for an account, for trusted local callers (CLI, demo): no password."""

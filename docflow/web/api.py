@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -408,15 +409,23 @@ def batch_progress(batch_id: str) -> ResponseReturnValue:
     return {"id": batch_id, **_batch_body(services().batches.items(current_actor(), batch_id))}
 
 
+def _usernames(user_ids: list[str]) -> Callable[[str], str]:
+    """Name people as requests do (usernames); an id nobody has any more stays an id."""
+    found = services().identity.usernames(user_ids)
+    return lambda user_id: found.get(user_id, user_id)
+
+
 def _consultation(c: Consultation) -> dict[str, Any]:
     tally = c.tally()
+    name = _usernames([c.asked_by, *c.participants, *(o.user_id for o in c.opinions)])
     return {"id": c.id, "document_id": c.document_id, "unit_code": c.unit_code,
-            "asked_by": c.asked_by, "question": c.question,
-            "participants": list(c.participants), "quorum": c.quorum,
+            "asked_by": name(c.asked_by), "question": c.question,
+            "participants": [name(p) for p in c.participants], "quorum": c.quorum,
             "deadline": c.deadline.isoformat() if c.deadline else None,
             "status": c.status.value, "workflow_version": c.workflow_version,
             "created_at": c.created_at.isoformat(),
-            "opinions": [{"user_id": o.user_id, "answer": o.answer.value, "comment": o.comment,
+            "opinions": [{"user_id": o.user_id, "username": name(o.user_id),
+                          "answer": o.answer.value, "comment": o.comment,
                           "at": o.at.isoformat()} for o in c.opinions],
             "tally": {"agree": tally.agree, "disagree": tally.disagree, "other": tally.other,
                       "pending": tally.pending, "majority_agrees": tally.majority_agrees},
@@ -523,8 +532,10 @@ def incoming_register() -> ResponseReturnValue:
 
 
 def _delegation(d: Delegation) -> dict[str, Any]:
-    return {"id": d.id, "unit_code": d.unit_code, "grantor": d.grantor_id,
-            "grantee": d.grantee_id, "authority": d.authority.value,
+    name = _usernames([d.grantor_id, d.grantee_id])
+    return {"id": d.id, "unit_code": d.unit_code, "grantor": name(d.grantor_id),
+            "grantee": name(d.grantee_id), "grantee_id": d.grantee_id,
+            "authority": d.authority.value,
             "doc_types": sorted(d.doc_types), "valid_from": d.valid_from.isoformat(),
             "valid_to": d.valid_to.isoformat(), "reason": d.reason,
             "created_at": d.created_at.isoformat(),
@@ -656,12 +667,18 @@ def _receipt_body(receipt_id: str) -> dict[str, Any]:
     body["validation"] = None if outcome is None else {
         "verdict": outcome.verdict, "summary": outcome.summary(), "report": outcome.report}
     assignment, notes = services().handling.handling(actor, receipt_id)
+    people = [*([assignment.lead_id, *assignment.coordinators, *assignment.informed,
+                  assignment.assigned_by] if assignment else []), *(n.author_id for n in notes)]
+    name = _usernames(people)
     body["assignment"] = None if assignment is None else {
-        "id": assignment.id, "annotation": assignment.annotation, "lead": assignment.lead_id,
-        "coordinators": list(assignment.coordinators), "informed": list(assignment.informed),
-        "deadline": assignment.deadline.isoformat(), "assigned_by": assignment.assigned_by,
+        "id": assignment.id, "annotation": assignment.annotation,
+        "lead": name(assignment.lead_id), "lead_id": assignment.lead_id,
+        "coordinators": [name(i) for i in assignment.coordinators],
+        "informed": [name(i) for i in assignment.informed],
+        "deadline": assignment.deadline.isoformat(),
+        "assigned_by": name(assignment.assigned_by),
         "assigned_at": assignment.assigned_at.isoformat()}
-    body["progress"] = [{"author": n.author_id, "text": n.text, "at": n.at.isoformat()}
+    body["progress"] = [{"author": name(n.author_id), "text": n.text, "at": n.at.isoformat()}
                         for n in notes]
     body["duplicates"] = [serialize.duplicate(d) for d in svc.duplicates(actor, receipt_id)]
     return body

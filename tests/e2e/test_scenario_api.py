@@ -142,8 +142,10 @@ def test_province_communes_branches_with_a_merger(world: tuple[Services, Flask, 
     wait_until(lambda: any(i["document_id"] == doc_id
                            for i in b1.get("/api/v1/inbox")["items"]))
     b1.post(f"/api/v1/receipts/{entry(b1, doc_id)}/register")
-    x1.post(f"/api/v1/receipts/{x1_entry}/progress", 201,
-            json={"text": "Đã chuyển hai chi hội"})
+    handled = x1.post(f"/api/v1/receipts/{x1_entry}/progress", 201,
+                      json={"text": "Đã chuyển hai chi hội"})
+    assert (handled["assignment"]["lead"], handled["assignment"]["assigned_by"],
+            handled["progress"][0]["author"]) == ("x1clerk", "x1leader", "x1clerk")
     assert [n["kind"] for n in x1.get("/api/v1/notifications")["items"]] == ["assigned"]
 
     # Commune 3 returns it, with its reason; commune 2 registers it and is then merged.
