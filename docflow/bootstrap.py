@@ -183,7 +183,7 @@ def bootstrap(
         queries=QueryService(uow, SqlReadModel(engine), clock, settings.timezone),
         signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
-        handling=HandlingService(uow, clock, settings.timezone, calendar),
+        handling=HandlingService(uow, clock, settings.timezone, calendar, documents),
         delegations=DelegationService(uow, clock), maintenance=maintenance,
         reports=ReportService(uow, clock, settings.timezone, blobs, PdfCompiler()),
         notifications=notifications,

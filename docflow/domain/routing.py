@@ -103,6 +103,8 @@ class Dispatch:
     sender_unit: str | None = None
     """None: the issuing unit sent it. Otherwise a recipient unit that forwarded it to its own
     sub-units (the cascade)."""
+    deadline: date | None = None
+    """The handling deadline the entries start with (sub-units named to coordinate)."""
 
 
 @dataclass
@@ -218,6 +220,9 @@ class Assignment:
     deadline: date
     assigned_by: str
     assigned_at: datetime
+    units: tuple[tuple[str, str], ...] = ()
+    """Sub-units named as well: (unit code, ``coordinator`` or ``informed``); each gets the
+    document passed down, coordinators with the deadline."""
 
 
 @dataclass(frozen=True)

@@ -436,8 +436,8 @@ class DocumentService:
         self._queue.enqueue(VALIDATE_JOB, dispatch.id)
         return dispatch
 
-    def forward(self, actor: Actor, receipt_id: str, target: DispatchTarget, origin: Origin
-                ) -> Dispatch:
+    def forward(self, actor: Actor, receipt_id: str, target: DispatchTarget, origin: Origin,
+                *, deadline: date | None = None) -> Dispatch:
         """A recipient unit passes a registered document down to its own sub-units (the
         cascade): the same file, fanned out by the same background job; the issuer sees the
         whole tree (`QueryService.cascade`)."""
@@ -462,7 +462,7 @@ class DocumentService:
                                 created_by=actor.id, created_at=now, target=target,
                                 status=DispatchStatus.PENDING,
                                 revision_sha256=received.revision_sha256 if received else None,
-                                sender_unit=unit.code)
+                                sender_unit=unit.code, deadline=deadline)
             uow.dispatches.add(dispatch)
             uow.audit.append(AuditEvent(
                 at=now, action=Action.RECEIPT_FORWARD, object_type="receipt",
@@ -634,7 +634,7 @@ class DocumentService:
                 Receipt(id=new_id(), dispatch_id=dispatch.id,
                         document_id=dispatch.document_id, unit_code=code,
                         status=ReceiptStatus(RECEIPT.initial), delivered_at=now, updated_at=now,
-                        workflow_version=RECEIPT.version,
+                        workflow_version=RECEIPT.version, deadline=dispatch.deadline,
                         # A forward still pending when the document was recalled delivers
                         # copies already asked back.
                         recall=RecallStatus.ASKED if document.recalled_at else None)

@@ -12,11 +12,18 @@ from zoneinfo import ZoneInfo
 
 from docflow.domain.audit import Action, AuditEvent, Origin
 from docflow.domain.calendar import WorkingCalendar
-from docflow.domain.errors import Invalid, NotFound
+from docflow.domain.errors import Conflict, Invalid, NotFound
 from docflow.domain.notifications import NoticeKind
 from docflow.domain.org import Actor
-from docflow.domain.routing import Assignment, ProgressNote, Receipt, ReceiptStatus
+from docflow.domain.routing import (
+    Assignment,
+    DispatchTarget,
+    ProgressNote,
+    Receipt,
+    ReceiptStatus,
+)
 from docflow.services.documents import (
+    DocumentService,
     incoming,
     load_visible,
     own_entry,
@@ -32,11 +39,13 @@ class HandlingService:
     """Assign, report progress, extend; completion is `DocumentService.complete_receipt`."""
 
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, timezone: str,
-                 calendar: WorkingCalendar | None = None) -> None:
+                 calendar: WorkingCalendar | None = None,
+                 documents: DocumentService | None = None) -> None:
         self._uow = uow
         self._clock = clock
         self._zone = ZoneInfo(timezone)
         self._calendar = calendar or WorkingCalendar()
+        self._documents = documents
 
     def deadline_in(self, working_days: int) -> date:
         """The day `working_days` working days from today (holidays skipped): what a leader
@@ -48,13 +57,18 @@ class HandlingService:
 
     def assign(self, actor: Actor, receipt_id: str, annotation: str, lead: str,
                deadline: date, origin: Origin, *, coordinators: Sequence[str] = (),
-               informed: Sequence[str] = ()) -> Assignment:
+               informed: Sequence[str] = (), coordinator_units: Sequence[str] = (),
+               informed_units: Sequence[str] = ()) -> Assignment:
         """The leader's annotation and who handles the entry, by when (usernames, all members
-        of the recipient unit; nobody in two roles). Assigning again replaces the previous
-        assignment, which stays in the trail."""
+        of the recipient unit; nobody in two roles), and sub-units that coordinate or are
+        informed: the document is passed down to them, coordinators' copies due on the same
+        day. Assigning again replaces the previous assignment, which stays in the trail."""
         now = self._clock.now()
         names = [lead, *coordinators, *informed]
+        unit_codes = [*coordinator_units, *informed_units]
         errors = []
+        if len(set(unit_codes)) != len(unit_codes):
+            errors.append("a sub-unit is named in two roles, or twice")
         if not annotation.strip():
             errors.append("the annotation (bút phê) is empty")
         if not lead.strip():
@@ -74,14 +88,20 @@ class HandlingService:
             problems += [f"{n} is not a member of {receipt.unit_code}" for n in names
                          if n in people and receipt.unit_code not in
                          {m.unit_code for m in uow.users.memberships(people[n].id)}]
+            problems += self._sub_unit_problems(uow, receipt.unit_code, unit_codes,
+                                                now.astimezone(self._zone).date())
             if problems:
                 raise Invalid("the assignment is not valid", errors=problems)
+            if unit_codes and self._documents is None:
+                raise Conflict("this service was built without passing documents down")
             assignment = Assignment(
                 id=new_id(), receipt_id=receipt.id, annotation=annotation.strip(),
                 lead_id=people[lead].id,
                 coordinators=tuple(people[n].id for n in coordinators),
                 informed=tuple(people[n].id for n in informed), deadline=deadline,
-                assigned_by=actor.id, assigned_at=now)
+                assigned_by=actor.id, assigned_at=now,
+                units=tuple([(c, "coordinator") for c in coordinator_units]
+                            + [(c, "informed") for c in informed_units]))
             uow.assignments.add(assignment)
             receipt.status = ReceiptStatus(fired.target)
             receipt.deadline = deadline
@@ -91,7 +111,8 @@ class HandlingService:
             self._audit(uow, Action.RECEIPT_ASSIGN, receipt, actor, origin, {
                 "from": fired.source, "to": fired.target, "annotation": assignment.annotation,
                 "lead": lead, "coordinators": list(coordinators), "informed": list(informed),
-                "deadline": deadline.isoformat()})
+                "coordinator_units": list(coordinator_units),
+                "informed_units": list(informed_units), "deadline": deadline.isoformat()})
             label = _label(uow, receipt)
             for role, ids in (("Chủ trì", [assignment.lead_id]),
                               ("Phối hợp", assignment.coordinators),
@@ -102,7 +123,27 @@ class HandlingService:
                        document_id=receipt.document_id, receipt_id=receipt.id,
                        skip=[actor.id])
             uow.commit()
+        # The sub-units' copies: the cascade's own path (its checks ran above), after the
+        # assignment, so a lost job is requeued like any forward.
+        for codes, due in ((coordinator_units, deadline), (informed_units, None)):
+            if codes and self._documents is not None:
+                self._documents.forward(actor, receipt_id, DispatchTarget(unit_codes=tuple(codes)),
+                                        origin, deadline=due)
         return assignment
+
+    @staticmethod
+    def _sub_unit_problems(uow: UnitOfWork, unit_code: str, codes: Sequence[str],
+                           today: date) -> list[str]:
+        if not codes:
+            return []
+        units = uow.units.get_many([unit_code, *codes])
+        own = units[unit_code]
+        problems = [f"no such unit: {c}" for c in codes if c not in units]
+        problems += [f"{c} is not a sub-unit of {unit_code}" for c in codes if c in units
+                     and (c == unit_code or not units[c].is_within(own.path))]
+        problems += [f"{c} was merged or closed" for c in codes if c in units
+                     and not units[c].is_active(today)]
+        return problems
 
     def progress(self, actor: Actor, receipt_id: str, text: str, origin: Origin
                  ) -> ProgressNote:

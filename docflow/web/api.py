@@ -677,7 +677,8 @@ def _receipt_body(receipt_id: str) -> dict[str, Any]:
         "informed": [name(i) for i in assignment.informed],
         "deadline": assignment.deadline.isoformat(),
         "assigned_by": name(assignment.assigned_by),
-        "assigned_at": assignment.assigned_at.isoformat()}
+        "assigned_at": assignment.assigned_at.isoformat(),
+        "units": [{"unit_code": code, "as": role} for code, role in assignment.units]}
     body["progress"] = [{"author": name(n.author_id), "text": n.text, "at": n.at.isoformat()}
                         for n in notes]
     body["duplicates"] = [serialize.duplicate(d) for d in svc.duplicates(actor, receipt_id)]
@@ -780,7 +781,9 @@ def assign_receipt(receipt_id: str) -> ResponseReturnValue:
         actor, receipt_id, str(body.get("annotation", "")), str(body.get("lead", "")),
         deadline, origin(),
         coordinators=_str_list(body.get("coordinators"), "coordinators", "usernames"),
-        informed=_str_list(body.get("informed"), "informed", "usernames"))
+        informed=_str_list(body.get("informed"), "informed", "usernames"),
+        coordinator_units=_str_list(body.get("coordinator_units"), "coordinator_units"),
+        informed_units=_str_list(body.get("informed_units"), "informed_units"))
     return _receipt_body(receipt_id), 201
 
 

@@ -216,6 +216,13 @@ def openapi_document() -> dict[str, Any]:
                                    "coordinators": {"type": "array",
                                                     "items": {"type": "string"}},
                                    "informed": {"type": "array", "items": {"type": "string"}},
+                                   "coordinator_units": {
+                                       "type": "array", "items": {"type": "string"},
+                                       "description": "sub-units that coordinate: the "
+                                                      "document is passed down to them, due "
+                                                      "on the deadline"},
+                                   "informed_units": {"type": "array",
+                                                      "items": {"type": "string"}},
                                    "deadline": {"type": "string", "format": "date"},
                                    "working_days": {"type": "integer", "minimum": 1,
                                                     "maximum": 366}}}))},

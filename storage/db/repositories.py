@@ -634,7 +634,8 @@ class SqlDispatches(_Repo):
             id=dispatch.id, document_id=dispatch.document_id, created_by=dispatch.created_by,
             created_at=_utc(dispatch.created_at), target=_target_json(dispatch.target),
             status=dispatch.status.value, recipient_count=dispatch.recipient_count,
-            revision_sha256=dispatch.revision_sha256, sender_unit=dispatch.sender_unit))
+            revision_sha256=dispatch.revision_sha256, sender_unit=dispatch.sender_unit,
+            deadline=dispatch.deadline))
 
     def get(self, dispatch_id: str, *, for_update: bool = False) -> Dispatch | None:
         row = self._by_id(t.dispatches, dispatch_id, for_update=for_update)
@@ -647,7 +648,8 @@ class SqlDispatches(_Repo):
             target=DispatchTarget(tuple(target.get("units") or ()), target.get("level"),
                                   target.get("under")),
             status=DispatchStatus(row.status), recipient_count=row.recipient_count,
-            revision_sha256=row.revision_sha256, sender_unit=row.sender_unit)
+            revision_sha256=row.revision_sha256, sender_unit=row.sender_unit,
+            deadline=row.deadline)
 
     def forwarded_by(self, document_id: str, unit_code: str) -> int:
         d = t.dispatches.c
@@ -885,7 +887,8 @@ class SqlAssignments(_Repo):
         self.conn.execute(insert(t.assignments).values(
             id=a.id, receipt_id=a.receipt_id, annotation=a.annotation, lead_id=a.lead_id,
             coordinators=list(a.coordinators), informed=list(a.informed), deadline=a.deadline,
-            assigned_by=a.assigned_by, assigned_at=_utc(a.assigned_at)))
+            assigned_by=a.assigned_by, assigned_at=_utc(a.assigned_at),
+            units=[{"unit": code, "as": role} for code, role in a.units]))
 
     def current(self, receipt_id: str) -> Assignment | None:
         a = t.assignments.c
@@ -897,7 +900,8 @@ class SqlAssignments(_Repo):
             id=str(row.id), receipt_id=str(row.receipt_id), annotation=row.annotation,
             lead_id=str(row.lead_id), coordinators=tuple(row.coordinators),
             informed=tuple(row.informed), deadline=row.deadline,
-            assigned_by=str(row.assigned_by), assigned_at=_utc(row.assigned_at))
+            assigned_by=str(row.assigned_by), assigned_at=_utc(row.assigned_at),
+            units=tuple((str(u["unit"]), str(u["as"])) for u in row.units or ()))
 
     def add_note(self, note: ProgressNote) -> None:
         self.conn.execute(insert(t.progress_notes).values(

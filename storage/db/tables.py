@@ -164,6 +164,7 @@ dispatches = Table(
     Column("recipient_count", Integer, nullable=False, default=0),
     Column("revision_sha256", String(64), nullable=True),
     Column("sender_unit", String(13), ForeignKey("units.code"), nullable=True),
+    Column("deadline", Date, nullable=True),
     Index("ix_dispatches_status_created_at", "status", "created_at"),
 )
 
@@ -328,6 +329,8 @@ assignments = Table(
     Column("lead_id", ID, ForeignKey("users.id"), nullable=False),
     Column("coordinators", JSON, nullable=False),
     Column("informed", JSON, nullable=False),
+    # Sub-units named too: [{"unit": code, "as": "coordinator" | "informed"}]
+    Column("units", JSON, nullable=False, server_default=text("'[]'")),
     Column("deadline", Date, nullable=False),
     Column("assigned_by", ID, ForeignKey("users.id"), nullable=False),
     Column("assigned_at", TS, nullable=False),

@@ -154,3 +154,37 @@ def test_overdue_entries_are_listed_for_their_unit(services: Services, org: Org,
     client = create_app(services).test_client()
     client.post("/api/v1/session", json={"username": "x1clerk", "password": PASSWORD})
     assert client.get("/api/v1/inbox?overdue=1").json["items"] == []  # type: ignore[index]
+
+
+def test_sub_units_coordinate_or_are_informed(services: Services, org: Org, entry: str) -> None:
+    """A commune leader names branches too: each gets the document passed down, the
+    coordinating one due on the assignment's deadline."""
+    from docflow.domain.org import Level
+    from docflow.services.org import UnitRow
+
+    services.org.import_org(OrgImport(
+        levels=[Level("branch", "Chi hội", 3)],
+        units=[UnitRow("t", "P01.X1.B1", "Chi hội Một", "CH1", "branch", "P01.X1"),
+               UnitRow("t", "P01.X1.B2", "Chi hội Hai", "CH2", "branch", "P01.X1")],
+        users=[UserRow("t", "b1clerk", "Văn thư chi hội", "P01.X1.B1", "clerk"),
+               UserRow("t", "b2clerk", "Văn thư chi hội", "P01.X1.B2", "clerk")]), ORIGIN)
+    with pytest.raises(Invalid) as refused:
+        services.handling.assign(org.commune_leader, entry, "Giao", "x1lan", SOON, ORIGIN,
+                                 coordinator_units=["P01.X2", "P01.X1.B1"],
+                                 informed_units=["P01.X1.B1"])
+    assert set(refused.value.errors) == {"a sub-unit is named in two roles, or twice"}
+    with pytest.raises(Invalid) as refused:
+        services.handling.assign(org.commune_leader, entry, "Giao", "x1lan", SOON, ORIGIN,
+                                 coordinator_units=["P01.X2", "NOPE"])
+    assert set(refused.value.errors) == {"P01.X2 is not a sub-unit of P01.X1",
+                                         "no such unit: NOPE"}
+    made = services.handling.assign(org.commune_leader, entry, "Chi hội Một phối hợp",
+                                    "x1lan", SOON, ORIGIN, coordinator_units=["P01.X1.B1"],
+                                    informed_units=["P01.X1.B2"])
+    assert made.units == (("P01.X1.B1", "coordinator"), ("P01.X1.B2", "informed"))
+    services.queue.join()  # type: ignore[attr-defined]
+    b1 = services.queries.inbox(person(services, "b1clerk"))
+    b2 = services.queries.inbox(person(services, "b2clerk"))
+    assert [e.deadline for e in b1] == [SOON]
+    assert [e.deadline for e in b2] == [None]
+    assert services.handling.handling(org.commune_leader, entry)[0] == made
