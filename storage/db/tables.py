@@ -61,6 +61,8 @@ units = Table(
     Index("ix_units_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),
     Index("ix_units_level_path", "level", "path", postgresql_ops={"path": "varchar_pattern_ops"}),
     Index("ix_units_parent_code", "parent_code"),
+    # Every actor's roles reach the units merged into theirs: looked up on each request.
+    Index("ix_units_successor_code", "successor_code"),
 )
 
 users = Table(
