@@ -29,9 +29,12 @@ CLI = Origin(via="cli")
 def _services(ctx: click.Context, *, upgrade_embedded: bool = False) -> Services:
     try:
         settings = Settings.from_env(os.environ)
-    except ConfigError as exc:
+        # Bad organisation workflows, holiday years or mail settings stop the start here.
+        services = bootstrap(settings, upgrade_embedded=upgrade_embedded)
+    except (ConfigError, workflows_engine.DefinitionError) as exc:
         raise click.ClickException(f"configuration: {exc}") from exc
-    services = bootstrap(settings, upgrade_embedded=upgrade_embedded)
+    except Invalid as exc:
+        raise click.ClickException("configuration: " + _fail(exc).message) from exc
     ctx.call_on_close(services.close)
     return services
 

@@ -54,3 +54,24 @@ def test_the_production_shape_names_only_settings_docflow_reads() -> None:
     for name in ("docker-compose.yml", "deploy/env.example"):
         named = set(re.findall(r"DOCFLOW_[A-Z0-9_]+", (root / name).read_text("utf-8")))
         assert named - read - compose_only == set(), name
+
+
+def test_a_bad_organisation_file_stops_the_start_with_its_name(tmp_path: Path) -> None:
+    """A broken workflow variant or holiday year is named, not a traceback."""
+    from click.testing import CliRunner
+
+    from docflow.cli import main
+
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "broken.json").write_text('{"name": "x", "version": 1', "utf-8")
+    days = tmp_path / "days"
+    days.mkdir()
+    (days / "VN-2030.json").write_text('{"year": 2030, "holidays": [{"date": "2030-13-01"}]}',
+                                       "utf-8")
+    for name, folder, expected in (("DOCFLOW_WORKFLOWS_DIR", flows, "broken.json"),
+                                   ("DOCFLOW_CALENDAR_DIR", days, "VN-2030.json")):
+        result = CliRunner().invoke(main, ["blobs", "sweep"], env={
+            "DOCFLOW_DATA_DIR": str(tmp_path / "data"), name: str(folder)})
+        assert result.exit_code == 1 and expected in result.output, result.output
+        assert "Traceback" not in result.output
