@@ -17,6 +17,7 @@ from docflow.domain.documents import Urgency
 from docflow.domain.notifications import Notice, NoticeKind
 from docflow.domain.org import Actor
 from docflow.services.ids import new_id
+from docflow.services.paging import page_size
 from docflow.services.ports import Clock, Deadline, Mailer, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,11 @@ class NotificationService:
         return self._mailer is not None
 
     def list(self, actor: Actor, *, unread: bool = False, limit: int = 50,
-             before: tuple[datetime, str] | None = None) -> list[Notice]:
-        """The actor's own notices, newest first."""
+             before: str | None = None) -> list[Notice]:
+        """The actor's own notices, newest first (`page_size(limit)` of them)."""
         with self._uow() as uow:
             return uow.notifications.for_user(actor.id, unread=unread,
-                                              limit=max(1, min(limit, 200)), before=before)
+                                              limit=page_size(limit), before=before)
 
     def unread(self, actor: Actor) -> int:
         with self._uow() as uow:

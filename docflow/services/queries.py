@@ -12,6 +12,7 @@ from docflow.domain.org import Actor
 from docflow.domain.routing import CascadeEntry, Counts, subtree_counts
 from docflow.domain.search import terms
 from docflow.services.documents import audit_paths, load_visible
+from docflow.services.paging import page_size
 from docflow.services.ports import Clock, UnitOfWorkFactory
 
 
@@ -242,8 +243,3 @@ class QueryService:
                                             document.reply_due, today)
             children = [replace(c, subtree=counts_by_root[c.path]) for c in children]
         return CascadeView(levels=levels, parent=unit, children=children)
-
-
-def page_size(limit: int) -> int:
-    """How many rows a list returns for the `limit` asked: 1 to 500."""
-    return max(1, min(limit, 500))

@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any, BinaryIO, TypeVar, cast
 from zoneinfo import ZoneInfo
@@ -28,8 +28,8 @@ from docflow.domain.errors import Invalid
 from docflow.domain.reports import ReportRequest
 from docflow.domain.routing import Counts, DispatchTarget
 from docflow.domain.signatures import Authority, BatchItem, SignatureKind, SignatureRecord
+from docflow.services.paging import page_size
 from docflow.services.ports import RemotePreparation
-from docflow.services.queries import page_size
 from docflow.services.uploads import spool
 from docflow.web import serialize
 from docflow.web.auth import begin_session, current_actor, end_session, origin, services
@@ -812,12 +812,12 @@ def list_notifications() -> ResponseReturnValue:
     unread ones."""
     actor = current_actor()
     svc = services().notifications
-    limit = _limit(request.args.get("limit"))
+    limit = request.args.get("limit", 50, type=int)
     items = svc.list(actor, unread=request.args.get("unread") in ("1", "true"), limit=limit,
-                     before=_notice_cursor(request.args.get("before")))
+                     before=request.args.get("before"))
     return {"items": [serialize.notice(n) for n in items], "unread": svc.unread(actor),
             "next": serialize.cursor(items[-1].created_at, items[-1].id)
-            if len(items) == limit else None}
+            if len(items) == page_size(limit) else None}
 
 
 @bp.post("/notifications/read")
@@ -828,23 +828,6 @@ def read_notifications() -> ResponseReturnValue:
     chosen = None if ids is None else _str_list(ids, "ids")
     marked = services().notifications.mark_read(current_actor(), chosen)
     return {"marked": marked}
-
-
-def _notice_cursor(raw: str | None) -> tuple[datetime, str] | None:
-    if not raw:
-        return None
-    at, _, ident = raw.partition("|")
-    try:
-        return datetime.fromisoformat(at), ident
-    except ValueError as exc:
-        raise Invalid("'before' is a cursor from an earlier page") from exc
-
-
-def _limit(raw: str | None) -> int:
-    try:
-        return max(1, min(int(raw or 50), 200))
-    except ValueError as exc:
-        raise Invalid("'limit' is a number") from exc
 
 
 @bp.post("/units/merge")

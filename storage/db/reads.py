@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Engine, case, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Engine, case, func, literal, or_, select
 
 from docflow.domain.routing import CascadeEntry, ReceiptStatus
 from docflow.services.queries import (
@@ -19,20 +19,11 @@ from docflow.services.queries import (
 )
 from storage.db import tables as t
 from storage.db.repositories import _utc, utc
+from storage.db.repositories import keyset_before as _before
 
 
 def encode_cursor(at: datetime, ident: str) -> str:
     return f"{_utc(at).isoformat()}|{ident}"
-
-
-def _decode(cursor: str | None) -> tuple[datetime, str] | None:
-    if not cursor or "|" not in cursor:
-        return None
-    at, ident = cursor.split("|", 1)
-    try:
-        return _utc(datetime.fromisoformat(at)), ident
-    except ValueError:
-        return None
 
 
 class SqlReadModel:
@@ -207,11 +198,3 @@ def _under(path: Any, prefixes: list[str] | None) -> list[ColumnElement[bool]]:
         return []
     return [or_(*(path.startswith(p, autoescape=True) for p in prefixes))] if prefixes \
         else [literal(False)]
-
-
-def _before(stmt: Any, keys: tuple[Any, Any], cursor: str | None) -> Any:
-    decoded = _decode(cursor)
-    if decoded is None:
-        return stmt
-    bound = (literal(v, type_=k.type) for k, v in zip(keys, decoded, strict=True))
-    return stmt.where(tuple_(*keys) < tuple_(*bound))

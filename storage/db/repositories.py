@@ -20,8 +20,10 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -1045,6 +1047,26 @@ class SqlAudit(_Repo):
                            details=dict(r.details)) for r in rows]
 
 
+def _decode(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor or "|" not in cursor:
+        return None
+    at, ident = cursor.split("|", 1)
+    try:
+        return _utc(datetime.fromisoformat(at)), ident
+    except ValueError:
+        return None
+
+
+def keyset_before(stmt: Any, keys: tuple[Any, Any], cursor: str | None) -> Any:
+    """`stmt` continued after the item `cursor` names (``time|id``, newest first); a cursor
+    that does not parse starts from the top."""
+    decoded = _decode(cursor)
+    if decoded is None:
+        return stmt
+    bound = (literal(v, type_=k.type) for k, v in zip(keys, decoded, strict=True))
+    return stmt.where(tuple_(*keys) < tuple_(*bound))
+
+
 def _notice(r: Row[Any]) -> Notice:
     return Notice(id=str(r.id), user_id=str(r.user_id), kind=NoticeKind(r.kind), title=r.title,
                   key=r.key, created_at=_utc(r.created_at),
@@ -1071,14 +1093,12 @@ class SqlNotifications(_Repo):
         return added
 
     def for_user(self, user_id: str, *, unread: bool, limit: int,
-                 before: tuple[datetime, str] | None) -> list[Notice]:
+                 before: str | None) -> list[Notice]:
         n = t.notifications.c
         stmt = select(t.notifications).where(n.user_id == user_id)
         if unread:
             stmt = stmt.where(n.read_at.is_(None))
-        if before is not None:
-            stmt = stmt.where(or_(n.created_at < _utc(before[0]),
-                                  and_(n.created_at == _utc(before[0]), n.id < before[1])))
+        stmt = keyset_before(stmt, (n.created_at, n.id), before)
         rows = self.conn.execute(stmt.order_by(n.created_at.desc(), n.id.desc()).limit(limit))
         return [_notice(r) for r in rows]
 
