@@ -31,6 +31,12 @@ _TAIL_EDGES = frozenset({
 _WAYS_BACK = frozenset({("return", "approved", "draft"), ("return", "signed", "draft")})
 
 
+def fires(definition: workflows.Definition, trigger: str) -> bool:
+    """Whether the flow has `trigger` at all: v1 documents are issued by the clerk, not by
+    the seal, and carry no ``sign``/``seal`` steps."""
+    return any(t.trigger == trigger for t in definition.transitions)
+
+
 def check_outgoing(definition: workflows.Definition, base: workflows.Definition) -> None:
     """Refuse an outgoing definition (or variant) whose tail differs from `base`'s: every way
     into ``approved`` is a leader's ``approve``; from there only sign → number → seal →

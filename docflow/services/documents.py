@@ -33,7 +33,7 @@ from docflow.domain.documents import (
 from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from docflow.domain.notifications import Notice, NoticeKind
 from docflow.domain.org import ROLES, Actor, Role
-from docflow.domain.outgoing import check_outgoing
+from docflow.domain.outgoing import check_outgoing, fires
 from docflow.domain.routing import (
     Dispatch,
     DispatchStatus,
@@ -411,7 +411,7 @@ class DocumentService:
                           workflows.Context(actor=actor.id, at=now,
                                             roles=access.drafting_roles(actor, document.unit_code)))
             self._check_target(uow, target, document.unit_code, self._today(now))
-            if "seal" in {t.trigger for t in self.definition(document).transitions}:
+            if fires(self.definition(document), "seal"):  # v2: attachments sealed first
                 unsigned = [r.filename for r in _newest_attachments(document)
                             if SignatureKind.ATTACHMENT not in signed_on(uow, document, r)]
                 if unsigned:

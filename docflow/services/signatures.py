@@ -15,6 +15,7 @@ from docflow.domain.documents import Document, DocumentStatus, Revision, Revisio
 from docflow.domain.errors import Conflict, Invalid, NotFound, TooLarge
 from docflow.domain.notifications import NoticeKind
 from docflow.domain.org import Actor, Role
+from docflow.domain.outgoing import fires
 from docflow.domain.signatures import (
     Authority,
     SignatureKind,
@@ -265,7 +266,7 @@ class SignatureService:
         organisation's seal to ``issued``: the flow's only ways there."""
         trigger = FIRES.get(kind)
         definition = self._flows.get(document.workflow, document.workflow_version)
-        if trigger is None or trigger not in {t.trigger for t in definition.transitions}:
+        if trigger is None or not fires(definition, trigger):
             return None
         fired = run_workflow(definition, document.status, trigger, workflows.Context(
             actor=actor.id, at=now, roles={"drafting_unit": roles}))
