@@ -16,6 +16,7 @@ from docflow.domain.org import ROLES
 from docflow.mail import MailConfigError, SmtpMailer
 from docflow.passwords import Argon2Hasher
 from docflow.pdf import PypdfInspector
+from docflow.services.audit import SEQUENCE_JOB, TREE_HEAD_JOB, AuditService
 from docflow.services.batches import COMPLETE_ITEM_JOB, SEAL_ITEM_JOB, BatchSigningService
 from docflow.services.consultations import ConsultationService
 from docflow.services.delegations import DelegationService
@@ -54,6 +55,7 @@ from docflow.services.reports import ReportService
 from docflow.services.signatures import SignatureService, SigningLimits
 from docflow.signing.intake import AnchoredValidator
 from docflow.signing.keys import RemotePades, signing_options
+from docflow.signing.logkey import LogKey, LogKeyError, TsaTimestamper
 from docflow.signing.seals import SealConfigError, SealKeyring
 from storage.blobs.fs import FilesystemBlobStore
 from storage.blobs.s3 import S3BlobStore, make_client
@@ -92,6 +94,7 @@ class Services:
     handling: HandlingService
     delegations: DelegationService
     maintenance: Maintenance
+    audit: AuditService
     reports: ReportService
     notifications: NotificationService
     mergers: MergeService
@@ -169,13 +172,17 @@ def bootstrap(
         ReminderPolicy(remind_before=settings.remind_before_days,
                        escalate_after=settings.escalate_after_days),
         mailer or _mailer(settings))
-    maintenance = Maintenance(documents, queue, clock, notifications)
+    audit = AuditService(uow, clock, _log_key(settings),
+                         TsaTimestamper(settings.tsa_url) if settings.tsa_url else None)
+    maintenance = Maintenance(documents, queue, clock, notifications, audit)
     if isinstance(queue, InProcessQueue):
         queue.bind({FAN_OUT_JOB: documents.fan_out, VALIDATE_JOB: intake.validate_dispatch,
                     COMPLETE_ITEM_JOB: batches.complete_item,
                     SEAL_ITEM_JOB: batches.seal_item, REQUEUE_JOB: maintenance.requeue_stalled,
                     SWEEP_JOB: maintenance.sweep_blobs,
-                    REMIND_JOB: maintenance.send_reminders, MAIL_JOB: maintenance.send_mail})
+                    REMIND_JOB: maintenance.send_reminders, MAIL_JOB: maintenance.send_mail,
+                    SEQUENCE_JOB: maintenance.sequence_audit,
+                    TREE_HEAD_JOB: maintenance.issue_tree_head})
     return Services(
         settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
         documents=documents, identity=identity,
@@ -184,11 +191,18 @@ def bootstrap(
         signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
         handling=HandlingService(uow, clock, settings.timezone, calendar, documents),
-        delegations=DelegationService(uow, clock), maintenance=maintenance,
+        delegations=DelegationService(uow, clock), maintenance=maintenance, audit=audit,
         reports=ReportService(uow, clock, settings.timezone, blobs, PdfCompiler()),
         notifications=notifications,
         mergers=MergeService(uow, clock),
     )
+
+
+def _log_key(settings: Settings) -> LogKey:
+    try:
+        return LogKey.at(settings.audit_log_key_path, create=settings.audit_log_key is None)
+    except LogKeyError as exc:
+        raise ConfigError(f"DOCFLOW_AUDIT_LOG_KEY: {exc}") from exc
 
 
 def organisation_flows(settings: Settings) -> workflows.Registry:

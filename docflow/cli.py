@@ -1,4 +1,4 @@
-"""The `docflow` command: serve, worker, db, org, user, demo."""
+"""The `docflow` command: serve, worker, db, org, user, audit, demo."""
 
 from __future__ import annotations
 
@@ -233,6 +233,162 @@ def _print_report(report: dict[str, Any], anchors: int) -> None:
                    f"coverage {sig['coverage']}; changes after: {sig['modifications']}")
         for reason in sig["reasons"]:
             click.echo(f"    {reason['code']}: {reason['message']}")
+
+
+@main.group()
+def audit() -> None:
+    """The audit log: its key, signed tree heads, exports and their offline check."""
+
+
+@audit.command("keygen")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def audit_keygen(file: Path) -> None:
+    """Make a new log-signing key in FILE (Ed25519, PKCS#8 PEM, mode 600); prints its
+    fingerprint, which auditors pin. Never overwrites a key."""
+    from docflow.signing.logkey import LogKey
+
+    try:
+        key = LogKey.generate(file)
+    except FileExistsError as exc:
+        raise click.ClickException(f"{file} exists: a log key is never overwritten") from exc
+    click.echo(f"log key written to {file}; fingerprint (SHA-256 of the public key): "
+               f"{key.key_id.hex()}")
+
+
+@audit.command("key")
+@click.pass_context
+def audit_key(ctx: click.Context) -> None:
+    """Print the log's public key (PEM) and its fingerprint."""
+    services = _services(ctx)
+    pem = services.audit.public_key_pem
+    from docflow.signing.logkey import key_id_of
+
+    click.echo(pem.decode(), nl=False)
+    click.echo(f"fingerprint: {key_id_of(pem).hex()}")
+
+
+@audit.command("tree-head")
+@click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the head (JSON) to this file, to hold and check exports by.")
+@click.pass_context
+def audit_tree_head(ctx: click.Context, output: Path | None) -> None:
+    """Sequence what is committed and sign a tree head now."""
+    import json
+
+    services = _services(ctx)
+    head = services.audit.issue_tree_head(force=True)
+    text = json.dumps(head.as_json(), indent=2)
+    if output is not None:
+        output.write_text(text + "\n")
+    click.echo(text)
+
+
+def _day(value: datetime | None, timezone: str, *, end: bool) -> datetime | None:
+    """A date or time given on the command line, in the organisation's time zone; a bare
+    --to date counts its whole day."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    if value is None:
+        return None
+    bare = value.hour == value.minute == value.second == 0
+    local = value.replace(tzinfo=ZoneInfo(timezone))
+    return local + timedelta(days=1) if end and bare else local
+
+
+def _held_heads(files: tuple[Path, ...]) -> list[Any]:
+    import json
+
+    from docflow.domain.audit import TreeHead
+
+    heads = []
+    for file in files:
+        try:
+            value = json.loads(file.read_text())
+            for item in value if isinstance(value, list) else [value]:
+                heads.append(TreeHead.from_json(item))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise click.UsageError(f"{file} is not a tree head (JSON): {exc}") from exc
+    return heads
+
+
+DATES = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"])
+
+
+@audit.command("export")
+@click.option("--document", "document_id", help="One document's whole trail.")
+@click.option("--unit", "unit_code", help="The events of a unit and the units below it.")
+@click.option("--from", "since", type=DATES, help="Start of a time range (with --to).")
+@click.option("--to", "until", type=DATES, help="End of the range; a bare date is inclusive.")
+@click.option("--known-sth", "known", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A tree head you hold (JSON): the bundle proves the log extends it.")
+@click.option("-o", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The bundle to write (.zip).")
+@click.pass_context
+def audit_export(ctx: click.Context, document_id: str | None, unit_code: str | None,
+                 since: datetime | None, until: datetime | None, known: tuple[Path, ...],
+                 output: Path) -> None:
+    """Write an audit bundle: events, signed tree heads, proofs and the log's public key,
+    for `docflow audit verify` to check with no access to docflow."""
+    from docflow import auditbundle
+    from docflow.services.audit import Selection
+
+    services = _services(ctx)
+    tz = services.settings.timezone
+    selection = Selection(document_id=document_id, unit_code=unit_code,
+                          since=_day(since, tz, end=False), until=_day(until, tz, end=True))
+    try:
+        selection.check()
+    except Invalid as exc:
+        raise click.UsageError(exc.message) from exc
+    try:
+        bundle = services.audit.export(selection, known=_held_heads(known), origin=CLI)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    auditbundle.write(bundle, output)
+    click.echo(f"{len(bundle.records)} event(s), tree of {bundle.head.tree_size} leaves, "
+               f"written to {output}")
+
+
+@audit.command("verify")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--key", "key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The log's public key (PEM) you trust.")
+@click.option("--fingerprint", "fingerprints", multiple=True,
+              help="A pinned SHA-256 fingerprint of the log's key (hex), instead of --key.")
+@click.option("--known-sth", "known", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A tree head you hold (JSON): the log must extend it.")
+def audit_verify(bundle: Path, as_json: bool, key: Path | None, fingerprints: tuple[str, ...],
+                 known: tuple[Path, ...]) -> None:
+    """Check an audit bundle offline: every event in the signed log, chains unbroken, heads
+    signed by the trusted key, the log consistent with the heads you hold.
+
+    Exit 0 clean, 1 problems found, 2 usage error (or not a bundle).
+    """
+    import json
+
+    from docflow import auditbundle
+
+    key_pem = key.read_bytes() if key is not None else None
+    try:
+        report = auditbundle.verify_bundle(bundle, key_pem=key_pem, fingerprints=fingerprints,
+                                           known=_held_heads(known))
+    except (auditbundle.BundleError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        verdict = "CLEAN" if report.clean else f"{len(report.problems)} PROBLEM(S)"
+        click.echo(f"{verdict}: {report.events} event(s), tree of {report.tree_size} leaves, "
+                   f"key {report.key_fingerprint} "
+                   f"({report.trusted_by or 'NOT TRUSTED: only the key inside the bundle'})")
+        for problem in report.problems:
+            where = f" at leaf {problem.leaf}" if problem.leaf is not None else ""
+            click.echo(f"  {problem.code}{where}: {problem.detail}")
+    sys.exit(0 if report.clean else 1)
 
 
 @main.group()

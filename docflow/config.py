@@ -80,6 +80,15 @@ class Settings:
     """DOCFLOW_WORKFLOWS_DIR: the organisation's own workflow definitions and variants (JSON,
     as in workflows/definitions; a variant names ``variant_of`` and ``applies_to``)."""
 
+    audit_log_key: Path | None = None
+    """DOCFLOW_AUDIT_LOG_KEY: the Ed25519 key (PKCS#8 PEM) that signs the audit log's tree
+    heads, the same file for every process (`docflow audit keygen` makes one); unset: the
+    data folder's ``keys/audit-log.pem``, made on first use."""
+
+    @property
+    def audit_log_key_path(self) -> Path:
+        return self.audit_log_key or self.data_dir / "keys" / "audit-log.pem"
+
     @property
     def embedded_database(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -148,6 +157,7 @@ class Settings:
             smtp_url=env.get("DOCFLOW_SMTP_URL") or None,
             mail_from=env.get("DOCFLOW_MAIL_FROM", "docflow@localhost"),
             smtp_password_file=_file(env, "DOCFLOW_SMTP_PASSWORD_FILE"),
+            audit_log_key=_file(env, "DOCFLOW_AUDIT_LOG_KEY"),
             remind_before_days=_positive_int(env, "DOCFLOW_REMIND_BEFORE_DAYS", 2, minimum=0),
             escalate_after_days=_positive_int(env, "DOCFLOW_ESCALATE_AFTER_DAYS", 1,
                                               minimum=0),

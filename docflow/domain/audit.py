@@ -1,9 +1,18 @@
-"""Audit events: every state change, view and download leaves one, in the same transaction."""
+"""Audit events: every state change, view and download leaves one, in the same transaction.
+
+Each event is also a link of its object's hash chain (the hash of the event before it on the
+same document, user or unit), so that even one document's trail, exported alone, shows a
+missing event; and, once sequenced, a leaf of the log's Merkle tree (`docflow.domain.merkle`).
+The record hashed is plain JSON with sorted keys: anyone can recompute it from an export.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -59,6 +68,9 @@ class Action(StrEnum):
     ORG_IMPORT = "org.import"
     ORG_MERGE = "org.merge"
     DOCUMENT_TRANSFER = "document.transfer"
+    AUDIT_QUERY = "audit.query"
+    AUDIT_EXPORT = "audit.export"
+    AUDIT_TREE_HEAD = "audit.tree_head"
 
 
 @dataclass(frozen=True)
@@ -87,3 +99,102 @@ class AuditEvent:
     document_id: str | None
     origin: Origin
     details: dict[str, Any] = field(default_factory=dict)
+    authority: str | None = None
+    """The capacity the actor acted in: their roles in the unit, or a signing authority
+    (``KT.``, ``TUQ.``…) with its delegation."""
+
+
+RECORD_VERSION = 1
+ADDR_LIMIT = 64
+AGENT_LIMIT = 300
+HASHED = ("v", "at", "action", "object_type", "object_id", "actor_id", "authority",
+          "unit_code", "document_id", "via", "client_addr", "user_agent", "details",
+          "chain", "seq", "prev")
+"""The fields of a record that its hash covers; the others (``id``, ``hash``, ``leaf``)
+say where it is kept."""
+
+
+def chain_of(event: AuditEvent) -> str:
+    """The object whose chain the event extends: its document, else its own object."""
+    if event.document_id:
+        return f"document:{event.document_id}"
+    return f"{event.object_type}:{event.object_id}"
+
+
+def timestamp(at: datetime) -> str:
+    """UTC to the microsecond, the precision both databases keep."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record_of(event: AuditEvent, seq: int, prev: bytes | None) -> dict[str, Any]:
+    """The event as the log keeps and hashes it: JSON values, cut to the stored widths,
+    linked to the previous event of its chain (`seq` counts from 1)."""
+    origin = event.origin
+    return {
+        "v": RECORD_VERSION, "at": timestamp(event.at), "action": event.action.value,
+        "object_type": event.object_type, "object_id": event.object_id,
+        "actor_id": event.actor_id, "authority": event.authority,
+        "unit_code": event.unit_code, "document_id": event.document_id, "via": origin.via,
+        "client_addr": (origin.client_addr or None) and origin.client_addr[:ADDR_LIMIT],
+        "user_agent": (origin.user_agent or None) and origin.user_agent[:AGENT_LIMIT],
+        # Through JSON and back, so the record hashed now is the one read back later.
+        "details": json.loads(json.dumps(event.details, ensure_ascii=False)),
+        "chain": chain_of(event), "seq": seq, "prev": prev.hex() if prev else None,
+    }
+
+
+def canonical(record: Mapping[str, Any]) -> bytes:
+    """The bytes hashed: the `HASHED` fields as JSON, keys sorted, no spaces, UTF-8."""
+    return json.dumps({k: record[k] for k in HASHED}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def record_hash(record: Mapping[str, Any]) -> bytes:
+    """SHA-256 of the canonical record: the chain's link and the Merkle leaf's content."""
+    return hashlib.sha256(canonical(record)).digest()
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    """A signed tree head (STH): the log's size and root at a moment, signed with the log's
+    own key (never the organisation's seal, which is a legal signature), and timestamped by
+    the TSA when one is configured."""
+
+    tree_size: int
+    timestamp: int
+    """Milliseconds since the epoch, as RFC 9162 counts them."""
+    root: bytes
+    key_id: bytes
+    """SHA-256 of the log key's SubjectPublicKeyInfo."""
+    signature: bytes
+    tsa_token: bytes | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"tree_size": self.tree_size, "timestamp": self.timestamp,
+                "root": self.root.hex(), "key_id": self.key_id.hex(),
+                "signature": self.signature.hex(),
+                "tsa_token": self.tsa_token.hex() if self.tsa_token else None}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> TreeHead:
+        """Raises KeyError or ValueError on a malformed head."""
+        token = value.get("tsa_token")
+        return cls(tree_size=int(value["tree_size"]), timestamp=int(value["timestamp"]),
+                   root=bytes.fromhex(value["root"]), key_id=bytes.fromhex(value["key_id"]),
+                   signature=bytes.fromhex(value["signature"]),
+                   tsa_token=bytes.fromhex(token) if token else None)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What an auditor asks of the trail; every field narrows it. `scope`: the unit paths the
+    asker audits (None: everything, for the operator's command line)."""
+
+    scope: tuple[str, ...] | None
+    document_id: str | None = None
+    actor_id: str | None = None
+    under: str | None = None
+    """A unit path: events of that unit and everything below it."""
+    actions: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None

@@ -10,7 +10,8 @@ proof that is too long, too short or for impossible sizes is refused, not trimme
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterable, Mapping, Sequence
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -34,6 +35,94 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 def _split(n: int) -> int:
     """The largest power of two smaller than n (n > 1): where the RFC splits a tree."""
     return 1 << ((n - 1).bit_length() - 1)
+
+
+Node = tuple[int, int]
+"""A perfect subtree as stored, (level, index): leaves index·2^level up to (index+1)·2^level."""
+
+
+def subtrees(lo: int, hi: int) -> list[Node]:
+    """The perfect subtrees, left to right, whose combination is MTH(D[lo:hi]); `lo` is
+    aligned as the RFC's splits leave it (a multiple of the largest power of two ≤ hi-lo)."""
+    keys: list[Node] = []
+    while lo < hi:
+        level = (hi - lo).bit_length() - 1
+        keys.append((level, lo >> level))
+        lo += 1 << level
+    return keys
+
+
+def combine(hashes: Sequence[bytes]) -> bytes:
+    """The head of adjacent perfect subtrees (left to right, sizes decreasing): the right
+    edge of an RFC tree folds from the smallest up."""
+    result = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        result = node_hash(left, result)
+    return result
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose heads make PATH(index, D[size]), in the proof's order."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not in a tree of {size}")
+    ranges: list[tuple[int, int]] = []
+    lo, hi = 0, size
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if index < lo + k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo += k
+    return ranges[::-1]
+
+
+def consistency_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose heads make PROOF(size1, D[size2]), in the proof's order."""
+    if not 0 < size1 <= size2:
+        raise ProofError(f"no consistency proof from {size1} to {size2}")
+    ranges: list[tuple[int, int]] = []
+    lo, hi, m, whole = 0, size2, size1, True
+    while m != hi - lo:
+        k = _split(hi - lo)
+        if m <= k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo, m, whole = lo + k, m - k, False
+    if not whole:
+        ranges.append((lo, hi))
+    return ranges[::-1]
+
+
+def heads(ranges: Iterable[tuple[int, int]], stored: Mapping[Node, bytes]) -> list[bytes]:
+    """The head of each range from the stored perfect subtrees (KeyError if one is missing)."""
+    return [combine([stored[key] for key in subtrees(lo, hi)]) for lo, hi in ranges]
+
+
+def extend(size: int, stored: Mapping[Node, bytes],
+           leaves: Sequence[bytes]) -> dict[Node, bytes]:
+    """The perfect subtrees that appending `leaves` to a tree of `size` completes, leaves
+    included (level 0). `stored` holds at least the tree's right edge, `subtrees(0, size)`."""
+    new: dict[Node, bytes] = {}
+    for offset, leaf in enumerate(leaves):
+        level, index = 0, size + offset
+        new[(0, index)] = value = leaf
+        while index & 1:
+            left = (level, index - 1)
+            value = node_hash(new[left] if left in new else stored[left], value)
+            level, index = level + 1, index >> 1
+            new[(level, index)] = value
+    return new
+
+
+def tree_head_data(timestamp_ms: int, tree_size: int, root_hash: bytes) -> bytes:
+    """TreeHeadDataV2 (RFC 9162 §4.10) in TLS encoding, with no extensions: what the log's
+    key signs in a signed tree head."""
+    _check_hash(root_hash, "the root")
+    return struct.pack(">QQB", timestamp_ms, tree_size, len(root_hash)) + root_hash + b"\0\0"
 
 
 def root(leaves: Sequence[bytes]) -> bytes:

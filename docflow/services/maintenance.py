@@ -1,11 +1,13 @@
 """Recurring upkeep: dispatches whose job was lost are queued again, blobs nothing points to
-are swept. Each run plans the next one at the start of the next period, under a key for that
-period, so however many processes plan it (every worker at start, every run) it runs once."""
+are swept, the audit log is sequenced (every 2 s) and its head signed (every minute). Each run
+plans the next one at the start of the next period, under a key for that period, so however
+many processes plan it (every worker at start, every run) it runs once."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from docflow.services.audit import SEQUENCE_JOB, TREE_HEAD_JOB, AuditService
 from docflow.services.documents import DocumentService
 from docflow.services.notifications import NotificationService
 from docflow.services.ports import Clock, JobQueue
@@ -15,13 +17,17 @@ SWEEP_JOB = "sweep_blobs"
 REMIND_JOB = "send_reminders"
 MAIL_JOB = "send_mail"
 EVERY = {REQUEUE_JOB: timedelta(minutes=5), SWEEP_JOB: timedelta(hours=6),
-         REMIND_JOB: timedelta(hours=1), MAIL_JOB: timedelta(minutes=1)}
+         REMIND_JOB: timedelta(hours=1), MAIL_JOB: timedelta(minutes=1),
+         # Committed events are leaves within 5 s (issue 5); heads are signed when the tree
+         # grew, and hourly regardless.
+         SEQUENCE_JOB: timedelta(seconds=2), TREE_HEAD_JOB: timedelta(minutes=1)}
 
 
 class Maintenance:
     def __init__(self, documents: DocumentService, queue: JobQueue, clock: Clock,
-                 notifications: NotificationService) -> None:
+                 notifications: NotificationService, audit: AuditService) -> None:
         self._documents = documents
+        self._audit = audit
         self._queue = queue
         self._clock = clock
         self._notifications = notifications
@@ -67,3 +73,17 @@ class Maintenance:
             return self._notifications.send_mail()
         finally:
             self.plan(MAIL_JOB)
+
+    def sequence_audit(self) -> int:
+        """The job: committed events become leaves of the log's tree; then the next run."""
+        try:
+            return self._audit.sequence()
+        finally:
+            self.plan(SEQUENCE_JOB)
+
+    def issue_tree_head(self) -> int:
+        """The job: sign the tree's head if it grew (or hourly); then the next run."""
+        try:
+            return self._audit.issue_tree_head().tree_size
+        finally:
+            self.plan(TREE_HEAD_JOB)

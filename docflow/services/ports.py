@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol, Self
+from typing import Any, BinaryIO, Protocol, Self
 
-from docflow.domain.audit import Action, AuditEvent
+from docflow.domain.audit import Action, AuditEvent, AuditFilter, TreeHead
 from docflow.domain.consultations import Consultation, Opinion
 from docflow.domain.delegation import Delegation
 from docflow.domain.documents import Document, DocumentUpdate, Revision
+from docflow.domain.merkle import Node
 from docflow.domain.notifications import Notice
 from docflow.domain.org import CommitteeTerm, Level, Membership, Unit, User
 from docflow.domain.reports import ReportRequest, Submission
@@ -219,10 +220,50 @@ class ValidationRepository(Protocol):
 
 
 class AuditLog(Protocol):
-    def append(self, event: AuditEvent) -> None: ...
+    def append(self, event: AuditEvent) -> None:
+        """Write the event linked to its chain's head (locking that head until commit)."""
+        ...
     def append_many(self, events: Sequence[AuditEvent]) -> None: ...
     def of_document(self, document_id: str, actions: Sequence[Action]) -> list[AuditEvent]:
         """A document's events of these kinds, oldest first."""
+        ...
+    def records(self, query: AuditFilter, *, after: int | None,
+                limit: int) -> list[dict[str, Any]]:
+        """Event records (`record_of` plus ``id``, ``hash``, ``leaf``), oldest first, those
+        with ids above `after`."""
+        ...
+    def chain(self, chain: str) -> list[dict[str, Any]]:
+        """Every record of one chain, in chain order (unscoped: the caller redacts)."""
+        ...
+    def chain_head(self, chain: str) -> tuple[int, bytes | None]:
+        """The chain's length and last hash, as the writers left them."""
+        ...
+    def leaf_range(self, lo: int, hi: int) -> list[dict[str, Any]]:
+        """The records of leaves lo..hi-1, and for a leaf whose event is gone, only
+        ``leaf`` and ``hash`` (its content hash as the tree holds it)."""
+        ...
+
+
+class AuditTree(Protocol):
+    """The Merkle tree over the events, and its signed heads. Only the sequencer writes."""
+
+    def lock(self) -> tuple[int, bytes]:
+        """Lock the tree for extension; its size and root."""
+        ...
+    def size(self) -> tuple[int, bytes]: ...
+    def pending(self, limit: int) -> list[tuple[int, bytes]]:
+        """Committed events not yet leaves, (event id, record hash), oldest first."""
+        ...
+    def nodes(self, keys: Iterable[Node]) -> dict[Node, bytes]: ...
+    def extend(self, size: int, event_ids: Sequence[int], nodes: Mapping[Node, bytes],
+               root: bytes) -> None:
+        """Add the leaves (event `event_ids[i]` at leaf `size + i`) and the new subtrees."""
+        ...
+    def leaf_of(self, event_id: int) -> int | None: ...
+    def add_head(self, head: TreeHead) -> None: ...
+    def latest_head(self) -> TreeHead | None: ...
+    def heads(self, *, since_size: int = 0, limit: int = 100) -> list[TreeHead]:
+        """Tree heads from the given size up, oldest first."""
         ...
 
 
@@ -294,6 +335,7 @@ class UnitOfWork(Protocol):
     delegations: DelegationRepository
     report_requests: ReportRequestRepository
     audit: AuditLog
+    audit_tree: AuditTree
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -499,3 +541,20 @@ class ConsultationRepository(Protocol):
 class PasswordHasher(Protocol):
     def hash(self, password: str) -> str: ...
     def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class TreeHeadSigner(Protocol):
+    """The audit log's own signing key (not the organisation's seal)."""
+
+    @property
+    def key_id(self) -> bytes:
+        """SHA-256 of the public key's SubjectPublicKeyInfo."""
+        ...
+    def sign(self, data: bytes) -> bytes: ...
+    def public_pem(self) -> bytes: ...
+
+
+class Timestamper(Protocol):
+    def stamp(self, data: bytes) -> bytes:
+        """An RFC 3161 timestamp token (DER) over SHA-256 of `data`."""
+        ...

@@ -35,12 +35,13 @@ def create_app(services: Services | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    from docflow.web import api, auth, errors, health, pages
+    from docflow.web import api, audit, auth, errors, health, pages
 
     errors.init_app(app)
     auth.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(audit.bp)
     app.register_blueprint(pages.bp)
 
     @app.after_request

@@ -396,6 +396,48 @@ def openapi_document() -> dict[str, Any]:
                 {"type": "object", "properties": {"marked": {"type": "integer"}}},
                 tag="receipts", body=_json({"type": "object", "properties": {
                     "ids": {"type": "array", "items": {"type": "string"}}}}))},
+            "/audit/events": {"get": _op(
+                "The trail within the caller's audited units, oldest first (auditors); every "
+                "query is itself recorded. format=csv: every match as a CSV file", 200,
+                {"type": "object", "properties": {"items": {"type": "array"},
+                                                  "next": {"type": ["integer", "null"]}}},
+                tag="audit", params=[
+                    _query("document", {"type": "string"}),
+                    _query("actor", {"type": "string", "description": "a username"}),
+                    _query("unit", {"type": "string", "description": "and the units below"}),
+                    _query("action", {"type": "string", "description": "comma-separated"}),
+                    _query("from", {"type": "string", "description": "date or ISO time"}),
+                    _query("to", {"type": "string", "description": "a bare date is inclusive"}),
+                    _query("after", {"type": "integer", "description": "the last id seen"}),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                    _query("format", {"enum": ["json", "csv"]})])},
+            "/audit/events/{event_id}/proof": {"get": _op(
+                "RFC 9162 inclusion proof of an event: leaf index, audit path, signed head",
+                200, {"type": "object"}, tag="audit",
+                params=[_path_param("event_id"), _query("tree_size", {"type": "integer"})])},
+            "/audit/consistency": {"get": _op(
+                "RFC 9162 consistency proof: the log of `second` leaves extends that of `first`",
+                200, {"type": "object"}, tag="audit",
+                params=[_query("first", {"type": "integer"}),
+                        _query("second", {"type": "integer"})])},
+            "/audit/tree-heads": {
+                "get": _op("Signed tree heads, oldest first", 200, {"type": "object"},
+                           tag="audit", params=[_query("since_size", {"type": "integer"}),
+                                                _query("limit", {"type": "integer"})]),
+                "post": _op("Sign a tree head now (auditors)", 201, {"type": "object"},
+                            tag="audit")},
+            "/audit/tree-heads/latest": {"get": _op("The latest signed tree head", 200,
+                                                    {"type": "object"}, tag="audit")},
+            "/audit/log-key": {"get": _op(
+                "The log's public key (PEM; fingerprint in X-Key-Fingerprint)", 200, None,
+                tag="audit")},
+            "/audit/exports": {"post": _op(
+                "An audit bundle (zip) of a document, a unit or a time range, for `docflow "
+                "audit verify`", 200, None, tag="audit", body=_json({
+                    "type": "object", "properties": {
+                        "document": {"type": "string"}, "unit": {"type": "string"},
+                        "from": {"type": "string"}, "to": {"type": "string"},
+                        "known": {"type": "array", "items": {"type": "object"}}}}))},
             "/incoming": {"post": _op(
                 "Bring in a document from outside docflow (scanned paper, e-mail, another "
                 "system): it becomes an arrived entry of the clerk's unit; the answer lists "

@@ -70,3 +70,11 @@ def send_reminders() -> int:
 def send_mail() -> int:
     """Mail the notifications not mailed yet; plans the next run."""
     return _current().maintenance.send_mail()
+
+
+def sequence_audit() -> int:
+    return _current().maintenance.sequence_audit()
+
+
+def issue_tree_head() -> int:
+    return _current().maintenance.issue_tree_head()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from itertools import chain
 from operator import itemgetter
@@ -28,7 +29,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from docflow.domain.audit import Action, AuditEvent, Origin
+from docflow.domain.audit import (
+    RECORD_VERSION,
+    Action,
+    AuditEvent,
+    AuditFilter,
+    Origin,
+    TreeHead,
+    chain_of,
+    record_hash,
+    record_of,
+    timestamp,
+)
 from docflow.domain.consultations import Answer, Consultation, ConsultationStatus, Opinion
 from docflow.domain.delegation import Delegation
 from docflow.domain.documents import (
@@ -42,6 +54,7 @@ from docflow.domain.documents import (
     RevisionKind,
     Urgency,
 )
+from docflow.domain.merkle import Node
 from docflow.domain.notifications import Notice, NoticeKind
 from docflow.domain.org import CommitteeTerm, Level, Membership, Role, Unit, User
 from docflow.domain.reports import ReportRequest, RequestStatus, Submission
@@ -1013,24 +1026,73 @@ class SqlSequences(_Repo):
             document_id=document_id, released_at=_utc(at)))
 
 
-def _event_row(e: AuditEvent) -> dict[str, Any]:
+def _event_row(event: AuditEvent, record: dict[str, Any], digest: bytes) -> dict[str, Any]:
     return {
-        "at": _utc(e.at), "action": e.action.value, "object_type": e.object_type,
-        "object_id": e.object_id, "actor_id": e.actor_id, "unit_code": e.unit_code,
-        "document_id": e.document_id, "via": e.origin.via,
-        "client_addr": (e.origin.client_addr or None) and e.origin.client_addr[:64],
-        "user_agent": (e.origin.user_agent or None) and e.origin.user_agent[:300],
-        "details": e.details,
+        "at": _utc(event.at), "action": record["action"], "object_type": record["object_type"],
+        "object_id": record["object_id"], "actor_id": record["actor_id"],
+        "authority": record["authority"], "unit_code": record["unit_code"],
+        "document_id": record["document_id"], "via": record["via"],
+        "client_addr": record["client_addr"], "user_agent": record["user_agent"],
+        "details": record["details"], "chain": record["chain"], "seq": record["seq"],
+        "prev": bytes.fromhex(record["prev"]) if record["prev"] else None, "hash": digest,
+    }
+
+
+def _record(r: Row[Any]) -> dict[str, Any]:
+    """A stored event as the log hashes it, plus where it is kept (id, hash, leaf)."""
+    return {
+        "v": RECORD_VERSION, "at": timestamp(_utc(r.at)), "action": r.action,
+        "object_type": r.object_type, "object_id": r.object_id,
+        "actor_id": str(r.actor_id) if r.actor_id else None, "authority": r.authority,
+        "unit_code": r.unit_code, "document_id": str(r.document_id) if r.document_id else None,
+        "via": r.via, "client_addr": r.client_addr, "user_agent": r.user_agent,
+        "details": r.details, "chain": r.chain, "seq": r.seq,
+        "prev": r.prev.hex() if r.prev else None,
+        "id": r.id, "hash": r.hash.hex(), "leaf": r.leaf_index,
     }
 
 
 class SqlAudit(_Repo):
     def append(self, event: AuditEvent) -> None:
-        self.conn.execute(insert(t.audit_events).values(**_event_row(event)))
+        self.append_many([event])
 
     def append_many(self, events: Sequence[AuditEvent]) -> None:
+        if not events:
+            return
+        counts = Counter(chain_of(e) for e in events)
+        heads = self._advance(counts)
+        rows = []
+        for event in events:
+            key = chain_of(event)
+            seq, prev = heads[key]
+            record = record_of(event, seq, prev)
+            digest = record_hash(record)
+            heads[key] = (seq + 1, digest)
+            rows.append(_event_row(event, record, digest))
+        c = t.audit_chains.c
+        self.conn.execute(update(t.audit_chains).where(c.chain == bindparam("key"))
+                          .values(hash=bindparam("last")),
+                          [{"key": k, "last": h} for k, (_, h) in heads.items()])
         # Ids come from the column's sequence in the order of `events`.
-        self._bulk_insert(t.audit_events, (_event_row(e) for e in events), len(events))
+        self._bulk_insert(t.audit_events, iter(rows), len(rows))
+
+    def _advance(self, counts: Counter[str]) -> dict[str, tuple[int, bytes | None]]:
+        """Move each chain's head on by its count, locking it until commit; the first seq
+        this transaction writes and the hash before it, by chain. Keys go in sorted order so
+        two writers always lock heads in the same order."""
+        c = t.audit_chains.c
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        heads: dict[str, tuple[int, bytes | None]] = {}
+        keys = sorted(counts)
+        for chunk in _chunks(keys, 1000):
+            values = dialect_insert(t.audit_chains).values(
+                [{"chain": k, "seq": counts[k], "hash": None} for k in chunk])
+            stmt = values.on_conflict_do_update(
+                index_elements=["chain"], set_={"seq": c.seq + values.excluded.seq}
+            ).returning(c.chain, c.seq, c.hash)
+            for row in self.conn.execute(stmt):
+                heads[row.chain] = (row.seq - counts[row.chain] + 1, row.hash)
+        return heads
 
     def of_document(self, document_id: str, actions: Sequence[Action]) -> list[AuditEvent]:
         a = t.audit_events.c
@@ -1044,7 +1106,141 @@ class SqlAudit(_Repo):
                            document_id=str(r.document_id) if r.document_id else None,
                            origin=Origin(client_addr=r.client_addr, user_agent=r.user_agent,
                                          via=r.via),
-                           details=dict(r.details)) for r in rows]
+                           details=dict(r.details), authority=r.authority) for r in rows]
+
+    @staticmethod
+    def _select() -> Any:
+        a, lv = t.audit_events.c, t.audit_leaves.c
+        return (select(t.audit_events, lv.leaf_index)
+                .join_from(t.audit_events, t.audit_leaves, lv.event_id == a.id, isouter=True))
+
+    def records(self, query: AuditFilter, *, after: int | None,
+                limit: int) -> list[dict[str, Any]]:
+        a, u = t.audit_events.c, t.units.c
+        stmt = self._select()
+
+        def units_under(paths: Sequence[str]) -> Any:
+            return a.unit_code.in_(select(u.code).where(
+                or_(*(u.path.startswith(p, autoescape=True) for p in paths))))
+
+        if query.scope is not None:
+            if not query.scope:
+                return []
+            stmt = stmt.where(units_under(query.scope))
+        if query.under is not None:
+            stmt = stmt.where(units_under([query.under]))
+        if query.document_id is not None:
+            stmt = stmt.where(a.document_id == query.document_id)
+        if query.actor_id is not None:
+            stmt = stmt.where(a.actor_id == query.actor_id)
+        if query.actions:
+            stmt = stmt.where(a.action.in_(list(query.actions)))
+        if query.since is not None:
+            stmt = stmt.where(a.at >= _utc(query.since))
+        if query.until is not None:
+            stmt = stmt.where(a.at < _utc(query.until))
+        if after is not None:
+            stmt = stmt.where(a.id > after)
+        return [_record(r) for r in self.conn.execute(stmt.order_by(a.id).limit(limit))]
+
+    def chain(self, chain: str) -> list[dict[str, Any]]:
+        a = t.audit_events.c
+        return [_record(r) for r in self.conn.execute(
+            self._select().where(a.chain == chain).order_by(a.seq))]
+
+    def chain_head(self, chain: str) -> tuple[int, bytes | None]:
+        c = t.audit_chains.c
+        row = self.conn.execute(select(c.seq, c.hash).where(c.chain == chain)).first()
+        return (0, None) if row is None else (int(row.seq), row.hash)
+
+    def leaf_range(self, lo: int, hi: int) -> list[dict[str, Any]]:
+        a, lv = t.audit_events.c, t.audit_leaves.c
+        rows = self.conn.execute(
+            select(t.audit_events, lv.leaf_index, lv.hash.label("leaf_hash"))
+            .join_from(t.audit_leaves, t.audit_events, lv.event_id == a.id, isouter=True)
+            .where(lv.leaf_index >= lo, lv.leaf_index < hi).order_by(lv.leaf_index))
+        return [_record(r) if r.id is not None else {"leaf": r.leaf_index, "hash": None,
+                                                      "leaf_hash": r.leaf_hash.hex()}
+                for r in rows]
+
+
+class SqlAuditTree(_Repo):
+    def lock(self) -> tuple[int, bytes]:
+        g = t.audit_log.c
+        row = self.conn.execute(self._locked(select(g.tree_size, g.root).where(g.id == 1),
+                                             True)).one()
+        return int(row.tree_size), row.root
+
+    def size(self) -> tuple[int, bytes]:
+        g = t.audit_log.c
+        row = self.conn.execute(select(g.tree_size, g.root).where(g.id == 1)).one()
+        return int(row.tree_size), row.root
+
+    def pending(self, limit: int) -> list[tuple[int, bytes]]:
+        p, a = t.audit_pending.c, t.audit_events.c
+        rows = self.conn.execute(
+            select(p.event_id, a.hash).join_from(t.audit_pending, t.audit_events,
+                                                 a.id == p.event_id)
+            .order_by(p.event_id).limit(limit))
+        return [(int(r.event_id), r.hash) for r in rows]
+
+    def nodes(self, keys: Iterable[Node]) -> dict[Node, bytes]:
+        wanted = set(keys)
+        leaves = [i for level, i in wanted if level == 0]
+        inner = [(level, i) for level, i in wanted if level > 0]
+        found: dict[Node, bytes] = {}
+        lv, n = t.audit_leaves.c, t.audit_nodes.c
+        for some in _chunks(leaves, 1000):
+            for r in self.conn.execute(select(lv.leaf_index, lv.hash)
+                                       .where(lv.leaf_index.in_(some))):
+                found[(0, int(r.leaf_index))] = r.hash
+        for pairs in _chunks(inner, 500):
+            for node in self.conn.execute(select(n.level, n.idx, n.hash)
+                                          .where(tuple_(n.level, n.idx).in_(pairs))):
+                found[(int(node.level), int(node.idx))] = node.hash
+        return found
+
+    def extend(self, size: int, event_ids: Sequence[int], nodes: Mapping[Node, bytes],
+               root: bytes) -> None:
+        self._bulk_insert(t.audit_leaves, ({
+            "leaf_index": size + i, "event_id": e, "hash": nodes[(0, size + i)]}
+            for i, e in enumerate(event_ids)), len(event_ids))
+        inner = [(k, v) for k, v in nodes.items() if k[0] > 0]
+        self._bulk_insert(t.audit_nodes, ({"level": lv, "idx": i, "hash": h}
+                                          for (lv, i), h in inner), len(inner))
+        p = t.audit_pending.c
+        for chunk in _chunks(event_ids, 5000):
+            self.conn.execute(delete(t.audit_pending).where(p.event_id.in_(chunk)))
+        g = t.audit_log.c
+        self.conn.execute(update(t.audit_log).where(g.id == 1).values(
+            tree_size=size + len(event_ids), root=root))
+
+    def leaf_of(self, event_id: int) -> int | None:
+        lv = t.audit_leaves.c
+        found = self.conn.execute(select(lv.leaf_index).where(lv.event_id == event_id)).first()
+        return None if found is None else int(found.leaf_index)
+
+    def add_head(self, head: TreeHead) -> None:
+        self.conn.execute(insert(t.audit_tree_heads).values(
+            tree_size=head.tree_size, timestamp=head.timestamp, root=head.root,
+            key_id=head.key_id, signature=head.signature, tsa_token=head.tsa_token))
+
+    @staticmethod
+    def _head(r: Row[Any]) -> TreeHead:
+        return TreeHead(tree_size=int(r.tree_size), timestamp=int(r.timestamp), root=r.root,
+                        key_id=r.key_id, signature=r.signature, tsa_token=r.tsa_token)
+
+    def latest_head(self) -> TreeHead | None:
+        h = t.audit_tree_heads.c
+        row = self.conn.execute(select(t.audit_tree_heads).order_by(h.id.desc())
+                                .limit(1)).first()
+        return None if row is None else self._head(row)
+
+    def heads(self, *, since_size: int = 0, limit: int = 100) -> list[TreeHead]:
+        h = t.audit_tree_heads.c
+        rows = self.conn.execute(select(t.audit_tree_heads).where(h.tree_size >= since_size)
+                                 .order_by(h.id).limit(limit))
+        return [self._head(r) for r in rows]
 
 
 def _decode(cursor: str | None) -> tuple[datetime, str] | None:

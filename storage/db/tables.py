@@ -418,9 +418,71 @@ audit_events = Table(
     Column("client_addr", String(64), nullable=True),
     Column("user_agent", String(300), nullable=True),
     Column("details", JSON, nullable=False),
+    Column("authority", String(200), nullable=True),
+    # The object's hash chain (docflow/domain/audit.py): which chain, the place in it, the
+    # hash of the event before and of this one.
+    Column("chain", String(100), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("prev", LargeBinary, nullable=True),
+    Column("hash", LargeBinary, nullable=False),
+    UniqueConstraint("chain", "seq"),
     Index("ix_audit_events_document_id_id", "document_id", "id"),
     Index("ix_audit_events_object_type_object_id_id", "object_type", "object_id", "id"),
     Index("ix_audit_events_actor_id_id", "actor_id", "id"),
+    Index("ix_audit_events_unit_code_id", "unit_code", "id"),
+    Index("ix_audit_events_at", "at"),
+)
+
+audit_chains = Table(
+    # The head of each object's chain, row-locked by the event that extends it: writers on one
+    # object queue here, writers on different objects never meet.
+    "audit_chains", metadata,
+    Column("chain", String(100), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", LargeBinary, nullable=True),
+)
+
+audit_pending = Table(
+    # Events committed and not yet in the Merkle tree; a trigger on audit_events fills it.
+    "audit_pending", metadata,
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+)
+
+audit_log = Table(
+    # One row: the tree's size and head, locked by the sequencer (the only writer of the tree).
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root", LargeBinary, nullable=False),
+)
+
+audit_leaves = Table(
+    "audit_leaves", metadata,
+    Column("leaf_index", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("event_id", BigInteger, nullable=False, unique=True),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+audit_nodes = Table(
+    # Every complete perfect subtree above the leaves: any proof is O(log n) of these rows.
+    "audit_nodes", metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+audit_tree_heads = Table(
+    "audit_tree_heads", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("tree_size", BigInteger, nullable=False, index=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("key_id", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("tsa_token", LargeBinary, nullable=True),
 )
 
 notifications = Table(

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 from docflow.services.ports import (
     AssignmentRepository,
     AuditLog,
+    AuditTree,
     BatchRepository,
     ConsultationRepository,
     DelegationRepository,
@@ -28,6 +29,7 @@ from docflow.services.ports import (
 from storage.db.repositories import (
     SqlAssignments,
     SqlAudit,
+    SqlAuditTree,
     SqlBatches,
     SqlConsultations,
     SqlDelegations,
@@ -64,6 +66,7 @@ class SqlUnitOfWork:
     delegations: DelegationRepository
     report_requests: ReportRequestRepository
     audit: AuditLog
+    audit_tree: AuditTree
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -89,6 +92,7 @@ class SqlUnitOfWork:
         self.delegations = SqlDelegations(conn)
         self.report_requests = SqlReportRequests(conn)
         self.audit = SqlAudit(conn)
+        self.audit_tree = SqlAuditTree(conn)
         return self
 
     def __exit__(

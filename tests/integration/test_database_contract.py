@@ -210,3 +210,48 @@ def test_an_embedded_database_with_data_upgrades_from_an_older_schema(tmp_path: 
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
     finally:
         services.close()
+
+
+def test_events_written_before_the_log_are_chained_and_queued_by_the_migration(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Upgrading a database that has a trail: its events join their chains in the order they
+    were written, queue for the sequencer, and verify like any others."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from docflow import auditbundle
+    from docflow.services.audit import Selection
+
+    for dialect in ("sqlite", "postgresql"):
+        extra = {}
+        if dialect == "postgresql":
+            extra = {"DOCFLOW_DATABASE_URL": request.getfixturevalue("pg_url"),
+                     "DOCFLOW_SECRET_KEY": "test"}
+        services = bootstrap(embedded_settings(tmp_path / dialect, **extra))
+        try:
+            migrate.upgrade(services.engine, "0021")
+            doc = "0192a0a0-0000-7000-8000-000000000001"
+            with services.engine.begin() as conn:
+                for action, obj, document in (("document.create", doc, doc),
+                                              ("user.login", "u1", None),
+                                              ("document.view", doc, doc)):
+                    conn.execute(text(
+                        "INSERT INTO audit_events (at, action, object_type, object_id, "
+                        "document_id, via, details) VALUES (:at, :a, :t, :o, :d, 'api', "
+                        "'{\"note\": \"cũ\"}')"),
+                        {"at": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), "a": action,
+                         "t": "document" if document else "user", "o": obj, "d": document})
+            migrate.upgrade(services.engine)
+            with services.engine.connect() as conn:
+                rows = conn.execute(text("SELECT chain, seq FROM audit_events ORDER BY id"))
+                assert [tuple(r) for r in rows] == [
+                    (f"document:{doc}", 1), ("user:u1", 1), (f"document:{doc}", 2)]
+                assert conn.execute(text("SELECT count(*) FROM audit_pending")).scalar() == 3
+            assert services.audit.sequence() == 3
+            bundle = tmp_path / f"{dialect}.zip"
+            auditbundle.write(services.audit.export(Selection(document_id=doc)), bundle)
+            report = auditbundle.verify_bundle(bundle, key_pem=services.audit.public_key_pem)
+            assert report.clean and report.events == 2, report.as_json()
+        finally:
+            services.close()

@@ -130,3 +130,36 @@ def test_impossible_sizes_are_refused() -> None:
         merkle.verify_consistency(5, 4, head, head, [])
     with pytest.raises(ProofError):
         merkle.verify_inclusion(0, 4, LEAVES[0][:31], [], head)
+
+
+def test_proofs_from_stored_subtrees_are_the_rfc_proofs() -> None:
+    """What the log serves (heads of stored perfect subtrees, grown leaf by leaf with
+    `extend`) is exactly the RFC's PATH and PROOF, at every size up to 70."""
+    leaves = [merkle.leaf_hash(bytes([i])) for i in range(70)]
+    stored: dict[merkle.Node, bytes] = {}
+    for n in range(70):
+        stored |= merkle.extend(n, stored, leaves[n:n + 1])
+        size = n + 1
+        edge = merkle.heads([(0, size)], stored)[0]
+        assert edge == merkle.root(leaves[:size])
+        for m in range(size):
+            served = merkle.heads(merkle.inclusion_ranges(m, size), stored)
+            assert served == merkle.inclusion_proof(leaves[:size], m)
+            served = merkle.heads(merkle.consistency_ranges(m + 1, size), stored)
+            assert served == merkle.consistency_proof(leaves[:size], m + 1)
+
+
+def test_a_batch_extends_the_tree_as_single_leaves_do() -> None:
+    leaves = [merkle.leaf_hash(bytes([i])) for i in range(45)]
+    one_by_one: dict[merkle.Node, bytes] = {}
+    for n in range(45):
+        one_by_one |= merkle.extend(n, one_by_one, leaves[n:n + 1])
+    batched = merkle.extend(0, {}, leaves[:13])
+    batched |= merkle.extend(13, {k: batched[k] for k in merkle.subtrees(0, 13)}, leaves[13:])
+    assert batched == one_by_one
+
+
+def test_tree_head_data_is_tls_encoded() -> None:
+    data = merkle.tree_head_data(1_700_000_000_000, 5, b"\x11" * 32)
+    assert data == (bytes.fromhex("0000018bcfe56800") + bytes.fromhex("0000000000000005")
+                    + b"\x20" + b"\x11" * 32 + b"\x00\x00")

@@ -403,14 +403,17 @@ def test_upkeep_is_planned_at_the_start_of_the_next_period(tmp_path: Path) -> No
     class NoMail:
         mails = False
 
-    upkeep = Maintenance(None, queue, clock, NoMail())  # type: ignore[arg-type]
+    upkeep = Maintenance(None, queue, clock, NoMail(), None)  # type: ignore[arg-type]
     upkeep.start()
     clock.at = datetime(2026, 11, 22, 2, 4, 59, tzinfo=UTC)
     upkeep.plan("requeue_stalled")
-    (job1, delay1, key1), (job2, delay2, _), (job4, delay4, _), (job3, delay3, key3) = \
-        queue.planned
+    (job1, delay1, key1), (job2, delay2, _), (job4, delay4, _), (job5, delay5, _), \
+        (job6, delay6, _), (job3, delay3, key3) = queue.planned
     assert (job1, job2, job3) == ("requeue_stalled", "sweep_blobs", "requeue_stalled")
     assert job4 == "send_reminders" and delay4 == timedelta(minutes=56, seconds=30)
+    # The audit log: sequenced every 2 s, its head signed every minute.
+    assert (job5, delay5) == ("sequence_audit", timedelta(seconds=2))
+    assert (job6, delay6) == ("issue_tree_head", timedelta(seconds=30))
     assert delay1 == timedelta(minutes=1, seconds=30) and delay3 == timedelta(seconds=1)
     assert key1 == key3  # both aim at 02:05: the queue keeps one
     assert delay2 == timedelta(hours=3, minutes=56, seconds=30)  # 06:00 UTC

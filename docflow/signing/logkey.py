@@ -1,0 +1,111 @@
+"""The audit log's signing key (Ed25519) and the RFC 3161 stamp on its tree heads.
+
+A dedicated key, never the organisation's seal: the seal is a legal signature on documents,
+this one only vouches for the log's state, and can be rotated without touching either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+
+class LogKeyError(ValueError):
+    """The log key file is missing, unreadable or not an Ed25519 key."""
+
+
+def key_id_of(public_pem: bytes) -> bytes:
+    """SHA-256 of the key's SubjectPublicKeyInfo: the log's id and the key's fingerprint."""
+    public = serialization.load_pem_public_key(public_pem)
+    return hashlib.sha256(public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).digest()
+
+
+def verify(public_pem: bytes, data: bytes, signature: bytes) -> bool:
+    """True when `signature` is the Ed25519 signature of `data` by this key."""
+    public = serialization.load_pem_public_key(public_pem)
+    if not isinstance(public, Ed25519PublicKey):
+        raise LogKeyError("the log key is not an Ed25519 key")
+    try:
+        public.verify(signature, data)
+    except InvalidSignature:
+        return False
+    return True
+
+
+class LogKey:
+    """Signs tree heads (`TreeHeadSigner`)."""
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self._public_pem = private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self._key_id = key_id_of(self._public_pem)
+
+    @classmethod
+    def generate(cls, path: Path) -> LogKey:
+        """A new key, written to `path` (PKCS#8 PEM, readable by its owner only); refuses to
+        overwrite one."""
+        private = Ed25519PrivateKey.generate()
+        pem = private.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+        return cls(private)
+
+    @classmethod
+    def load(cls, path: Path) -> LogKey:
+        try:
+            private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise LogKeyError(f"cannot read the audit log key {path}: {exc}") from exc
+        if not isinstance(private, Ed25519PrivateKey):
+            raise LogKeyError(f"{path} is not an Ed25519 key")
+        return cls(private)
+
+    @classmethod
+    def at(cls, path: Path, *, create: bool) -> LogKey:
+        """The key in `path`; made there first when `create` and it does not exist."""
+        if create and not path.exists():
+            try:
+                return cls.generate(path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+        return cls.load(path)
+
+    @property
+    def key_id(self) -> bytes:
+        return self._key_id
+
+    def sign(self, data: bytes) -> bytes:
+        return self._private.sign(data)
+
+    def public_pem(self) -> bytes:
+        return self._public_pem
+
+
+class TsaTimestamper:
+    """RFC 3161 tokens from the configured TSA (pyHanko's client)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def stamp(self, data: bytes) -> bytes:
+        from pyhanko.sign import timestamps
+
+        digest = hashlib.sha256(data).digest()
+        token = asyncio.run(timestamps.HTTPTimeStamper(self._url).async_timestamp(
+            digest, "sha256"))
+        return bytes(token.dump())
