@@ -126,27 +126,55 @@ def timestamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def record_of(event: AuditEvent, seq: int, prev: bytes | None) -> dict[str, Any]:
-    """The event as the log keeps and hashes it: JSON values, cut to the stored widths,
-    linked to the previous event of its chain (`seq` counts from 1)."""
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Linked:
+    """An event as the log writes it: its record's fields, the details as canonical JSON
+    text (what the database stores), and the record's hash."""
+
+    fields: dict[str, Any]
+    details_json: str
+    digest: bytes
+
+    def record(self) -> dict[str, Any]:
+        return {**self.fields, "details": json.loads(self.details_json)}
+
+
+def link(event: AuditEvent, seq: int, prev: bytes | None) -> Linked:
+    """The event as its chain's `seq`-th link (from 1) after the hash `prev`: JSON values,
+    cut to the stored widths, hashed as `record_hash` hashes them once read back."""
     origin = event.origin
-    return {
+    fields = {
         "v": RECORD_VERSION, "at": timestamp(event.at), "action": event.action.value,
         "object_type": event.object_type, "object_id": event.object_id,
         "actor_id": event.actor_id, "authority": event.authority,
         "unit_code": event.unit_code, "document_id": event.document_id, "via": origin.via,
         "client_addr": (origin.client_addr or None) and origin.client_addr[:ADDR_LIMIT],
         "user_agent": (origin.user_agent or None) and origin.user_agent[:AGENT_LIMIT],
-        # Through JSON and back, so the record hashed now is the one read back later.
-        "details": json.loads(json.dumps(event.details, ensure_ascii=False)),
         "chain": chain_of(event), "seq": seq, "prev": prev.hex() if prev else None,
     }
+    try:
+        details = _dumps(event.details)
+    except TypeError:  # keys of several kinds: JSON makes them all strings first
+        details = _dumps(json.loads(json.dumps(event.details, ensure_ascii=False)))
+    # Canonical JSON is idempotent (dumps(loads(x)) == x), so the details' text can be put in
+    # place instead of encoding them twice; "details" is a key of ours, never inside a value
+    # (quotes in values are escaped).
+    text = _dumps({**fields, "details": 0}).replace('"details":0', '"details":' + details, 1)
+    return Linked(fields, details, hashlib.sha256(text.encode()).digest())
+
+
+def record_of(event: AuditEvent, seq: int, prev: bytes | None) -> dict[str, Any]:
+    """The record `link` hashes, as a reader gets it back."""
+    return link(event, seq, prev).record()
 
 
 def canonical(record: Mapping[str, Any]) -> bytes:
     """The bytes hashed: the `HASHED` fields as JSON, keys sorted, no spaces, UTF-8."""
-    return json.dumps({k: record[k] for k in HASHED}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    return _dumps({k: record[k] for k in HASHED}).encode()
 
 
 def record_hash(record: Mapping[str, Any]) -> bytes:

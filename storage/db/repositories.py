@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 
 from psycopg import sql as pgsql
 from sqlalchemy import (
+    ARRAY,
     JSON,
+    BigInteger,
     ColumnElement,
     Connection,
     Row,
@@ -34,11 +36,11 @@ from docflow.domain.audit import (
     Action,
     AuditEvent,
     AuditFilter,
+    Linked,
     Origin,
     TreeHead,
     chain_of,
-    record_hash,
-    record_of,
+    link,
     timestamp,
 )
 from docflow.domain.consultations import Answer, Consultation, ConsultationStatus, Opinion
@@ -140,7 +142,8 @@ class _Repo:
         if self.conn.dialect.driver != "psycopg":
             batch: list[dict[str, Any]] = []
             for row in rows:
-                batch.append(row)
+                batch.append({k: json.loads(v) if isinstance(v, RawJson) else v
+                              for k, v in row.items()})
                 if len(batch) == 5000:
                     self.conn.execute(insert(table), batch)
                     batch = []
@@ -161,7 +164,8 @@ class _Repo:
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in chain([first], rows):
                 for c in json_columns:
-                    row[c] = json.dumps(row[c])
+                    if not isinstance(row[c], RawJson):
+                        row[c] = json.dumps(row[c])
                 copy.write_row(values(row))
 
     def _insert_ignore(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
@@ -1026,15 +1030,19 @@ class SqlSequences(_Repo):
             document_id=document_id, released_at=_utc(at)))
 
 
-def _event_row(event: AuditEvent, record: dict[str, Any], digest: bytes) -> dict[str, Any]:
+class RawJson(str):
+    """JSON text for a JSON column, written as it is (see `_bulk_insert`)."""
+
+
+def _event_row(event: AuditEvent, linked: Linked) -> dict[str, Any]:
+    f = linked.fields
     return {
-        "at": _utc(event.at), "action": record["action"], "object_type": record["object_type"],
-        "object_id": record["object_id"], "actor_id": record["actor_id"],
-        "authority": record["authority"], "unit_code": record["unit_code"],
-        "document_id": record["document_id"], "via": record["via"],
-        "client_addr": record["client_addr"], "user_agent": record["user_agent"],
-        "details": record["details"], "chain": record["chain"], "seq": record["seq"],
-        "prev": bytes.fromhex(record["prev"]) if record["prev"] else None, "hash": digest,
+        "at": _utc(event.at), "action": f["action"], "object_type": f["object_type"],
+        "object_id": f["object_id"], "actor_id": f["actor_id"], "authority": f["authority"],
+        "unit_code": f["unit_code"], "document_id": f["document_id"], "via": f["via"],
+        "client_addr": f["client_addr"], "user_agent": f["user_agent"],
+        "details": RawJson(linked.details_json), "chain": f["chain"], "seq": f["seq"],
+        "prev": bytes.fromhex(f["prev"]) if f["prev"] else None, "hash": linked.digest,
     }
 
 
@@ -1065,10 +1073,9 @@ class SqlAudit(_Repo):
         for event in events:
             key = chain_of(event)
             seq, prev = heads[key]
-            record = record_of(event, seq, prev)
-            digest = record_hash(record)
-            heads[key] = (seq + 1, digest)
-            rows.append(_event_row(event, record, digest))
+            linked = link(event, seq, prev)
+            heads[key] = (seq + 1, linked.digest)
+            rows.append(_event_row(event, linked))
         c = t.audit_chains.c
         self.conn.execute(update(t.audit_chains).where(c.chain == bindparam("key"))
                           .values(hash=bindparam("last")),
@@ -1209,8 +1216,14 @@ class SqlAuditTree(_Repo):
         self._bulk_insert(t.audit_nodes, ({"level": lv, "idx": i, "hash": h}
                                           for (lv, i), h in inner), len(inner))
         p = t.audit_pending.c
-        for chunk in _chunks(event_ids, 5000):
-            self.conn.execute(delete(t.audit_pending).where(p.event_id.in_(chunk)))
+        if self.dialect == "postgresql":
+            # One array parameter: an IN list of thousands costs psycopg more to parse than
+            # the delete costs the server.
+            self.conn.execute(delete(t.audit_pending).where(
+                p.event_id == func.any(literal(list(event_ids), ARRAY(BigInteger)))))
+        else:
+            for chunk in _chunks(event_ids, 5000):
+                self.conn.execute(delete(t.audit_pending).where(p.event_id.in_(chunk)))
         g = t.audit_log.c
         self.conn.execute(update(t.audit_log).where(g.id == 1).values(
             tree_size=size + len(event_ids), root=root))

@@ -191,3 +191,24 @@ def test_a_file_that_is_not_a_bundle_is_refused(tmp_path: Path) -> None:
         z.writestr("manifest.json", json.dumps({"format": "something else"}))
     with pytest.raises(auditbundle.BundleError):
         auditbundle.verify_bundle(bad)
+
+
+@pytest.mark.parametrize("details", [
+    {}, {"reason": "Trả lại: thiếu chữ ký \"KT.\"", "n": 3, "ok": True, "none": None},
+    {"nested": {"b": [1, 2.5, "x"], "a": {"z": 1e16, "y": -0.0}}, "tuple": (1, 2)},
+    {1: "int key", "1x": "str key"}, {"details": 0, "quote": '"details":0'},
+])
+def test_the_hash_written_is_the_hash_read_back(details: dict[object, object]) -> None:
+    """`link` splices the details' JSON into the record instead of encoding it twice; what a
+    reader recomputes from the stored JSON must be the same hash."""
+    from docflow.domain.audit import Action, AuditEvent, Origin, link
+
+    event = AuditEvent(at=datetime(2026, 11, 22, 1, 2, 3, 456789, tzinfo=UTC),
+                       action=Action.DOCUMENT_VIEW, object_type="document", object_id="d",
+                       actor_id="a", unit_code="P01", document_id="d",
+                       origin=Origin("10.0.0.1", "x" * 400, "web"),
+                       details=details)  # type: ignore[arg-type]
+    linked = link(event, 2, b"\x01" * 32)
+    stored = json.loads(json.dumps(json.loads(linked.details_json)))  # through a JSON column
+    assert record_hash({**linked.fields, "details": stored}) == linked.digest
+    assert len(linked.fields["user_agent"]) == 300
