@@ -53,10 +53,12 @@ from docflow.services.ports import (
 from docflow.services.queries import QueryService
 from docflow.services.reports import ReportService
 from docflow.services.signatures import SignatureService, SigningLimits
+from docflow.services.witness import WITNESS_JOB, WitnessService
 from docflow.signing.intake import AnchoredValidator
 from docflow.signing.keys import RemotePades, signing_options
-from docflow.signing.logkey import LogKey, LogKeyError, TsaTimestamper
+from docflow.signing.logkey import Ed25519Verifier, LogKey, LogKeyError, TsaTimestamper
 from docflow.signing.seals import SealConfigError, SealKeyring
+from docflow.witness import HttpWitness
 from storage.blobs.fs import FilesystemBlobStore
 from storage.blobs.s3 import S3BlobStore, make_client
 from storage.db import migrate
@@ -95,6 +97,7 @@ class Services:
     delegations: DelegationService
     maintenance: Maintenance
     audit: AuditService
+    witness: WitnessService
     reports: ReportService
     notifications: NotificationService
     mergers: MergeService
@@ -174,7 +177,10 @@ def bootstrap(
         mailer or _mailer(settings))
     audit = AuditService(uow, clock, _log_key(settings),
                          TsaTimestamper(settings.tsa_url) if settings.tsa_url else None)
-    maintenance = Maintenance(documents, queue, clock, notifications, audit)
+    witness = WitnessService(uow, clock, Ed25519Verifier(), audit,
+                             HttpWitness(settings.audit_witness_url)
+                             if settings.audit_witness_url else None)
+    maintenance = Maintenance(documents, queue, clock, notifications, audit, witness)
     if isinstance(queue, InProcessQueue):
         queue.bind({FAN_OUT_JOB: documents.fan_out, VALIDATE_JOB: intake.validate_dispatch,
                     COMPLETE_ITEM_JOB: batches.complete_item,
@@ -182,7 +188,8 @@ def bootstrap(
                     SWEEP_JOB: maintenance.sweep_blobs,
                     REMIND_JOB: maintenance.send_reminders, MAIL_JOB: maintenance.send_mail,
                     SEQUENCE_JOB: maintenance.sequence_audit,
-                    TREE_HEAD_JOB: maintenance.issue_tree_head})
+                    TREE_HEAD_JOB: maintenance.issue_tree_head,
+                    WITNESS_JOB: maintenance.send_to_witness})
     return Services(
         settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
         documents=documents, identity=identity,
@@ -192,6 +199,7 @@ def bootstrap(
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
         handling=HandlingService(uow, clock, settings.timezone, calendar, documents),
         delegations=DelegationService(uow, clock), maintenance=maintenance, audit=audit,
+        witness=witness,
         reports=ReportService(uow, clock, settings.timezone, blobs, PdfCompiler()),
         notifications=notifications,
         mergers=MergeService(uow, clock),

@@ -391,6 +391,43 @@ def audit_verify(bundle: Path, as_json: bool, key: Path | None, fingerprints: tu
     sys.exit(0 if report.clean else 1)
 
 
+@audit.group("witness")
+def audit_witness() -> None:
+    """Keep child units' tree heads here; send ours to the parent's docflow."""
+
+
+@audit_witness.command("add")
+@click.argument("unit_code")
+@click.argument("key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def audit_witness_add(ctx: click.Context, unit_code: str, key: Path) -> None:
+    """Witness the log of UNIT_CODE's own docflow, whose public key (PEM) is KEY (from its
+    `docflow audit key`, brought over by hand: the key is what the heads are trusted by)."""
+    services = _services(ctx)
+    try:
+        log_id = services.witness.add_log(unit_code, key.read_bytes(), CLI)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"witnessing the log {log_id.hex()} of {unit_code}")
+
+
+@audit_witness.command("send")
+@click.pass_context
+def audit_witness_send(ctx: click.Context) -> None:
+    """Hand the parent's witness (DOCFLOW_AUDIT_WITNESS_URL) our newest head now."""
+    from docflow.witness import WitnessError
+
+    services = _services(ctx)
+    if not services.witness.sends:
+        raise click.ClickException("set DOCFLOW_AUDIT_WITNESS_URL to the parent unit's "
+                                   "docflow audit API")
+    try:
+        verdict = services.witness.send()
+    except WitnessError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"the witness holds our head: {verdict}")
+
+
 @main.group()
 def blobs() -> None:
     """The blob store."""

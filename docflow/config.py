@@ -85,6 +85,10 @@ class Settings:
     heads, the same file for every process (`docflow audit keygen` makes one); unset: the
     data folder's ``keys/audit-log.pem``, made on first use."""
 
+    audit_witness_url: str | None = None
+    """DOCFLOW_AUDIT_WITNESS_URL: the audit API of the parent unit's docflow
+    (``https://…/api/v1/audit``), which keeps this log's signed tree heads; unset: none."""
+
     @property
     def audit_log_key_path(self) -> Path:
         return self.audit_log_key or self.data_dir / "keys" / "audit-log.pem"
@@ -158,6 +162,7 @@ class Settings:
             mail_from=env.get("DOCFLOW_MAIL_FROM", "docflow@localhost"),
             smtp_password_file=_file(env, "DOCFLOW_SMTP_PASSWORD_FILE"),
             audit_log_key=_file(env, "DOCFLOW_AUDIT_LOG_KEY"),
+            audit_witness_url=_url(env, "DOCFLOW_AUDIT_WITNESS_URL"),
             remind_before_days=_positive_int(env, "DOCFLOW_REMIND_BEFORE_DAYS", 2, minimum=0),
             escalate_after_days=_positive_int(env, "DOCFLOW_ESCALATE_AFTER_DAYS", 1,
                                               minimum=0),
@@ -175,6 +180,15 @@ def _file(env: Mapping[str, str], name: str) -> Path | None:
     if not path.is_file():
         raise ConfigError(f"{name}: no such file {path}")
     return path
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    configured = env.get(name)
+    if not configured:
+        return None
+    if not configured.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be an http(s):// URL")
+    return configured.rstrip("/")
 
 
 def _folder(env: Mapping[str, str], name: str) -> Path | None:

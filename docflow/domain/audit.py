@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from docflow.domain import merkle
+
+
+class Verdict(StrEnum):
+    """What a witness concludes of a tree head it receives, against the one it holds."""
+
+    CONSISTENT = "consistent"
+    FORKED = "forked"
+    ROLLED_BACK = "rolled_back"
 
 
 class Action(StrEnum):
@@ -70,7 +80,8 @@ class Action(StrEnum):
     DOCUMENT_TRANSFER = "document.transfer"
     AUDIT_QUERY = "audit.query"
     AUDIT_EXPORT = "audit.export"
-    AUDIT_TREE_HEAD = "audit.tree_head"
+    AUDIT_WITNESS_ADD = "audit.witness_add"
+    AUDIT_WITNESS = "audit.witness"
 
 
 @dataclass(frozen=True)
@@ -226,3 +237,19 @@ class AuditFilter:
     actions: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+
+
+def judge(held: TreeHead | None, new: TreeHead, proof: Sequence[bytes]) -> Verdict:
+    """Whether `new` extends the head a witness holds (RFC 9162 consistency), or shows the
+    log forked or rolled back. Signatures are checked before this."""
+    if held is None:
+        return Verdict.CONSISTENT
+    if new.tree_size < held.tree_size:
+        return Verdict.ROLLED_BACK
+    if new.tree_size == held.tree_size:
+        return Verdict.CONSISTENT if new.root == held.root else Verdict.FORKED
+    try:
+        merkle.verify_consistency(held.tree_size, new.tree_size, held.root, new.root, proof)
+    except merkle.ProofError:
+        return Verdict.FORKED
+    return Verdict.CONSISTENT

@@ -114,6 +114,11 @@ class AuditService:
     def public_key_pem(self) -> bytes:
         return self._signer.public_pem()
 
+    @property
+    def log_id(self) -> bytes:
+        """This log's id: its key's SHA-256 fingerprint."""
+        return self._signer.key_id
+
     # --- the log ---------------------------------------------------------------------------
 
     def sequence(self) -> int:

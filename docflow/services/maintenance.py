@@ -11,6 +11,7 @@ from docflow.services.audit import SEQUENCE_JOB, TREE_HEAD_JOB, AuditService
 from docflow.services.documents import DocumentService
 from docflow.services.notifications import NotificationService
 from docflow.services.ports import Clock, JobQueue
+from docflow.services.witness import WITNESS_JOB, WitnessService
 
 REQUEUE_JOB = "requeue_stalled"
 SWEEP_JOB = "sweep_blobs"
@@ -20,14 +21,18 @@ EVERY = {REQUEUE_JOB: timedelta(minutes=5), SWEEP_JOB: timedelta(hours=6),
          REMIND_JOB: timedelta(hours=1), MAIL_JOB: timedelta(minutes=1),
          # Committed events are leaves within 5 s (issue 5); heads are signed when the tree
          # grew, and hourly regardless.
-         SEQUENCE_JOB: timedelta(seconds=2), TREE_HEAD_JOB: timedelta(minutes=1)}
+         SEQUENCE_JOB: timedelta(seconds=2), TREE_HEAD_JOB: timedelta(minutes=1),
+         # The parent unit's docflow gets our newest head (when one is configured).
+         WITNESS_JOB: timedelta(minutes=1)}
 
 
 class Maintenance:
     def __init__(self, documents: DocumentService, queue: JobQueue, clock: Clock,
-                 notifications: NotificationService, audit: AuditService) -> None:
+                 notifications: NotificationService, audit: AuditService,
+                 witness: WitnessService | None = None) -> None:
         self._documents = documents
         self._audit = audit
+        self._witness = witness
         self._queue = queue
         self._clock = clock
         self._notifications = notifications
@@ -36,8 +41,11 @@ class Maintenance:
         """Plan the next run of every recurring job (idempotent); mail only when SMTP is
         configured."""
         for job in EVERY:
-            if job != MAIL_JOB or self._notifications.mails:
-                self.plan(job)
+            if job == MAIL_JOB and not self._notifications.mails:
+                continue
+            if job == WITNESS_JOB and not (self._witness and self._witness.sends):
+                continue
+            self.plan(job)
 
     def plan(self, job: str) -> None:
         every = EVERY[job].total_seconds()
@@ -87,3 +95,12 @@ class Maintenance:
             return self._audit.issue_tree_head().tree_size
         finally:
             self.plan(TREE_HEAD_JOB)
+
+    def send_to_witness(self) -> int:
+        """The job: hand the parent's witness our newest head; then the next run."""
+        try:
+            assert self._witness is not None
+            self._witness.send()
+            return 1
+        finally:
+            self.plan(WITNESS_JOB)

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol, Self
 
-from docflow.domain.audit import Action, AuditEvent, AuditFilter, TreeHead
+from docflow.domain.audit import Action, AuditEvent, AuditFilter, TreeHead, Verdict
 from docflow.domain.consultations import Consultation, Opinion
 from docflow.domain.delegation import Delegation
 from docflow.domain.documents import Document, DocumentUpdate, Revision
@@ -336,6 +336,7 @@ class UnitOfWork(Protocol):
     report_requests: ReportRequestRepository
     audit: AuditLog
     audit_tree: AuditTree
+    witness: WitnessRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -557,4 +558,45 @@ class TreeHeadSigner(Protocol):
 class Timestamper(Protocol):
     def stamp(self, data: bytes) -> bytes:
         """An RFC 3161 timestamp token (DER) over SHA-256 of `data`."""
+        ...
+
+
+class TreeHeadVerifier(Protocol):
+    def key_id(self, public_pem: bytes) -> bytes:
+        """SHA-256 of the key's SubjectPublicKeyInfo; ValueError if it is not a key."""
+        ...
+    def verify(self, public_pem: bytes, data: bytes, signature: bytes) -> bool: ...
+
+
+class WitnessClient(Protocol):
+    """The parent unit's docflow, which keeps this log's tree heads."""
+
+    def latest(self, log_id: bytes) -> TreeHead | None:
+        """The newest head of ours it holds as consistent."""
+        ...
+    def send(self, head: TreeHead, proof: Sequence[bytes]) -> Verdict:
+        """Hand it a head with the proof that it extends what it holds."""
+        ...
+
+
+@dataclass(frozen=True)
+class Witnessed:
+    head: TreeHead
+    verdict: Verdict
+    received_at: datetime
+
+
+class WitnessRepository(Protocol):
+    def add_log(self, log_id: bytes, unit_code: str, public_pem: bytes, at: datetime) -> bool:
+        """Register a child log; False if it was registered already."""
+        ...
+    def log(self, log_id: bytes, *, for_update: bool = False) -> tuple[str, bytes] | None:
+        """(unit code, public key PEM) of a registered log; locked for a receipt."""
+        ...
+    def latest(self, log_id: bytes) -> TreeHead | None:
+        """The newest head received as consistent."""
+        ...
+    def add(self, log_id: bytes, head: TreeHead, verdict: Verdict, at: datetime) -> None: ...
+    def heads(self, log_id: bytes, limit: int) -> list[Witnessed]:
+        """Every head received, newest first."""
         ...

@@ -183,3 +183,48 @@ def export() -> ResponseReturnValue:
     auditbundle.write(bundle, out)
     return Response(out.getvalue(), mimetype="application/zip", headers={
         "Content-Disposition": 'attachment; filename="audit-bundle.zip"'})
+
+
+# --- the witness: this docflow keeps its child units' tree heads ------------------------------
+
+def _log_id(value: str) -> bytes:
+    try:
+        log_id = bytes.fromhex(value)
+    except ValueError:
+        log_id = b""
+    if len(log_id) != 32:
+        raise Invalid("a log id is the 64 hex digits of its key's SHA-256")
+    return log_id
+
+
+@bp.post("/witness")
+def witness_receive() -> ResponseReturnValue:
+    """A child unit's docflow hands over its newest signed tree head with the proof that it
+    extends the one held here: {"head", "proof": [hex]}. No login: the log's own key
+    authenticates the head. 409 when it forks or rolls back the log (kept as evidence)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("proof", []), list):
+        raise Invalid("send {head, proof}: a tree head as the audit API gives it, and a list "
+                      "of hex hashes")
+    try:
+        head = TreeHead.from_json(body["head"])
+        proof = [bytes.fromhex(p) for p in body.get("proof", [])]
+    except (KeyError, ValueError, TypeError, AttributeError):
+        raise Invalid("'head' must be a tree head as the audit API gives it") from None
+    verdict = services().witness.receive(head, proof, origin())
+    return {"verdict": verdict.value}, 201
+
+
+@bp.get("/witness/<log_id>")
+def witness_latest(log_id: str) -> ResponseReturnValue:
+    """The newest head of a child log held as consistent (public: heads are not secret)."""
+    return services().witness.latest(_log_id(log_id)).as_json()
+
+
+@bp.get("/witness/<log_id>/heads")
+def witness_heads(log_id: str) -> ResponseReturnValue:
+    """Every head of a child log received here, newest first, with the verdict on each."""
+    found = services().witness.heads(_log_id(log_id),
+                                     page_size(request.args.get("limit", 100, type=int)))
+    return {"items": [{**w.head.as_json(), "verdict": w.verdict.value,
+                       "received_at": w.received_at.isoformat()} for w in found]}

@@ -438,6 +438,21 @@ def openapi_document() -> dict[str, Any]:
                         "document": {"type": "string"}, "unit": {"type": "string"},
                         "from": {"type": "string"}, "to": {"type": "string"},
                         "known": {"type": "array", "items": {"type": "object"}}}}))},
+            "/audit/witness": {"post": _op(
+                "A child unit's docflow hands over its newest signed tree head and the proof "
+                "that it extends the one held (no login: the log's key authenticates it); 409 "
+                "on a fork or rollback", 201, {"type": "object", "properties": {
+                    "verdict": {"enum": ["consistent"]}}}, tag="audit", body=_json({
+                        "type": "object", "required": ["head"], "properties": {
+                            "head": {"type": "object"},
+                            "proof": {"type": "array", "items": {"type": "string"}}}}))},
+            "/audit/witness/{log_id}": {"get": _op(
+                "The newest head of a child log held as consistent", 200, {"type": "object"},
+                tag="audit", params=[_path_param("log_id")])},
+            "/audit/witness/{log_id}/heads": {"get": _op(
+                "Every head of a child log received, newest first, with its verdict", 200,
+                {"type": "object"}, tag="audit",
+                params=[_path_param("log_id"), _query("limit", {"type": "integer"})])},
             "/incoming": {"post": _op(
                 "Bring in a document from outside docflow (scanned paper, e-mail, another "
                 "system): it becomes an arrived entry of the clerk's unit; the answer lists "

@@ -78,3 +78,7 @@ def sequence_audit() -> int:
 
 def issue_tree_head() -> int:
     return _current().maintenance.issue_tree_head()
+
+
+def send_to_witness() -> int:
+    return _current().maintenance.send_to_witness()

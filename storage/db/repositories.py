@@ -39,6 +39,7 @@ from docflow.domain.audit import (
     Linked,
     Origin,
     TreeHead,
+    Verdict,
     chain_of,
     link,
     timestamp,
@@ -82,7 +83,7 @@ from docflow.domain.signatures import (
     SigningSession,
     ValidationOutcome,
 )
-from docflow.services.ports import Credentials, Deadline, Waiting
+from docflow.services.ports import Credentials, Deadline, Waiting, Witnessed
 from storage.db import tables as t
 
 BATCH = 2000
@@ -1254,6 +1255,48 @@ class SqlAuditTree(_Repo):
         rows = self.conn.execute(select(t.audit_tree_heads).where(h.tree_size >= since_size)
                                  .order_by(h.id).limit(limit))
         return [self._head(r) for r in rows]
+
+
+class SqlWitness(_Repo):
+    def add_log(self, log_id: bytes, unit_code: str, public_pem: bytes, at: datetime) -> bool:
+        w = t.audit_witness_logs.c
+        if self.conn.execute(select(w.log_id).where(w.log_id == log_id)).first():
+            return False
+        self.conn.execute(insert(t.audit_witness_logs).values(
+            log_id=log_id, unit_code=unit_code, public_key=public_pem.decode(),
+            added_at=_utc(at)))
+        return True
+
+    def log(self, log_id: bytes, *, for_update: bool = False) -> tuple[str, bytes] | None:
+        w = t.audit_witness_logs.c
+        row = self.conn.execute(self._locked(
+            select(w.unit_code, w.public_key).where(w.log_id == log_id), for_update)).first()
+        return None if row is None else (row.unit_code, row.public_key.encode())
+
+    @staticmethod
+    def _head(r: Row[Any]) -> TreeHead:
+        return TreeHead(tree_size=int(r.tree_size), timestamp=int(r.timestamp), root=r.root,
+                        key_id=r.log_id, signature=r.signature, tsa_token=r.tsa_token)
+
+    def latest(self, log_id: bytes) -> TreeHead | None:
+        h = t.audit_witnessed.c
+        row = self.conn.execute(select(t.audit_witnessed).where(
+            h.log_id == log_id, h.verdict == Verdict.CONSISTENT.value)
+            .order_by(h.id.desc()).limit(1)).first()
+        return None if row is None else self._head(row)
+
+    def add(self, log_id: bytes, head: TreeHead, verdict: Verdict, at: datetime) -> None:
+        self.conn.execute(insert(t.audit_witnessed).values(
+            log_id=log_id, tree_size=head.tree_size, timestamp=head.timestamp, root=head.root,
+            signature=head.signature, tsa_token=head.tsa_token, received_at=_utc(at),
+            verdict=verdict.value))
+
+    def heads(self, log_id: bytes, limit: int) -> list[Witnessed]:
+        h = t.audit_witnessed.c
+        rows = self.conn.execute(select(t.audit_witnessed).where(h.log_id == log_id)
+                                 .order_by(h.id.desc()).limit(limit))
+        return [Witnessed(self._head(r), Verdict(r.verdict), _utc(r.received_at))
+                for r in rows]
 
 
 def _decode(cursor: str | None) -> tuple[datetime, str] | None:

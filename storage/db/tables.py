@@ -485,6 +485,33 @@ audit_tree_heads = Table(
     Column("tsa_token", LargeBinary, nullable=True),
 )
 
+audit_witness_logs = Table(
+    # Other docflow logs this one witnesses (a child unit's deployment), by their key's id.
+    "audit_witness_logs", metadata,
+    Column("log_id", LargeBinary, primary_key=True),
+    Column("unit_code", String(13), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("added_at", TS, nullable=False),
+)
+
+audit_witnessed = Table(
+    # Their tree heads as received: the consistent ones, and any that contradicted what was
+    # held (kept as evidence of the fork or rollback).
+    "audit_witnessed", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("log_id", LargeBinary, nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("tsa_token", LargeBinary, nullable=True),
+    Column("received_at", TS, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    CheckConstraint("verdict in ('consistent','forked','rolled_back')", name="verdict"),
+    Index("ix_audit_witnessed_log_id_id", "log_id", "id"),
+)
+
 notifications = Table(
     "notifications", metadata,
     Column("id", ID, primary_key=True),

@@ -25,6 +25,7 @@ from docflow.services.ports import (
     UnitRepository,
     UserRepository,
     ValidationRepository,
+    WitnessRepository,
 )
 from storage.db.repositories import (
     SqlAssignments,
@@ -44,6 +45,7 @@ from storage.db.repositories import (
     SqlUnits,
     SqlUsers,
     SqlValidations,
+    SqlWitness,
 )
 
 
@@ -67,6 +69,7 @@ class SqlUnitOfWork:
     report_requests: ReportRequestRepository
     audit: AuditLog
     audit_tree: AuditTree
+    witness: WitnessRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -93,6 +96,7 @@ class SqlUnitOfWork:
         self.report_requests = SqlReportRequests(conn)
         self.audit = SqlAudit(conn)
         self.audit_tree = SqlAuditTree(conn)
+        self.witness = SqlWitness(conn)
         return self
 
     def __exit__(
