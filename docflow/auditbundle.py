@@ -42,18 +42,7 @@ class BundleError(ValueError):
 
 def write(bundle: Bundle, target: Path | BinaryIO) -> None:
     """Write the bundle to `target` (a zip file)."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as out:
-        out.writestr("manifest.json", json.dumps(bundle.manifest, indent=2, ensure_ascii=False))
-        out.writestr("events.jsonl", "".join(
-            json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in bundle.records))
-        out.writestr("tree-heads.json", json.dumps(
-            {"head": bundle.head.as_json(), "earlier": [h.as_json() for h in bundle.earlier]},
-            indent=2))
-        out.writestr("proofs.json", json.dumps({
-            "inclusion": {str(k): [n.hex() for n in v] for k, v in bundle.inclusion.items()},
-            "consistency": {str(k): [n.hex() for n in v]
-                            for k, v in bundle.consistency.items()}}))
-        out.writestr("log-key.pem", bundle.public_key_pem)
+    bundle.write(target)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from docflow.calendars import load_calendar
 from docflow.compilation import PdfCompiler
 from docflow.config import ConfigError, Settings
 from docflow.domain.org import ROLES
+from docflow.evidence import PdfStatements
 from docflow.mail import MailConfigError, SmtpMailer
 from docflow.passwords import Argon2Hasher
 from docflow.pdf import PypdfInspector
@@ -28,6 +29,7 @@ from docflow.services.documents import (
     DocumentService,
     flows,
 )
+from docflow.services.evidence import EvidenceService
 from docflow.services.handling import HandlingService
 from docflow.services.identity import IdentityService
 from docflow.services.intake import IntakeService
@@ -98,6 +100,7 @@ class Services:
     maintenance: Maintenance
     audit: AuditService
     witness: WitnessService
+    evidence: EvidenceService
     reports: ReportService
     notifications: NotificationService
     mergers: MergeService
@@ -159,8 +162,8 @@ def bootstrap(
                        party_numbers_per_type=settings.party_numbers_per_type),
         registry,
     )
-    intake = IntakeService(uow, blobs, validator or AnchoredValidator(settings.trust_anchors),
-                           clock, documents)
+    validator = validator or AnchoredValidator(settings.trust_anchors)
+    intake = IntakeService(uow, blobs, validator, clock, documents)
     identity = IdentityService(uow, hasher, clock)
     seals = seals or _seal_keys(settings)
     signatures = SignatureService(uow, blobs, clock,
@@ -181,6 +184,9 @@ def bootstrap(
                              HttpWitness(settings.audit_witness_url)
                              if settings.audit_witness_url else None)
     maintenance = Maintenance(documents, queue, clock, notifications, audit, witness)
+    reads = SqlReadModel(engine)
+    evidence = EvidenceService(uow, clock, settings.timezone, blobs, validator, seals,
+                               PdfStatements(), audit, reads)
     if isinstance(queue, InProcessQueue):
         queue.bind({FAN_OUT_JOB: documents.fan_out, VALIDATE_JOB: intake.validate_dispatch,
                     COMPLETE_ITEM_JOB: batches.complete_item,
@@ -194,12 +200,12 @@ def bootstrap(
         settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
         documents=documents, identity=identity,
         org=OrgService(uow, clock),
-        queries=QueryService(uow, SqlReadModel(engine), clock, settings.timezone),
+        queries=QueryService(uow, reads, clock, settings.timezone),
         signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
         handling=HandlingService(uow, clock, settings.timezone, calendar, documents),
         delegations=DelegationService(uow, clock), maintenance=maintenance, audit=audit,
-        witness=witness,
+        witness=witness, evidence=evidence,
         reports=ReportService(uow, clock, settings.timezone, blobs, PdfCompiler()),
         notifications=notifications,
         mergers=MergeService(uow, clock),

@@ -80,6 +80,8 @@ class Action(StrEnum):
     DOCUMENT_TRANSFER = "document.transfer"
     AUDIT_QUERY = "audit.query"
     AUDIT_EXPORT = "audit.export"
+    AUDIT_EVIDENCE = "audit.evidence"
+    AUDIT_STATEMENT = "audit.statement"
     AUDIT_WITNESS_ADD = "audit.witness_add"
     AUDIT_WITNESS = "audit.witness"
 

@@ -10,11 +10,14 @@ checks with no access to us.
 
 from __future__ import annotations
 
+import json
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import takewhile
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from docflow.domain import merkle
 from docflow.domain.audit import Action, AuditEvent, AuditFilter, Origin, TreeHead
@@ -63,6 +66,23 @@ class Bundle:
     consistency: dict[int, list[bytes]] = field(default_factory=dict)
     """Earlier head's size -> the proof that `head` extends it."""
     public_key_pem: bytes = b""
+
+    def write(self, target: Path | BinaryIO) -> None:
+        """The bundle as a zip file (the format `docflow.auditbundle` reads)."""
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as out:
+            out.writestr("manifest.json", json.dumps(self.manifest, indent=2,
+                                                     ensure_ascii=False))
+            out.writestr("events.jsonl", "".join(
+                json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
+                for r in self.records))
+            out.writestr("tree-heads.json", json.dumps(
+                {"head": self.head.as_json(), "earlier": [h.as_json() for h in self.earlier]},
+                indent=2))
+            out.writestr("proofs.json", json.dumps({
+                "inclusion": {str(k): [n.hex() for n in v] for k, v in self.inclusion.items()},
+                "consistency": {str(k): [n.hex() for n in v]
+                                for k, v in self.consistency.items()}}))
+            out.writestr("log-key.pem", self.public_key_pem)
 
 
 def auditor_scope(actor: Actor) -> tuple[str, ...]:

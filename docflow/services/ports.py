@@ -600,3 +600,40 @@ class WitnessRepository(Protocol):
     def heads(self, log_id: bytes, limit: int) -> list[Witnessed]:
         """Every head received, newest first."""
         ...
+
+
+@dataclass(frozen=True)
+class EvidenceContent:
+    """What an evidence pack shows, drawn as text: the service decides, the renderer draws."""
+
+    title: str
+    organisation: str
+    generated_at: str
+    generated_by: str
+    particulars: list[tuple[str, str]]
+    validation_verdict: str
+    signatures: list[str]
+    tree_head: list[tuple[str, str]]
+    events: list[dict[str, str]]
+    proofs: list[tuple[int, list[str]]]
+    attachments: list[tuple[str, bytes]]
+    """(file name, content) embedded in the PDF: the document's file, the audit bundle."""
+
+
+@dataclass(frozen=True)
+class RegisterContent:
+    title: str
+    organisation: str
+    period: str
+    summary: list[str]
+    columns: list[str]
+    widths: list[float]
+    """Column widths in millimetres (landscape A4 holds about 265)."""
+    rows: list[list[str]]
+    generated_at: str
+    generated_by: str
+
+
+class StatementRenderer(Protocol):
+    def evidence_pack(self, content: EvidenceContent) -> bytes: ...
+    def register(self, content: RegisterContent) -> bytes: ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -228,3 +228,39 @@ def witness_heads(log_id: str) -> ResponseReturnValue:
                                      page_size(request.args.get("limit", 100, type=int)))
     return {"items": [{**w.head.as_json(), "verdict": w.verdict.value,
                        "received_at": w.received_at.isoformat()} for w in found]}
+
+
+# --- signed outputs -----------------------------------------------------------------------------
+
+@bp.get("/documents/<document_id>/evidence.pdf")
+def evidence_pack(document_id: str) -> ResponseReturnValue:
+    """An auditor's evidence pack for one document: particulars, signature validation, the
+    whole trail with each event's inclusion proof; the file and the audit bundle embedded;
+    signed with the seal of the auditor's unit."""
+    pdf = services().evidence.evidence_pack(current_actor(), document_id, origin())
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": 'attachment; filename="ho-so-chung-cu.pdf"'})
+
+
+@bp.get("/statements/<kind>")
+def statement(kind: str) -> ResponseReturnValue:
+    """A unit's register or processing report for a period, signed by the unit:
+    `outgoing-register`, `incoming-register`, `outgoing-report`, `incoming-report`;
+    ?unit=CODE&from=YYYY-MM-DD&to=YYYY-MM-DD (both days included)."""
+    from docflow.services.evidence import Statement
+
+    try:
+        chosen = Statement(kind)
+    except ValueError:
+        raise Invalid("a statement is one of: " + ", ".join(s.value for s in Statement)
+                      ) from None
+    args = request.args
+    try:
+        start = date.fromisoformat(args.get("from", ""))
+        end = date.fromisoformat(args.get("to", ""))
+    except ValueError:
+        raise Invalid("give the period as from=YYYY-MM-DD&to=YYYY-MM-DD") from None
+    pdf = services().evidence.statement(current_actor(), chosen, args.get("unit", ""),
+                                        start, end, origin())
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{chosen.value}.pdf"'})

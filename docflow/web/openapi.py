@@ -453,6 +453,20 @@ def openapi_document() -> dict[str, Any]:
                 "Every head of a child log received, newest first, with its verdict", 200,
                 {"type": "object"}, tag="audit",
                 params=[_path_param("log_id"), _query("limit", {"type": "integer"})])},
+            "/audit/documents/{document_id}/evidence.pdf": {"get": _op(
+                "An evidence pack for one document (auditors): particulars, signature "
+                "validation, the trail with inclusion proofs, the file and the audit bundle "
+                "embedded; signed by the auditor's unit", 200, None, tag="audit",
+                params=[doc_id])},
+            "/audit/statements/{kind}": {"get": _op(
+                "A unit's register or processing report for a period, as a PDF signed by the "
+                "unit", 200, None, tag="audit", params=[
+                    {"name": "kind", "in": "path", "required": True, "schema": {"enum": [
+                        "outgoing-register", "incoming-register", "outgoing-report",
+                        "incoming-report"]}},
+                    _query("unit", {"type": "string"}),
+                    _query("from", {"type": "string", "format": "date"}),
+                    _query("to", {"type": "string", "format": "date"})])},
             "/incoming": {"post": _op(
                 "Bring in a document from outside docflow (scanned paper, e-mail, another "
                 "system): it becomes an arrived entry of the clerk's unit; the answer lists "
