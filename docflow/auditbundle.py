@@ -18,6 +18,7 @@ Verification needs nothing but this file and that key: no service, no database.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from collections import defaultdict
@@ -33,7 +34,8 @@ from docflow.signing.logkey import LogKeyError, key_id_of, verify
 
 FORMAT = "docflow-audit-bundle/1"
 CODES = ("ALTERED_EVENT", "MISSING_EVENT", "REORDERED_EVENTS", "FORKED_LOG",
-         "ROLLED_BACK_LOG", "BAD_STH_SIGNATURE", "UNTRUSTED_KEY", "MISSING_PROOF")
+         "ROLLED_BACK_LOG", "BAD_STH_SIGNATURE", "UNTRUSTED_KEY", "MISSING_PROOF",
+         "BAD_TIMESTAMP")
 
 
 class BundleError(ValueError):
@@ -157,6 +159,10 @@ def verify_bundle(path: Path, *, key_pem: bytes | None = None,
     if not signed(b.head):
         report.add("BAD_STH_SIGNATURE", None,
                    f"the tree head of size {b.head.tree_size} is not signed by the log key")
+    for head in [b.head, *b.earlier]:
+        if head.tsa_token is not None and not _stamped(head):
+            report.add("BAD_TIMESTAMP", None, f"the timestamp token of the tree head of size "
+                                              f"{head.tree_size} is not over its signature")
     for head in b.earlier:
         if not signed(head):
             report.add("BAD_STH_SIGNATURE", None,
@@ -175,6 +181,22 @@ def verify_bundle(path: Path, *, key_pem: bytes | None = None,
             continue
         _check_known(b, head, report, held=True)
     return report
+
+
+def _stamped(head: TreeHead) -> bool:
+    """Whether the head's RFC 3161 token is over SHA-256 of its signature (the token's own
+    signature is the TSA's, checked against its certificate by whoever relies on the time)."""
+    from asn1crypto import cms, tsp
+
+    try:
+        info = cms.ContentInfo.load(head.tsa_token)["content"]["encap_content_info"][
+            "content"].parsed
+        imprint = info["message_imprint"] if isinstance(info, tsp.TSTInfo) else None
+        return imprint is not None and imprint["hashed_message"].native == hashlib.sha256(
+            head.signature).digest() and imprint["hash_algorithm"]["algorithm"].native == (
+            "sha256")
+    except (ValueError, TypeError, KeyError):
+        return False
 
 
 def _included(b: _Read, leaf: int, digest: bytes) -> bool:

@@ -912,9 +912,13 @@ class DocumentService:
         origin: Origin,
         details: Mapping[str, object],
     ) -> AuditEvent:
+        # The capacity they acted in: their roles in the document's unit (none: a reader from
+        # elsewhere, e.g. a recipient or an auditor).
         return AuditEvent(at=at, action=action, object_type="document", object_id=document.id,
                           actor_id=actor.id, unit_code=document.unit_code,
-                          document_id=document.id, origin=origin, details=dict(details))
+                          document_id=document.id, origin=origin, details=dict(details),
+                          authority=",".join(sorted(actor.roles_in(document.unit_code)))
+                          or None)
 
 
 def load_visible(

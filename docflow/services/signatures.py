@@ -241,7 +241,10 @@ class SignatureService:
                     "authority": authority.value if authority else None,
                     "delegation": delegation.id if delegation else None,
                     "remote_session": session_id,
-                    **({"from": moved.source, "to": moved.target} if moved else {})}))
+                    **({"from": moved.source, "to": moved.target} if moved else {})},
+                authority=f"{authority.value} (delegation {delegation.id})" if authority
+                and delegation else authority.value if authority
+                else ",".join(sorted(actor.roles_in(document.unit_code))) or None))
             uow.commit()
         return record
 

@@ -46,6 +46,10 @@ def test_each_event_links_to_the_one_before_on_its_document(services: Services,
         assert after["prev"] == before["hash"] == record_hash(before).hex()
     assert {e["action"] for e in events} >= {"document.create", "document.sign",
                                               "document.number"}
+    # Each names the capacity its actor acted in.
+    by_action = {e["action"]: e for e in events}
+    assert by_action["document.create"]["authority"] == "officer"
+    assert by_action["document.number"]["authority"] == "clerk"
 
 
 def test_the_sequencer_makes_every_committed_event_a_leaf_in_order(services: Services,

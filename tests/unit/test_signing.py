@@ -8,6 +8,7 @@ fonts skip when they are missing, unless DOCFLOW_TEST_REQUIRE_SERVERS=1.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import re
@@ -732,3 +733,41 @@ def test_a_deployment_at_b_lta_signs_remotely_to_b_lta(local_pki: LocalPki, tmp_
               if s["kind"] == "signature"}
     assert levels == {"Leader": "B-LTA"}
     assert any(s["kind"] == "doc_timestamp" for s in report["signatures"])
+
+
+def test_tree_heads_are_timestamped_when_a_tsa_is_configured(local_pki: LocalPki,
+                                                             tmp_path: Path) -> None:
+    """The audit log's signed tree heads carry an RFC 3161 token over their signature."""
+    from asn1crypto import cms, tsp
+
+    from docflow import auditbundle
+    from docflow.bootstrap import bootstrap
+    from docflow.services.audit import Selection
+    from docflow.signing.logkey import TsaTimestamper
+    from tests.conftest import embedded_settings
+
+    svc = bootstrap(embedded_settings(tmp_path, DOCFLOW_TSA_URL=local_pki.tsa_url),
+                    upgrade_embedded=True)
+    try:
+        svc.identity.actor_by_username("nobody")  # something for the trail
+        head = svc.audit.issue_tree_head(force=True)
+        now = datetime.now(UTC)
+        bundle = svc.audit.export(Selection(since=now - timedelta(hours=1), until=now))
+        key = svc.audit.public_key_pem
+    finally:
+        svc.close()
+    assert head.tsa_token is not None
+    path = tmp_path / "b.zip"
+    bundle.write(path)
+    assert auditbundle.verify_bundle(path, key_pem=key).clean
+    other = TsaTimestamper(local_pki.tsa_url).stamp(b"another signature")
+    bundle.head = dataclasses.replace(bundle.head, tsa_token=other)
+    bundle.write(path)
+    codes = [p.code for p in auditbundle.verify_bundle(path, key_pem=key).problems]
+    assert codes == ["BAD_TIMESTAMP"]
+    token = cms.ContentInfo.load(head.tsa_token)
+    info = token["content"]["encap_content_info"]["content"].parsed
+    assert isinstance(info, tsp.TSTInfo)
+    imprint = info["message_imprint"]
+    assert imprint["hash_algorithm"]["algorithm"].native == "sha256"
+    assert imprint["hashed_message"].native == hashlib.sha256(head.signature).digest()
