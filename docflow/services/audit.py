@@ -171,17 +171,19 @@ class AuditService:
         with self._uow() as uow:
             size, root = uow.audit_tree.size()
             latest = uow.audit_tree.latest_head()
-            fresh = latest is not None and now.timestamp() * 1000 - latest.timestamp < (
-                HEAD_AT_LEAST_EVERY.total_seconds() * 1000)
-            if latest is not None and latest.tree_size == size and fresh and not force:
-                return latest
-            stamp = int(now.timestamp() * 1000)
-            if latest is not None and stamp <= latest.timestamp:
-                stamp = latest.timestamp + 1  # heads are ordered by time, strictly
-            signature = self._signer.sign(merkle.tree_head_data(stamp, size, root))
-            token = self._timestamper.stamp(signature) if self._timestamper else None
-            head = TreeHead(tree_size=size, timestamp=stamp, root=root,
-                            key_id=self._signer.key_id, signature=signature, tsa_token=token)
+        fresh = latest is not None and now.timestamp() * 1000 - latest.timestamp < (
+            HEAD_AT_LEAST_EVERY.total_seconds() * 1000)
+        if latest is not None and latest.tree_size == size and fresh and not force:
+            return latest
+        stamp = int(now.timestamp() * 1000)
+        if latest is not None and stamp <= latest.timestamp:
+            stamp = latest.timestamp + 1  # heads are ordered by time, strictly
+        signature = self._signer.sign(merkle.tree_head_data(stamp, size, root))
+        # The TSA is asked outside any transaction: a slow one holds nothing up.
+        token = self._timestamper.stamp(signature) if self._timestamper else None
+        head = TreeHead(tree_size=size, timestamp=stamp, root=root,
+                        key_id=self._signer.key_id, signature=signature, tsa_token=token)
+        with self._uow() as uow:
             uow.audit_tree.add_head(head)
             uow.commit()
         return head
@@ -353,8 +355,8 @@ class AuditService:
             inclusion = self._proofs(uow, {
                 r["leaf"]: merkle.inclusion_ranges(r["leaf"], head.tree_size)
                 for r in records})
-            earlier = [h for h in uow.audit_tree.heads(limit=1_000_000)
-                       if 0 < h.tree_size < head.tree_size]
+            earlier = [h for h in uow.audit_tree.recent_heads(head.tree_size, RECENT_HEADS)
+                       if h.tree_size > 0]
             by_size = {h.tree_size: h for h in [*earlier, *known]
                        if 0 < h.tree_size <= head.tree_size}
             sizes = sorted(by_size)[-RECENT_HEADS:]

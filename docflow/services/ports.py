@@ -265,6 +265,9 @@ class AuditTree(Protocol):
     def heads(self, *, since_size: int = 0, limit: int = 100) -> list[TreeHead]:
         """Tree heads from the given size up, oldest first."""
         ...
+    def recent_heads(self, below_size: int, limit: int) -> list[TreeHead]:
+        """The newest head of each of the `limit` largest sizes below `below_size`."""
+        ...
 
 
 class NotificationRepository(Protocol):

@@ -1250,6 +1250,14 @@ class SqlAuditTree(_Repo):
                                 .limit(1)).first()
         return None if row is None else self._head(row)
 
+    def recent_heads(self, below_size: int, limit: int) -> list[TreeHead]:
+        h = t.audit_tree_heads.c
+        newest = (select(func.max(h.id).label("id")).where(h.tree_size < below_size)
+                  .group_by(h.tree_size).order_by(h.tree_size.desc()).limit(limit).subquery())
+        rows = self.conn.execute(select(t.audit_tree_heads).join(newest, newest.c.id == h.id)
+                                 .order_by(h.tree_size))
+        return [self._head(r) for r in rows]
+
     def heads(self, *, since_size: int = 0, limit: int = 100) -> list[TreeHead]:
         h = t.audit_tree_heads.c
         rows = self.conn.execute(select(t.audit_tree_heads).where(h.tree_size >= since_size)
