@@ -223,13 +223,22 @@ class AuditService:
             tree_size = head.tree_size
         else:
             head = self._head_of_size(tree_size)
+        return leaf, tree_size, self.inclusion_path(leaf, tree_size), head
+
+    def size(self) -> tuple[int, bytes]:
+        """The tree's size and root now (signed or not)."""
+        with self._uow() as uow:
+            return uow.audit_tree.size()
+
+    def inclusion_path(self, leaf: int, tree_size: int) -> list[bytes]:
+        """The audit path of a leaf in the tree of `tree_size` leaves (no access check: for
+        the operator, and for `inclusion`, which checks)."""
         with self._uow() as uow:
             current, _ = uow.audit_tree.size()
             if not leaf < tree_size <= current:
                 raise Invalid(f"leaf {leaf} has no proof in a tree of {tree_size} "
                               f"(the log has {current})")
-            path = self._proof(uow, merkle.inclusion_ranges(leaf, tree_size))
-        return leaf, tree_size, path, head
+            return self._proof(uow, merkle.inclusion_ranges(leaf, tree_size))
 
     def consistency(self, first: int, second: int) -> list[bytes]:
         """That the tree of `second` leaves extends the tree of `first` (RFC 9162 §2.1.4)."""

@@ -27,6 +27,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -1185,27 +1186,29 @@ class SqlAuditTree(_Repo):
         return int(row.tree_size), row.root
 
     def pending(self, limit: int) -> list[tuple[int, bytes]]:
-        p, a = t.audit_pending.c, t.audit_events.c
-        rows = self.conn.execute(
-            select(p.event_id, a.hash).join_from(t.audit_pending, t.audit_events,
-                                                 a.id == p.event_id)
-            .order_by(p.event_id).limit(limit))
+        # The queue carries each event's hash: the sequencer never reads the event table.
+        p = t.audit_pending.c
+        rows = self.conn.execute(select(p.event_id, p.hash).order_by(p.event_id).limit(limit))
         return [(int(r.event_id), r.hash) for r in rows]
 
     def nodes(self, keys: Iterable[Node]) -> dict[Node, bytes]:
-        wanted = set(keys)
-        leaves = [i for level, i in wanted if level == 0]
-        inner = [(level, i) for level, i in wanted if level > 0]
+        wanted = sorted(set(keys))
         found: dict[Node, bytes] = {}
         lv, n = t.audit_leaves.c, t.audit_nodes.c
-        for some in _chunks(leaves, 1000):
-            for r in self.conn.execute(select(lv.leaf_index, lv.hash)
-                                       .where(lv.leaf_index.in_(some))):
-                found[(0, int(r.leaf_index))] = r.hash
-        for pairs in _chunks(inner, 500):
-            for node in self.conn.execute(select(n.level, n.idx, n.hash)
-                                          .where(tuple_(n.level, n.idx).in_(pairs))):
-                found[(int(node.level), int(node.idx))] = node.hash
+        # One round trip for a proof (a few dozen nodes): leaves and inner nodes together.
+        for chunk in _chunks(wanted, 500):
+            leaves = [i for level, i in chunk if level == 0]
+            inner = [(level, i) for level, i in chunk if level > 0]
+            parts = []
+            if leaves:
+                parts.append(select(literal(0).label("level"), lv.leaf_index.label("idx"),
+                                    lv.hash).where(lv.leaf_index.in_(leaves)))
+            if inner:
+                parts.append(select(n.level, n.idx, n.hash)
+                             .where(tuple_(n.level, n.idx).in_(inner)))
+            stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+            for row in self.conn.execute(stmt):
+                found[(int(row.level), int(row.idx))] = row.hash
         return found
 
     def extend(self, size: int, event_ids: Sequence[int], nodes: Mapping[Node, bytes],

@@ -447,6 +447,7 @@ audit_pending = Table(
     "audit_pending", metadata,
     Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
 )
 
 audit_log = Table(

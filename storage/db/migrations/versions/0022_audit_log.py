@@ -120,6 +120,7 @@ def upgrade() -> None:
         'audit_pending',
         sa.Column('event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
                   autoincrement=False, nullable=False),
+        sa.Column('hash', sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint('event_id', name=op.f('pk_audit_pending')))
     log = op.create_table(
         'audit_log',
@@ -156,14 +157,14 @@ def upgrade() -> None:
 
     op.bulk_insert(log, [{"id": 1, "tree_size": 0, "root": EMPTY_ROOT}])
     op.bulk_insert(chains, [{"chain": c, "seq": s, "hash": h} for c, (s, h) in heads.items()])
-    op.execute("INSERT INTO audit_pending (event_id) SELECT id FROM audit_events")
+    op.execute("INSERT INTO audit_pending (event_id, hash) SELECT id, hash FROM audit_events")
 
     # Every committed event queues for the sequencer, however it was written.
     if _pg():
         op.execute("""
             CREATE FUNCTION audit_events_queue() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                INSERT INTO audit_pending (event_id) SELECT id FROM new_events;
+                INSERT INTO audit_pending (event_id, hash) SELECT id, hash FROM new_events;
                 RETURN NULL;
             END $$""")
         op.execute("""
@@ -179,7 +180,7 @@ def upgrade() -> None:
     else:
         op.execute("""
             CREATE TRIGGER audit_events_queue AFTER INSERT ON audit_events
-            BEGIN INSERT INTO audit_pending (event_id) VALUES (NEW.id); END""")
+            BEGIN INSERT INTO audit_pending (event_id, hash) VALUES (NEW.id, NEW.hash); END""")
         for event in ("UPDATE", "DELETE"):
             op.execute(f"""
                 CREATE TRIGGER audit_events_no_{event.lower()} BEFORE {event} ON audit_events
