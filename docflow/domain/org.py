@@ -95,6 +95,8 @@ class User:
     active: bool = True
     email: str | None = None
     """Where notifications are mailed, when SMTP is configured."""
+    locale: str | None = None
+    """The language the person chose for the pages (``vi``, ``en``); None: the browser's."""
 
 
 @dataclass(frozen=True)

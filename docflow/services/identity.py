@@ -64,6 +64,12 @@ class IdentityService:
                 return None
             return self._actor(uow, user)
 
+    def set_locale(self, actor: Actor, locale: str | None) -> None:
+        """The language the person reads the pages in (a preference, not audited)."""
+        with self._uow() as uow:
+            uow.users.set_locale(actor.id, locale)
+            uow.commit()
+
     def usernames(self, user_ids: Iterable[str]) -> dict[str, str]:
         """User id → username, for answers that name people the way requests do."""
         wanted = set(user_ids)

@@ -35,10 +35,12 @@ def create_app(services: Services | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    from docflow.web import api, audit, auth, errors, health, pages
+    from docflow.web import api, audit, auth, errors, health, i18n, pages
 
+    app.config["BABEL_DEFAULT_TIMEZONE"] = settings.timezone
     errors.init_app(app)
     auth.init_app(app)
+    i18n.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(audit.bp)

@@ -44,7 +44,7 @@ def _moment(value: str | None, field: str, *, end: bool) -> datetime | None:
     return moment
 
 
-def _filter() -> AuditFilter:
+def trail_filter() -> AuditFilter:
     args = request.args
     actor_id = None
     if args.get("actor"):
@@ -73,7 +73,7 @@ def events() -> ResponseReturnValue:
     with `after` (the last id seen). `format=csv` (or Accept: text/csv): every match, as a
     CSV file."""
     actor = current_actor()
-    query = _filter()
+    query = trail_filter()
     wants_csv = request.args.get("format") == "csv" or (
         request.accept_mimetypes.best == "text/csv")
     if wants_csv:

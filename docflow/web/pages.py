@@ -5,13 +5,22 @@ Each view parses the form, calls one service and redirects; the rules stay in th
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from docflow.domain import merkle
+from docflow.domain.audit import Action, AuditFilter, record_hash
 from docflow.domain.documents import CATALOGUE, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import DomainError, NotFound, Unauthenticated
+from docflow.domain.org import Role
 from docflow.domain.routing import DispatchTarget
+from docflow.services.audit import auditor_scope
+from docflow.signing.logkey import Ed25519Verifier
 from docflow.web.auth import (
     begin_session,
     csrf_token,
@@ -21,14 +30,37 @@ from docflow.web.auth import (
     origin,
     services,
 )
+from docflow.web.i18n import LANGUAGES
 
 bp = Blueprint("pages", __name__)
 
 
 @bp.app_context_processor
 def _globals() -> dict[str, object]:
-    return {"csrf_token": csrf_token, "actor": optional_actor(), "catalogue": CATALOGUE,
-            "urgencies": list(Urgency)}
+    actor = optional_actor()
+    return {"csrf_token": csrf_token, "actor": actor, "catalogue": CATALOGUE,
+            "urgencies": list(Urgency),
+            "is_auditor": actor is not None and any(m.role is Role.AUDITOR
+                                                    for m in actor.memberships)}
+
+
+def _local_path(target: str | None) -> str:
+    # Only local paths: an open redirect would hand the session to another site.
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return url_for("pages.home")
+    return target
+
+
+@bp.post("/language")
+def language() -> ResponseReturnValue:
+    """Choose the pages' language; kept with the person's account when logged in."""
+    chosen = request.form.get("lang", "")
+    if chosen in LANGUAGES:
+        session["lang"] = chosen
+        actor = optional_actor()
+        if actor is not None:
+            services().identity.set_locale(actor, chosen)
+    return redirect(_local_path(request.form.get("next", "").rstrip("?")))
 
 
 def _login_required() -> WerkzeugResponse | None:
@@ -47,12 +79,11 @@ def login() -> ResponseReturnValue:
         except Unauthenticated as exc:
             error = exc.message
         else:
+            lang = session.get("lang")
             begin_session(actor)
-            target = request.args.get("next", "")
-            # Only local paths: an open redirect would hand the session to another site.
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("pages.home")
-            return redirect(target)
+            if lang:
+                session["lang"] = lang
+            return redirect(_local_path(request.args.get("next", "")))
     return render_template("login.html", error=error), 401 if error else 200
 
 
@@ -100,6 +131,10 @@ def document(document_id: str) -> ResponseReturnValue:
     actor = current_actor()
     s = services()
     doc = s.documents.view(actor, document_id, origin())
+    trail = None
+    if any(m.role is Role.AUDITOR for m in actor.memberships):
+        trail = _timeline(s.audit.events(actor, AuditFilter(scope=None, document_id=doc.id),
+                                         origin(), limit=500))
     counts, rows = s.queries.recipients(actor, document_id)
     mine = [row for row in rows if row.unit_code in actor.unit_codes]
     receipt_actions = {row.receipt_id: s.documents.allowed_receipt_actions(
@@ -107,7 +142,7 @@ def document(document_id: str) -> ResponseReturnValue:
     return render_template("document.html", doc=doc,
                            actions=s.documents.allowed_actions(actor, doc), counts=counts,
                            rows=rows[:500], total=sum(counts.values()),
-                           receipt_actions=receipt_actions)
+                           receipt_actions=receipt_actions, trail=trail)
 
 
 @bp.post("/documents/<document_id>/<any(submit, approve, issue, return, dispatch, attach):action>")
@@ -162,3 +197,77 @@ def receive(receipt_id: str, action: str) -> ResponseReturnValue:
     except DomainError as exc:
         flash(exc.message)
     return redirect(url_for("pages.document", document_id=receipt.document_id))
+
+
+# --- the auditor's pages ------------------------------------------------------------------------
+
+def _timeline(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = services().identity.usernames(
+        {r["actor_id"] for r in records if r.get("actor_id")})
+    return [{**r, "when": datetime.fromisoformat(r["at"].replace("Z", "+00:00")),
+             "actor": names.get(r["actor_id"] or "", r["actor_id"])} for r in records]
+
+
+AUDIT_FIELDS = ("document", "actor", "unit", "action", "from", "to")
+
+
+@bp.get("/audit")
+def audit() -> ResponseReturnValue:
+    """Search the trail within the units the auditor audits; export CSV or an evidence pack;
+    each event links to the check of its proof."""
+    if (r := _login_required()) is not None:
+        return r
+    actor = current_actor()
+    asked = {k: request.args.get(k, "").strip() for k in AUDIT_FIELDS}
+    events: list[dict[str, Any]] | None = None
+    more = None
+    if any(asked.values()) or request.args.get("search"):
+        from docflow.web.audit import trail_filter
+
+        after = request.args.get("after", "")
+        found = services().audit.events(actor, trail_filter(), origin(),
+                                        after=int(after) if after.isdigit() else None,
+                                        limit=PAGE)
+        events = _timeline(found)
+        more = found[-1]["id"] if len(found) == PAGE else None
+    else:
+        auditor_scope(actor)  # only auditors come here
+    query = {k: v for k, v in asked.items() if v}
+    return render_template("audit.html", asked=asked, events=events, more=more,
+                           query=query, actions=[a.value for a in Action])
+
+
+PAGE = 100
+
+
+@bp.get("/audit/events/<event_id>")
+def audit_proof(event_id: str) -> ResponseReturnValue:
+    """The check of one event's place in the log, done here as an auditor's tool would: the
+    inclusion proof against the signed tree head, and the head's signature."""
+    if (r := _login_required()) is not None:
+        return r
+    if not event_id.isdigit():
+        raise NotFound("no such event")
+    actor = current_actor()
+    s = services()
+    leaf, size, path, head = s.audit.inclusion(actor, int(event_id))
+    found = s.audit.events(actor, AuditFilter(scope=None), origin(), after=int(event_id) - 1,
+                           limit=1)
+    record = found[0]
+    problems = []
+    if head is None:
+        problems.append(gettext("No signed tree head of this size."))
+    else:
+        data = merkle.tree_head_data(head.timestamp, head.tree_size, head.root)
+        if not Ed25519Verifier().verify(s.audit.public_key_pem, data, head.signature):
+            problems.append(gettext("The tree head's signature does not verify."))
+        try:
+            merkle.verify_inclusion(leaf, size, merkle.leaf_hash(record_hash(record)), path,
+                                    head.root)
+        except merkle.ProofError as exc:
+            problems.append(gettext("The inclusion proof fails: %(why)s", why=str(exc)))
+    return render_template("proof.html", record=_timeline([record])[0], leaf=leaf, size=size,
+                           path=[p.hex() for p in path], head=head, problems=problems,
+                           signed_at=datetime.fromtimestamp(head.timestamp / 1000, tz=UTC)
+                           if head else None,
+                           fingerprint=Ed25519Verifier().key_id(s.audit.public_key_pem).hex())

@@ -274,10 +274,14 @@ class SqlUnits(_Repo):
 
 def _user(row: Row[Any]) -> User:
     return User(id=str(row.id), username=row.username, full_name=row.full_name,
-                active=bool(row.active), email=row.email)
+                active=bool(row.active), email=row.email, locale=row.locale)
 
 
 class SqlUsers(_Repo):
+    def set_locale(self, user_id: str, locale: str | None) -> None:
+        self.conn.execute(update(t.users).where(t.users.c.id == user_id)
+                          .values(locale=locale))
+
     def get(self, user_id: str) -> User | None:
         row = self.conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
         return _user(row) if row else None

@@ -73,6 +73,7 @@ users = Table(
     Column("password_hash", String(200), nullable=True),
     Column("active", Boolean, nullable=False, default=True),
     Column("email", String(254), nullable=True),
+    Column("locale", String(8), nullable=True),
 )
 
 memberships = Table(

@@ -1,0 +1,121 @@
+"""The browser pages through Flask's test client: Vietnamese first and English second (every
+message translated, the compiled catalogue current), the language kept per person, and the
+auditor's pages (trail search, CSV, the check of an event's proof) within the auditor's units."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from flask.testing import FlaskClient
+
+from docflow.bootstrap import Services
+from docflow.web import create_app
+from tests.conftest import PASSWORD, Org, issued_document
+
+WEB = Path(__file__).resolve().parents[2] / "docflow" / "web"
+CATALOGUE = WEB / "translations" / "vi" / "LC_MESSAGES"
+
+
+def _messages() -> set[str]:
+    found = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+            str(WEB), method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
+            keywords={"_": None, "gettext": None, "ngettext": (1, 2), "_l": None}):
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+def test_every_message_has_its_vietnamese_and_the_compiled_catalogue_is_current() -> None:
+    with (CATALOGUE / "messages.po").open("rb") as f:
+        po = read_po(f, locale="vi")
+    with (CATALOGUE / "messages.mo").open("rb") as f:
+        mo = read_mo(f)
+    def text(value: object) -> str | tuple[str, ...]:
+        return value if isinstance(value, str) else tuple(value)  # type: ignore[arg-type]
+
+    translated = {m.id if isinstance(m.id, str) else m.id[0]: text(m.string)
+                  for m in po if m.id and m.string and (m.string if isinstance(m.string, str)
+                                                        else m.string[0])}
+    missing = _messages() - set(translated)
+    assert not missing, f"untranslated (run scripts/translations, then translate): {missing}"
+    assert not [m.id for m in po if m.id and m.fuzzy], "fuzzy entries are left out of the .mo"
+    compiled = {m.id if isinstance(m.id, str) else m.id[0]: text(m.string)
+                for m in mo if m.id}
+    assert compiled == translated, "the .mo is stale: run scripts/translations"
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[FlaskClient]:
+    app = create_app(services)
+    app.testing = True
+    yield app.test_client()
+
+
+def _login(client: FlaskClient, username: str) -> None:
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    done = client.post("/login", data={"username": username, "password": PASSWORD,
+                                       "csrf_token": token.group(1)})
+    assert done.status_code == 302, done.text
+
+
+def _csrf(client: FlaskClient, path: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_pages_are_in_vietnamese_first_and_english_on_request(client: FlaskClient) -> None:
+    page = client.get("/login")
+    assert '<html lang="vi">' in page.text and "Đăng nhập" in page.text
+    english = client.get("/login?lang=en")
+    assert '<html lang="en">' in english.text and "Log in" in english.text
+    assert "Log in" in client.get("/login").text  # kept for the session
+    fresh = client.application.test_client()
+    assert "Log in" in fresh.get("/login", headers={"Accept-Language": "en-GB,en"}).text
+
+
+def test_a_persons_language_is_kept_with_their_account(client: FlaskClient, org: Org,
+                                                       services: Services) -> None:
+    _login(client, "officer")
+    token = _csrf(client, "/")
+    client.post("/language", data={"lang": "en", "next": "/", "csrf_token": token})
+    assert services.identity.actor_by_username("officer").user.locale == "en"  # type: ignore[union-attr]
+    other = client.application.test_client()
+    _login(other, "officer")  # a new browser: no session language, the account's
+    assert "Incoming documents" in other.get("/").text
+
+
+def test_the_auditor_searches_the_trail_and_checks_an_events_proof(
+        client: FlaskClient, org: Org, services: Services) -> None:
+    doc_id = issued_document(services, org)
+    _login(client, "auditor")
+    page = client.get(f"/audit?document={doc_id}")
+    assert page.status_code == 200
+    assert "Nhật ký kiểm tra" in page.text and "document.sign" in page.text
+    assert f"/api/v1/audit/documents/{doc_id}/evidence.pdf" in page.text
+    sheet = client.get(f"/api/v1/audit/events?format=csv&document={doc_id}")
+    assert sheet.mimetype == "text/csv" and "document.create" in sheet.text
+    event = re.search(r'href="/audit/events/(\d+)"', page.text)
+    assert event is not None
+    proof = client.get(f"/audit/events/{event.group(1)}")
+    assert "ĐÃ XÁC MINH" in proof.text, proof.text
+    document = client.get(f"/documents/{doc_id}")
+    assert "Nhật ký" in document.text and "document.number" in document.text
+
+    other = client.application.test_client()
+    _login(other, "p2auditor")
+    assert "Không có sự kiện nào phù hợp" in other.get(f"/audit?document={doc_id}").text
+    assert other.get(f"/audit/events/{event.group(1)}").status_code == 404
+
+    clerk = client.application.test_client()
+    _login(clerk, "clerk")
+    assert clerk.get("/audit").status_code == 403
+    assert "/audit" not in clerk.get("/").text.split("<main")[0]  # no menu entry either
