@@ -1,0 +1,144 @@
+"""The pages in a real browser: Debian's Chromium driven by Playwright (headless, no browser
+download, nothing reached but loopback), as people use them, in Vietnamese, on a desk screen and
+a phone's. Screenshots of each page go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from docflow.bootstrap import Services, bootstrap
+from docflow.web import create_app
+from tests.conftest import PASSWORD, Org, embedded_settings, issued_document, seed_org
+from tests.e2e.conftest import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(os.environ.get("DOCFLOW_TEST_ARTIFACTS",
+                            Path(__file__).resolve().parents[2] / "test-artifacts")) / "screenshots"
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get(
+    "DOCFLOW_TEST_REQUIRE_SERVERS"), reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, and no name lookups at all: only loopback is there to reach.
+
+    Playwright's sync API keeps an event loop running in this thread while it is started, so
+    it lives for this module only (pyHanko's asyncio.run elsewhere must find no loop), and the
+    tests prepare their documents on another thread."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, "
+                  "EXCLUDE 127.0.0.1"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(locale="vi-VN", accept_downloads=True)
+    yield context.new_page()
+    context.close()
+
+
+def off_thread(work: Any, *args: Any) -> Any:
+    """Run `work` on its own thread (where no event loop runs) and return its result."""
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work(*args))
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(120)
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Services, Org, str]]:
+    """The embedded default served over HTTP on loopback, with the test organisation."""
+    services = bootstrap(embedded_settings(tmp_path / "var"), upgrade_embedded=True)
+    org = seed_org(services)
+    port = free_port()
+    server = make_server("127.0.0.1", port, create_app(services), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield services, org, f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        services.close()
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _log_in(page: Any, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("Tên đăng nhập").fill(username)
+    page.get_by_label("Mật khẩu").fill(PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+
+
+def test_an_auditor_follows_a_document_through_the_trail(
+        site: tuple[Services, Org, str], page: Any) -> None:
+    services, org, base = site
+    doc_id = off_thread(issued_document, services, org)
+    page.set_extra_http_headers({"Accept-Language": "vi-VN,vi"})
+    _log_in(page, base, "auditor")
+    _shot(page, "home-auditor")
+    page.get_by_role("link", name="Nhật ký kiểm tra").click()
+    page.get_by_label("Mã văn bản").fill(doc_id)
+    page.get_by_role("button", name="Tìm kiếm").click()
+    rows = page.locator("tbody tr")
+    assert rows.count() >= 8
+    assert page.get_by_role("cell", name="document.sign").count() == 2  # leader, seal
+    _shot(page, "audit-search")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Xuất CSV").click()
+    assert "document.create" in Path(download.value.path()).read_text(encoding="utf-8-sig")
+    rows.first.get_by_role("link", name="Kiểm tra").click()
+    assert page.get_by_text("ĐÃ XÁC MINH").is_visible()
+    _shot(page, "audit-proof")
+
+    # English on request, kept for the session.
+    page.get_by_role("button", name="English").click()
+    assert page.get_by_text("VERIFIED").is_visible()
+
+
+def test_the_pages_fit_a_phone_and_refuse_what_a_role_may_not_do(
+        site: tuple[Services, Org, str], page: Any) -> None:
+    services, org, base = site
+    off_thread(issued_document, services, org)
+    page.set_viewport_size(PHONE)
+    page.set_extra_http_headers({"Accept-Language": "vi"})
+    _log_in(page, base, "clerk")
+    assert page.get_by_role("heading", name="Văn bản đi").is_visible()
+    # Nothing wider than the screen but the tables, which scroll in their own box.
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, overflow
+    _shot(page, "home-clerk-phone")
+    assert page.get_by_role("link", name="Nhật ký kiểm tra").count() == 0
+    refused = page.goto(f"{base}/audit")
+    assert refused is not None and refused.status == 403
+    _shot(page, "refused-phone")
