@@ -63,6 +63,7 @@ class Action(StrEnum):
     RECEIPT_EXTEND = "receipt.extend"
     USER_LOGIN = "user.login"
     USER_LOGIN_FAILED = "user.login_failed"
+    USER_LOGIN_LOCKED = "user.login_locked"
     USER_CREATE = "user.create"
     USER_PASSWORD = "user.password"
     ROLE_GRANT = "role.grant"

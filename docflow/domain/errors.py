@@ -32,6 +32,12 @@ class Unauthenticated(DomainError):
     code = "unauthenticated"
 
 
+class TooManyAttempts(DomainError):
+    """Too many failed logins to this account lately: wait before trying again."""
+
+    code = "too-many-attempts"
+
+
 class Conflict(DomainError):
     """The action does not fit the object's current state (e.g. issuing twice)."""
 

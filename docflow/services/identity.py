@@ -5,15 +5,26 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from docflow.domain.audit import Action, AuditEvent, Origin
-from docflow.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
+from docflow.domain.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from docflow.domain.org import Actor, Role, User
 from docflow.services.ids import new_id
 from docflow.services.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
 
 TOKEN_PREFIX = "dft_"
 MIN_PASSWORD = 10
+LOCK_AFTER = 5
+LOCK_FOR = timedelta(minutes=15)
+"""After LOCK_AFTER failed logins within LOCK_FOR, the account takes none until the oldest of
+them is LOCK_FOR old (the failures are read back from the account's audit chain)."""
 
 
 def token_digest(token: str) -> str:
@@ -42,13 +53,28 @@ class IdentityService:
         now = self._clock.now()
         with self._uow() as uow:
             found = uow.users.by_username(username.strip().lower())
+            subject = found.user.id if found else username[:64]
+            failed = [at for at in uow.audit.recent(f"user:{subject}",
+                                                    Action.USER_LOGIN_FAILED, LOCK_AFTER)
+                      if at > now - LOCK_FOR]
+            if len(failed) >= LOCK_AFTER:
+                # Not even a right password opens it now; the refusal is kept apart from the
+                # failures, so someone hammering the account does not lock it for ever.
+                uow.audit.append(AuditEvent(
+                    at=now, action=Action.USER_LOGIN_LOCKED, object_type="user",
+                    object_id=subject, actor_id=None, unit_code=None, document_id=None,
+                    origin=origin, details={"username": username[:64]}))
+                uow.commit()
+                wait = max(1, int((min(failed) + LOCK_FOR - now).total_seconds() // 60) + 1)
+                raise TooManyAttempts(f"too many failed logins: try again in {wait} minutes",
+                                      retry_after_minutes=wait)
             stored = found.password_hash if found and found.password_hash else self._decoy
             verified = self._hasher.verify(stored, password)
             ok = found is not None and bool(found.password_hash) and found.user.active \
                 and verified
             uow.audit.append(AuditEvent(
                 at=now, action=Action.USER_LOGIN if ok else Action.USER_LOGIN_FAILED,
-                object_type="user", object_id=found.user.id if found else username[:64],
+                object_type="user", object_id=subject,
                 actor_id=found.user.id if ok and found else None, unit_code=None,
                 document_id=None, origin=origin, details={"username": username[:64]}))
             uow.commit()

@@ -236,6 +236,9 @@ class AuditLog(Protocol):
     def chain(self, chain: str) -> list[dict[str, Any]]:
         """Every record of one chain, in chain order (unscoped: the caller redacts)."""
         ...
+    def recent(self, chain: str, action: Action, limit: int) -> list[datetime]:
+        """When the chain's newest events of this kind happened, newest first."""
+        ...
     def chain_head(self, chain: str) -> tuple[int, bytes | None]:
         """The chain's length and last hash, as the writers left them."""
         ...

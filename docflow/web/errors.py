@@ -17,6 +17,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.NotFound: 404,
     errors.Forbidden: 403,
     errors.Unauthenticated: 401,
+    errors.TooManyAttempts: 429,
     errors.Conflict: 409,
     errors.Invalid: 422,
     errors.Refused: 422,

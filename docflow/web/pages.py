@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from docflow.domain import merkle
 from docflow.domain.audit import Action, AuditFilter, record_hash
 from docflow.domain.documents import CATALOGUE, DraftSpec, RevisionKind, Urgency
-from docflow.domain.errors import DomainError, NotFound, Unauthenticated
+from docflow.domain.errors import DomainError, NotFound, TooManyAttempts, Unauthenticated
 from docflow.domain.org import Role
 from docflow.domain.routing import DispatchTarget
 from docflow.services.audit import auditor_scope
@@ -76,7 +76,7 @@ def login() -> ResponseReturnValue:
         try:
             actor = services().identity.login(request.form.get("username", ""),
                                               request.form.get("password", ""), origin())
-        except Unauthenticated as exc:
+        except (Unauthenticated, TooManyAttempts) as exc:
             error = exc.message
         else:
             lang = session.get("lang")

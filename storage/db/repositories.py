@@ -1161,6 +1161,12 @@ class SqlAudit(_Repo):
         return [_record(r) for r in self.conn.execute(
             self._select().where(a.chain == chain).order_by(a.seq))]
 
+    def recent(self, chain: str, action: Action, limit: int) -> list[datetime]:
+        a = t.audit_events.c
+        rows = self.conn.execute(select(a.at).where(a.chain == chain, a.action == action.value)
+                                 .order_by(a.seq.desc()).limit(limit))
+        return [_utc(r.at) for r in rows]
+
     def chain_head(self, chain: str) -> tuple[int, bytes | None]:
         c = t.audit_chains.c
         row = self.conn.execute(select(c.seq, c.hash).where(c.chain == chain)).first()
