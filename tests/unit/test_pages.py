@@ -109,6 +109,7 @@ def test_the_auditor_searches_the_trail_and_checks_an_events_proof(
     assert "ĐÃ XÁC MINH" in proof.text, proof.text
     document = client.get(f"/documents/{doc_id}")
     assert "Nhật ký" in document.text and "document.number" in document.text
+    assert '<iframe class="pdf"' in document.text  # the file itself, in the page
 
     other = client.application.test_client()
     _login(other, "p2auditor")
