@@ -233,12 +233,15 @@ class AuditService:
     def inclusion_path(self, leaf: int, tree_size: int) -> list[bytes]:
         """The audit path of a leaf in the tree of `tree_size` leaves (no access check: for
         the operator, and for `inclusion`, which checks)."""
+        if not 0 <= leaf < tree_size:
+            raise Invalid(f"leaf {leaf} has no proof in a tree of {tree_size}")
         with self._uow() as uow:
-            current, _ = uow.audit_tree.size()
-            if not leaf < tree_size <= current:
+            try:
+                return self._proof(uow, merkle.inclusion_ranges(leaf, tree_size))
+            except KeyError:  # a node the proof needs is not there: the log is smaller
+                current, _ = uow.audit_tree.size()
                 raise Invalid(f"leaf {leaf} has no proof in a tree of {tree_size} "
-                              f"(the log has {current})")
-            return self._proof(uow, merkle.inclusion_ranges(leaf, tree_size))
+                              f"(the log has {current})") from None
 
     def consistency(self, first: int, second: int) -> list[bytes]:
         """That the tree of `second` leaves extends the tree of `first` (RFC 9162 §2.1.4)."""
@@ -389,7 +392,7 @@ class AuditService:
         found: list[dict[str, Any]] = []
         after = None
         while True:
-            page = uow.audit.records(query, after=after, limit=10_000)
+            page = uow.audit.records(query, after=after, limit=10_000, with_leaves=True)
             found += page
             if len(page) < 10_000:
                 return found

@@ -228,10 +228,10 @@ class AuditLog(Protocol):
     def of_document(self, document_id: str, actions: Sequence[Action]) -> list[AuditEvent]:
         """A document's events of these kinds, oldest first."""
         ...
-    def records(self, query: AuditFilter, *, after: int | None,
-                limit: int) -> list[dict[str, Any]]:
-        """Event records (`record_of` plus ``id``, ``hash``, ``leaf``), oldest first, those
-        with ids above `after`."""
+    def records(self, query: AuditFilter, *, after: int | None, limit: int,
+                with_leaves: bool = False) -> list[dict[str, Any]]:
+        """Event records (`record_of` plus ``id``, ``hash``, and ``leaf`` when asked for),
+        oldest first, those with ids above `after`."""
         ...
     def chain(self, chain: str) -> list[dict[str, Any]]:
         """Every record of one chain, in chain order (unscoped: the caller redacts)."""

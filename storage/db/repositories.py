@@ -24,8 +24,10 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
+    text,
     tuple_,
     union_all,
     update,
@@ -1127,10 +1129,13 @@ class SqlAudit(_Repo):
         return (select(t.audit_events, lv.leaf_index)
                 .join_from(t.audit_events, t.audit_leaves, lv.event_id == a.id, isouter=True))
 
-    def records(self, query: AuditFilter, *, after: int | None,
-                limit: int) -> list[dict[str, Any]]:
+    def records(self, query: AuditFilter, *, after: int | None, limit: int,
+                with_leaves: bool = False) -> list[dict[str, Any]]:
         a, u = t.audit_events.c, t.units.c
-        stmt = self._select()
+        # The leaf index costs an index probe per event: only exports need it.
+        stmt: Any = self._select()
+        if not with_leaves:
+            stmt = select(t.audit_events, null().label("leaf_index"))
 
         def units_under(paths: Sequence[str]) -> Any:
             return a.unit_code.in_(select(u.code).where(
@@ -1154,7 +1159,8 @@ class SqlAudit(_Repo):
             stmt = stmt.where(a.at < _utc(query.until))
         if after is not None:
             stmt = stmt.where(a.id > after)
-        return [_record(r) for r in self.conn.execute(stmt.order_by(a.id).limit(limit))]
+        return [_record(r) for r in
+                self.conn.execute(stmt.order_by(a.id).limit(limit)).fetchall()]
 
     def chain(self, chain: str) -> list[dict[str, Any]]:
         a = t.audit_events.c
@@ -1183,6 +1189,14 @@ class SqlAudit(_Repo):
                 for r in rows]
 
 
+NODES_SQL = text(
+    "SELECT 0 AS level, leaf_index AS idx, hash FROM audit_leaves "
+    "WHERE leaf_index = ANY(CAST(:leaves AS bigint[])) "
+    "UNION ALL SELECT n.level, n.idx, n.hash FROM audit_nodes n "
+    "JOIN unnest(CAST(:levels AS integer[]), CAST(:idxs AS bigint[])) AS w(level, idx) "
+    "ON n.level = w.level AND n.idx = w.idx")
+
+
 class SqlAuditTree(_Repo):
     def lock(self) -> tuple[int, bytes]:
         g = t.audit_log.c
@@ -1205,6 +1219,14 @@ class SqlAuditTree(_Repo):
         wanted = sorted(set(keys))
         found: dict[Node, bytes] = {}
         lv, n = t.audit_leaves.c, t.audit_nodes.c
+        if self.dialect == "postgresql" and wanted:
+            # One fixed statement with array parameters: nothing to build per proof, and the
+            # driver prepares it once per connection.
+            rows = self.conn.execute(NODES_SQL, {
+                "leaves": [i for level, i in wanted if level == 0],
+                "levels": [level for level, _ in wanted if level > 0],
+                "idxs": [i for level, i in wanted if level > 0]}).fetchall()
+            return {(int(r.level), int(r.idx)): r.hash for r in rows}
         # One round trip for a proof (a few dozen nodes): leaves and inner nodes together.
         for chunk in _chunks(wanted, 500):
             leaves = [i for level, i in chunk if level == 0]
