@@ -112,7 +112,7 @@ def test_an_auditor_follows_a_document_through_the_trail(
     page.get_by_role("button", name="Tìm kiếm").click()
     rows = page.locator("tbody tr")
     assert rows.count() >= 8
-    assert page.get_by_role("cell", name="document.sign").count() == 2  # leader, seal
+    assert page.get_by_role("cell", name="Ký số").count() == 2  # leader, seal
     _shot(page, "audit-search")
     with page.expect_download() as download:
         page.get_by_role("link", name="Xuất CSV").click()

@@ -99,7 +99,7 @@ def test_the_auditor_searches_the_trail_and_checks_an_events_proof(
     _login(client, "auditor")
     page = client.get(f"/audit?document={doc_id}")
     assert page.status_code == 200
-    assert "Nhật ký kiểm tra" in page.text and "document.sign" in page.text
+    assert "Nhật ký kiểm tra" in page.text and "Ký số" in page.text
     assert f"/api/v1/audit/documents/{doc_id}/evidence.pdf" in page.text
     sheet = client.get(f"/api/v1/audit/events?format=csv&document={doc_id}")
     assert sheet.mimetype == "text/csv" and "document.create" in sheet.text
@@ -108,7 +108,7 @@ def test_the_auditor_searches_the_trail_and_checks_an_events_proof(
     proof = client.get(f"/audit/events/{event.group(1)}")
     assert "ĐÃ XÁC MINH" in proof.text, proof.text
     document = client.get(f"/documents/{doc_id}")
-    assert "Nhật ký" in document.text and "document.number" in document.text
+    assert "Nhật ký" in document.text and "Cấp số" in document.text
     assert '<iframe class="pdf"' in document.text  # the file itself, in the page
 
     other = client.application.test_client()

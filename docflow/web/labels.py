@@ -1,0 +1,56 @@
+"""What the pages call things people read: audit actions in plain words (translated)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from docflow.domain.audit import Action
+
+ACTIONS = {
+    Action.DOCUMENT_CREATE: _l("Drafted"), Action.DOCUMENT_VIEW: _l("Viewed"),
+    Action.DOCUMENT_ATTACH: _l("File attached"), Action.DOCUMENT_DOWNLOAD: _l("Downloaded"),
+    Action.DOCUMENT_SUBMIT: _l("Submitted"), Action.DOCUMENT_APPROVE: _l("Approved"),
+    Action.DOCUMENT_RETURN: _l("Returned to the drafter"), Action.DOCUMENT_ISSUE: _l("Issued"),
+    Action.DOCUMENT_RECEIVE_EXTERNAL: _l("Received from outside"),
+    Action.DOCUMENT_COMMENT: _l("Commented"), Action.DOCUMENT_REVIEW: _l("Review passed"),
+    Action.DOCUMENT_NUMBER: _l("Numbered"),
+    Action.DOCUMENT_RELEASE_NUMBER: _l("Number given back"),
+    Action.DOCUMENT_DISPATCH: _l("Dispatched"), Action.DOCUMENT_SIGN: _l("Signed"),
+    Action.DOCUMENT_RECALL: _l("Recalled"), Action.DOCUMENT_REPLACE: _l("Replaced"),
+    Action.DOCUMENT_UPDATE: _l("Updated"),
+    Action.RECEIPT_RECALL_AGREE: _l("Recall agreed"),
+    Action.RECEIPT_RECALL_REFUSE: _l("Recall refused"),
+    Action.CONSULTATION_ASK: _l("Opinions asked"),
+    Action.CONSULTATION_ANSWER: _l("Opinion given"),
+    Action.CONSULTATION_CONCLUDE: _l("Consultation concluded"),
+    Action.RECEIPT_DELIVER: _l("Delivered"), Action.RECEIPT_REGISTER: _l("Registered"),
+    Action.RECEIPT_RETURN: _l("Returned to the sender"),
+    Action.RECEIPT_COMPLETE: _l("Handled"), Action.RECEIPT_FORWARD: _l("Forwarded down"),
+    Action.RECEIPT_ASSIGN: _l("Assigned"), Action.RECEIPT_PROGRESS: _l("Progress noted"),
+    Action.RECEIPT_EXTEND: _l("Deadline extended"), Action.USER_LOGIN: _l("Logged in"),
+    Action.USER_LOGIN_FAILED: _l("Failed login"),
+    Action.USER_LOGIN_LOCKED: _l("Login refused (too many failures)"),
+    Action.USER_CREATE: _l("Account created"), Action.USER_PASSWORD: _l("Password set"),
+    Action.ROLE_GRANT: _l("Role granted"), Action.REPORT_REQUEST: _l("Report requested"),
+    Action.REPORT_SUBMIT: _l("Report sent"), Action.REPORT_REMIND: _l("Report reminded"),
+    Action.REPORT_EXTEND: _l("Report deadline extended"),
+    Action.REPORT_CLOSE: _l("Report request closed"),
+    Action.REPORT_COMPILE: _l("Reports compiled"),
+    Action.DELEGATION_GRANT: _l("Authority delegated"),
+    Action.DELEGATION_REVOKE: _l("Delegation revoked"),
+    Action.TOKEN_CREATE: _l("API token created"), Action.ORG_IMPORT: _l("Organisation imported"),
+    Action.ORG_MERGE: _l("Units merged"), Action.DOCUMENT_TRANSFER: _l("Moved to the successor"),
+    Action.AUDIT_QUERY: _l("Trail searched"), Action.AUDIT_EXPORT: _l("Trail exported"),
+    Action.AUDIT_EVIDENCE: _l("Evidence pack made"),
+    Action.AUDIT_STATEMENT: _l("Register printed"),
+    Action.AUDIT_WITNESS_ADD: _l("Log witnessed"),
+    Action.AUDIT_WITNESS: _l("Tree head witnessed"),
+}
+
+
+def action_label(value: str) -> str:
+    """The action in plain words; an action this version does not know, as stored."""
+    try:
+        return str(ACTIONS[Action(value)])
+    except (ValueError, KeyError):
+        return value
