@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from io import BytesIO
@@ -183,26 +184,14 @@ class EvidenceService:
                                           f"-{to_date:%d/%m/%Y}")
 
     def _outgoing(self, unit_code: str, search: RegisterFilter) -> list[Any]:
-        found: list[Any] = []
-        before = None
-        while True:
-            page = self._reads.outgoing_register([unit_code], search, self._zone.key, 500,
-                                                 before)
-            found += page
-            if len(page) < 500:
-                return found[::-1]  # oldest first, as a register is kept
-            before = f"{page[-1].issued_at.isoformat()}|{page[-1].document_id}"
+        return _every(lambda before: self._reads.outgoing_register(
+            [unit_code], search, self._zone.key, 500, before),
+            lambda e: f"{e.issued_at.isoformat()}|{e.document_id}")
 
     def _incoming(self, unit_code: str, search: RegisterFilter) -> list[Any]:
-        found: list[Any] = []
-        before = None
-        while True:
-            page = self._reads.incoming_register([unit_code], search, self._zone.key, 500,
-                                                 before)
-            found += page
-            if len(page) < 500:
-                return found[::-1]
-            before = f"{page[-1].registered_at.isoformat()}|{page[-1].receipt_id}"
+        return _every(lambda before: self._reads.incoming_register(
+            [unit_code], search, self._zone.key, 500, before),
+            lambda e: f"{e.registered_at.isoformat()}|{e.receipt_id}")
 
     def _statement_body(self, kind: Statement, unit_code: str, search: RegisterFilter
                         ) -> tuple[list[str], list[float], list[list[str]], list[str]]:
@@ -245,6 +234,20 @@ class EvidenceService:
                   e.issuer_name, e.symbol or "", e.abstract, STATUS_NAMES.get(e.status,
                                                                               e.status)]
                  for e in entries], summary)
+
+
+def _every(page: Callable[[str | None], list[Any]], cursor: Callable[[Any], str]
+           ) -> list[Any]:
+    """Every entry of a register for the period, oldest first, as a register is kept (the
+    read model pages newest first, 500 at a time)."""
+    found: list[Any] = []
+    before = None
+    while True:
+        rows = page(before)
+        found += rows
+        if len(rows) < 500:
+            return found[::-1]
+        before = cursor(rows[-1])
 
 
 def _event_row(record: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
