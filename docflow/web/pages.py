@@ -5,7 +5,7 @@ Each view parses the form, calls one service and redirects; the rules stay in th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -273,3 +273,28 @@ def audit_proof(event_id: str) -> ResponseReturnValue:
                            signed_at=datetime.fromtimestamp(head.timestamp / 1000, tz=UTC)
                            if head else None,
                            fingerprint=Ed25519Verifier().key_id(s.audit.public_key_pem).hex())
+
+
+# --- registers ------------------------------------------------------------------------------------
+
+@bp.get("/registers/<any(outgoing, incoming):kind>")
+def registers(kind: str) -> ResponseReturnValue:
+    """The outgoing or incoming register of the person's units: words without diacritics, a
+    period; the print-ready signed PDF of a unit's register for that period."""
+    if (r := _login_required()) is not None:
+        return r
+    actor = current_actor()
+    args = request.args
+    try:
+        start = date.fromisoformat(args["from"]) if args.get("from") else None
+        end = date.fromisoformat(args["to"]) if args.get("to") else None
+    except ValueError:
+        flash(gettext("Give dates as the calendar offers them."))
+        start = end = None
+    q = services().queries
+    read = q.outgoing_register if kind == "outgoing" else q.incoming_register
+    rows = read(actor, args.get("q", ""), from_date=start, to_date=end, limit=200)
+    units = sorted(actor.unit_codes)
+    today = datetime.now(UTC).date()
+    return render_template("registers.html", kind=kind, rows=rows, asked=args, units=units,
+                           period=(start or today.replace(day=1), end or today))

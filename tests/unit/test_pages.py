@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from docflow.bootstrap import Services
 from docflow.web import create_app
-from tests.conftest import PASSWORD, Org, issued_document
+from tests.conftest import ORIGIN, PASSWORD, Org, issued_document
 
 WEB = Path(__file__).resolve().parents[2] / "docflow" / "web"
 CATALOGUE = WEB / "translations" / "vi" / "LC_MESSAGES"
@@ -120,3 +120,16 @@ def test_the_auditor_searches_the_trail_and_checks_an_events_proof(
     _login(clerk, "clerk")
     assert clerk.get("/audit").status_code == 403
     assert "/audit" not in clerk.get("/").text.split("<main")[0]  # no menu entry either
+
+
+def test_the_clerk_reads_the_registers_and_finds_words_without_diacritics(
+        client: FlaskClient, org: Org, services: Services) -> None:
+    doc_id = issued_document(services, org)
+    symbol = services.documents.view(org.clerk, doc_id, ORIGIN).symbol
+    assert symbol
+    _login(client, "clerk")
+    page = client.get("/registers/outgoing?q=kiem+tra")
+    assert "Sổ văn bản đi" in page.text and symbol in page.text
+    assert "/api/v1/audit/statements/outgoing-register" in page.text
+    assert symbol not in client.get("/registers/outgoing?q=khong+co+dau").text
+    assert "Không có văn bản nào phù hợp" in client.get("/registers/incoming").text
