@@ -100,7 +100,19 @@ class IncomingEntry:
     status: str
 
 
+@dataclass(frozen=True)
+class Dashboard:
+    """Counts for a unit's dashboard: what is where, and what is late."""
+
+    documents_by_status: dict[str, int]
+    entries_by_status: dict[str, int]
+    overdue_by_unit: dict[str, int]
+    days_to_handle: dict[str, float]
+    """Per unit: mean days from arrival to done, of entries done in the last 90 days."""
+
+
 class ReadModel(Protocol):
+    def dashboard(self, unit_codes: list[str], today: date, zone: str) -> Dashboard: ...
     def outbox(self, unit_codes: list[str], limit: int, before: str | None
                ) -> list[DocumentSummary]: ...
     def inbox(self, unit_codes: list[str], status: str | None, limit: int, before: str | None,
@@ -147,6 +159,12 @@ class QueryService:
         self._reads = reads
         self._clock = clock
         self._zone = ZoneInfo(timezone)
+
+    def dashboard(self, actor: Actor) -> Dashboard:
+        """The counts of the actor's units: documents and incoming entries by status, entries
+        past their deadline per unit, and how long handling took lately."""
+        today = self._clock.now().astimezone(self._zone).date()
+        return self._reads.dashboard(sorted(actor.unit_codes), today, self._zone.key)
 
     def outbox(self, actor: Actor, limit: int = 50, before: str | None = None
                ) -> list[DocumentSummary]:

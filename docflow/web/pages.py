@@ -298,3 +298,13 @@ def registers(kind: str) -> ResponseReturnValue:
     today = datetime.now(UTC).date()
     return render_template("registers.html", kind=kind, rows=rows, asked=args, units=units,
                            period=(start or today.replace(day=1), end or today))
+
+
+@bp.get("/dashboard")
+def dashboard() -> ResponseReturnValue:
+    """Counts for the person's units, as charts: documents and entries by status, what is
+    late where, how long handling takes."""
+    if (r := _login_required()) is not None:
+        return r
+    return render_template("dashboard.html",
+                           board=services().queries.dashboard(current_actor()))

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Engine, case, func, literal, or_, select
 
 from docflow.domain.routing import CascadeEntry, ReceiptStatus
 from docflow.services.queries import (
+    Dashboard,
     DocumentSummary,
     InboxEntry,
     IncomingEntry,
@@ -31,6 +32,35 @@ class SqlReadModel:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+
+    def dashboard(self, unit_codes: list[str], today: date, zone: str) -> Dashboard:
+        d, r = t.documents.c, t.receipts.c
+        open_states = (ReceiptStatus.DONE.value, ReceiptStatus.RETURNED.value)
+        since = datetime.combine(today - timedelta(days=90), time(), ZoneInfo(zone))
+        with self._engine.connect() as conn:
+            documents: dict[Any, Any] = dict(conn.execute(
+                select(d.status, func.count()).where(d.unit_code.in_(unit_codes))
+                .group_by(d.status)).all())
+            entries: dict[Any, Any] = dict(conn.execute(
+                select(r.status, func.count()).where(r.unit_code.in_(unit_codes))
+                .group_by(r.status)).all())
+            overdue: dict[Any, Any] = dict(conn.execute(
+                select(r.unit_code, func.count()).where(
+                    r.unit_code.in_(unit_codes), r.deadline < today,
+                    r.status.not_in(open_states)).group_by(r.unit_code)).all())
+            done = conn.execute(
+                select(r.unit_code, r.delivered_at, r.completed_at).where(
+                    r.unit_code.in_(unit_codes), r.status == ReceiptStatus.DONE.value,
+                    r.completed_at >= since)).all()
+        spans: dict[str, list[float]] = {}
+        for row in done:
+            took = _utc(row.completed_at) - _utc(row.delivered_at)
+            spans.setdefault(row.unit_code, []).append(took.total_seconds() / 86400)
+        return Dashboard(
+            documents_by_status={str(k): int(v) for k, v in documents.items()},
+            entries_by_status={str(k): int(v) for k, v in entries.items()},
+            overdue_by_unit={str(k): int(v) for k, v in overdue.items()},
+            days_to_handle={u: sum(v) / len(v) for u, v in spans.items()})
 
     def outbox(self, unit_codes: list[str], limit: int, before: str | None
                ) -> list[DocumentSummary]:

@@ -138,6 +138,12 @@ def test_the_pages_fit_a_phone_and_refuse_what_a_role_may_not_do(
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, overflow
     _shot(page, "home-clerk-phone")
+    page.get_by_role("link", name="Tổng quan").click()
+    assert page.get_by_role("figure", name="Văn bản đi theo trạng thái").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    _shot(page, "dashboard-phone")
+    page.get_by_role("link", name="Sổ văn bản").click()
+    _shot(page, "register-phone")
     assert page.get_by_role("link", name="Nhật ký kiểm tra").count() == 0
     refused = page.goto(f"{base}/audit")
     assert refused is not None and refused.status == 403

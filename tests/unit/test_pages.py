@@ -133,3 +133,14 @@ def test_the_clerk_reads_the_registers_and_finds_words_without_diacritics(
     assert "/api/v1/audit/statements/outgoing-register" in page.text
     assert symbol not in client.get("/registers/outgoing?q=khong+co+dau").text
     assert "Không có văn bản nào phù hợp" in client.get("/registers/incoming").text
+
+
+def test_the_dashboard_draws_what_is_where_and_what_is_late(
+        client: FlaskClient, org: Org, services: Services) -> None:
+    issued_document(services, org)
+    _login(client, "clerk")
+    page = client.get("/dashboard")
+    assert page.status_code == 200 and "Tổng quan" in page.text
+    assert page.text.count("<svg") == 1  # the documents by status; nothing else yet
+    assert "issued: 1" in page.text  # the bar's own title
+    assert page.text.count("Chưa có số liệu.") == 3
