@@ -147,7 +147,8 @@ def document(document_id: str) -> ResponseReturnValue:
                            receipt_actions=receipt_actions, trail=trail)
 
 
-@bp.post("/documents/<document_id>/<any(submit, approve, issue, return, dispatch, attach):action>")
+@bp.post("/documents/<document_id>/<any(submit, pass, approve, number, seal, issue, return, "
+         "release, comment, dispatch, attach):action>")
 def act(document_id: str, action: str) -> ResponseReturnValue:
     if (r := _login_required()) is not None:
         return r
@@ -170,9 +171,16 @@ def act(document_id: str, action: str) -> ResponseReturnValue:
                 kind = RevisionKind(request.form.get("kind", "main"))
                 svc.attach(actor, document_id, kind, upload.filename, upload.stream,  # type: ignore[arg-type]
                            origin())
+        elif action == "release":
+            svc.release_number(actor, document_id, request.form.get("reason", ""), origin())
+        elif action == "comment":
+            svc.comment(actor, document_id, request.form.get("text", ""), origin())
+        elif action == "seal":
+            # The organisation's signature with the seal the server holds for the unit.
+            services().signatures.seal(actor, document_id, origin())
         else:
-            {"submit": svc.submit, "approve": svc.approve, "issue": svc.issue}[action](
-                actor, document_id, origin())
+            {"submit": svc.submit, "pass": svc.pass_review, "approve": svc.approve,
+             "number": svc.number, "issue": svc.issue}[action](actor, document_id, origin())
     except NotFound:
         raise
     except DomainError as exc:

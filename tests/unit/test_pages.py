@@ -144,3 +144,42 @@ def test_the_dashboard_draws_what_is_where_and_what_is_late(
     assert page.text.count("<svg") == 1  # the documents by status; nothing else yet
     assert "issued: 1" in page.text  # the bar's own title
     assert page.text.count("Chưa có số liệu.") == 3
+
+
+def test_a_draft_goes_through_review_approval_and_numbering_in_the_pages(
+        client: FlaskClient, org: Org, services: Services) -> None:
+    import io
+
+    from docflow.domain.documents import DraftSpec, RevisionKind
+    from docflow.domain.signatures import SignatureKind
+    from tests.keys import test_keys
+    from tests.pdfs import good_pdf
+
+    doc = services.documents.draft(org.officer, DraftSpec("CV", "Về việc họp"), ORIGIN)
+    services.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "cv.pdf",
+                              io.BytesIO(good_pdf()), ORIGIN)
+
+    def press(username: str, action: str, **form: str) -> str:
+        browser = client.application.test_client()
+        _login(browser, username)
+        page = browser.get(f"/documents/{doc.id}")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        done = browser.post(f"/documents/{doc.id}/{action}",
+                            data={"csrf_token": token.group(1), **form},
+                            follow_redirects=True)
+        assert done.status_code == 200
+        return done.text
+
+    press("officer", "submit")
+    assert "Góp ý" in press("leader", "comment", text="Sửa tiêu đề")
+    press("leader", "pass")
+    page = press("leader", "approve")
+    assert "Lãnh đạo ký bằng khóa của mình" in page  # the signature is not a button here
+    services.signatures.sign(org.leader, doc.id, SignatureKind.LEADER, test_keys().leader,
+                             ORIGIN, position="CHỦ TỊCH")
+    numbered = press("clerk", "number")
+    assert "Ký số của cơ quan" in numbered  # the seal comes next
+    refused = press("clerk", "seal")  # this server holds no seal for the unit
+    assert 'role="alert"' in refused
+    assert services.documents.view(org.clerk, doc.id, ORIGIN).status == "numbered"
