@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _s
 
 from docflow.domain.audit import Action
 
@@ -54,3 +55,24 @@ def action_label(value: str) -> str:
         return str(ACTIONS[Action(value)])
     except (ValueError, KeyError):
         return value
+
+
+STATUSES = {
+    # Outgoing documents.
+    "draft": _s("status", "Draft"), "review": _s("status", "Under review"),
+    "submitted": _s("status", "Awaiting approval"),
+    "approved": _s("status", "Approved, to sign"), "signed": _s("status", "Signed, to number"),
+    "numbered": _s("status", "Numbered, to seal"), "issued": _s("status", "Issued"),
+    "dispatched": _s("status", "Sent"), "external": _s("status", "From outside"),
+    # Incoming entries.
+    "delivered": _s("status", "Arrived"), "registered": _s("status", "Registered"),
+    "assigned": _s("status", "Assigned"), "processing": _s("status", "Being handled"),
+    "done": _s("status", "Done"), "returned": _s("status", "Returned"),
+}
+
+
+def status_label(value: object) -> str:
+    """A document's or an entry's status in plain words."""
+    text = str(getattr(value, "value", value))
+    label = STATUSES.get(text)
+    return str(label) if label is not None else text

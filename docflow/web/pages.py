@@ -31,7 +31,7 @@ from docflow.web.auth import (
     services,
 )
 from docflow.web.i18n import LANGUAGES
-from docflow.web.labels import action_label
+from docflow.web.labels import action_label, status_label
 
 bp = Blueprint("pages", __name__)
 
@@ -40,7 +40,7 @@ bp = Blueprint("pages", __name__)
 def _globals() -> dict[str, object]:
     actor = optional_actor()
     return {"csrf_token": csrf_token, "actor": actor, "catalogue": CATALOGUE,
-            "action_label": action_label,
+            "action_label": action_label, "status_label": status_label,
             "urgencies": list(Urgency),
             "is_auditor": actor is not None and any(m.role is Role.AUDITOR
                                                     for m in actor.memberships)}

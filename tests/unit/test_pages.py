@@ -26,7 +26,8 @@ def _messages() -> set[str]:
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
             str(WEB), method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
-            keywords={"_": None, "gettext": None, "ngettext": (1, 2), "_l": None}):
+            keywords={"_": None, "gettext": None, "ngettext": (1, 2), "_l": None,
+                      "_s": ((1, "c"), 2)}):
         found.add(message if isinstance(message, str) else message[0])
     return found
 
@@ -39,13 +40,15 @@ def test_every_message_has_its_vietnamese_and_the_compiled_catalogue_is_current(
     def text(value: object) -> str | tuple[str, ...]:
         return value if isinstance(value, str) else tuple(value)  # type: ignore[arg-type]
 
-    translated = {m.id if isinstance(m.id, str) else m.id[0]: text(m.string)
+    translated = {(m.context, m.id if isinstance(m.id, str) else m.id[0]): text(m.string)
                   for m in po if m.id and m.string and (m.string if isinstance(m.string, str)
                                                         else m.string[0])}
-    missing = _messages() - set(translated)
+    missing = _messages() - {message for _, message in translated}
     assert not missing, f"untranslated (run scripts/translations, then translate): {missing}"
     assert not [m.id for m in po if m.id and m.fuzzy], "fuzzy entries are left out of the .mo"
-    compiled = {m.id if isinstance(m.id, str) else m.id[0]: text(m.string)
+    # (babel's .mo reader hands contexts back as bytes)
+    compiled = {(m.context.decode() if isinstance(m.context, bytes) else m.context,
+                 m.id if isinstance(m.id, str) else m.id[0]): text(m.string)
                 for m in mo if m.id}
     assert compiled == translated, "the .mo is stale: run scripts/translations"
 
