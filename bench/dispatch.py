@@ -35,7 +35,7 @@ from support import SERVER, RecordingQueue, scratch_database, services_on
 
 from docflow.bootstrap import Services
 from docflow.demo import directive_pdf
-from docflow.domain.audit import Action, Origin
+from docflow.domain.audit import Action, AuditEvent, Origin
 from docflow.domain.documents import DraftSpec, RevisionKind, Urgency
 from docflow.domain.org import Actor, Level
 from docflow.domain.routing import DispatchTarget
@@ -48,6 +48,7 @@ from docflow.signing.pki import init_pki
 from docflow.signing.signers import load_pkcs12
 from storage.db import repositories
 from storage.db import tables as t
+from storage.db.repositories import SqlAudit
 
 TARGET_SECONDS = 0.5
 FULL_UNITS = 10_000
@@ -65,10 +66,6 @@ class NaiveBase(DeclarativeBase):
 
 class NaiveReceipt(NaiveBase):
     __table__ = t.receipts
-
-
-class NaiveAuditEvent(NaiveBase):
-    __table__ = t.audit_events
 
 
 # --- plumbing -------------------------------------------------------------------------------
@@ -231,10 +228,12 @@ def time_naive(services: Services, queue: RecordingQueue, staff: Staff, keys: Ke
             session.add(NaiveReceipt(
                 id=receipt_id, dispatch_id=pending.dispatch_id, document_id=pending.document_id,
                 unit_code=code, status=status, delivered_at=now, updated_at=now))
-            session.add(NaiveAuditEvent(
-                at=now, action=Action.RECEIPT_DELIVER.value, object_type="receipt",
+            session.flush()
+            # The event linked into the document's chain as every writer does it, one at a time.
+            SqlAudit(session.connection()).append(AuditEvent(
+                at=now, action=Action.RECEIPT_DELIVER, object_type="receipt",
                 object_id=receipt_id, actor_id=None, unit_code=code,
-                document_id=pending.document_id, via="job", client_addr=None, user_agent=None,
+                document_id=pending.document_id, origin=Origin(via="job"),
                 details={"dispatch": pending.dispatch_id, "symbol": symbol}))
             session.commit()
     elapsed = time.perf_counter() - started
