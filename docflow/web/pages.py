@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -18,7 +19,7 @@ from docflow.domain.audit import Action, AuditFilter, record_hash
 from docflow.domain.documents import CATALOGUE, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import DomainError, NotFound, TooManyAttempts, Unauthenticated
 from docflow.domain.org import Role
-from docflow.domain.routing import DispatchTarget
+from docflow.domain.routing import DispatchTarget, ReceiptStatus
 from docflow.services.audit import auditor_scope
 from docflow.signing.logkey import Ed25519Verifier
 from docflow.web.auth import (
@@ -101,8 +102,14 @@ def home() -> ResponseReturnValue:
         return r
     actor = current_actor()
     q = services().queries
-    return render_template("home.html", inbox=q.inbox(actor, limit=100),
-                           outbox=q.outbox(actor, limit=100))
+    status = request.args.get("status") or None
+    overdue = request.args.get("overdue") == "1"
+    today = services().clock.now().astimezone(ZoneInfo(services().settings.timezone)).date()
+    return render_template("home.html", inbox=q.inbox(actor, status=status, limit=100,
+                                                      overdue=overdue),
+                           outbox=q.outbox(actor, limit=100), today=today,
+                           status=status or "", overdue=overdue,
+                           statuses=[s.value for s in ReceiptStatus])
 
 
 @bp.route("/documents/new", methods=["GET", "POST"])

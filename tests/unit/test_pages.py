@@ -186,3 +186,38 @@ def test_a_draft_goes_through_review_approval_and_numbering_in_the_pages(
     refused = press("clerk", "seal")  # this server holds no seal for the unit
     assert 'role="alert"' in refused
     assert services.documents.view(org.clerk, doc.id, ORIGIN).status == "numbered"
+
+
+def test_the_inbox_shows_what_is_late_and_filters(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from docflow.bootstrap import bootstrap
+    from docflow.domain.routing import DispatchTarget
+    from storage.queue.inprocess import InProcessQueue
+    from tests.clock import Clock
+    from tests.conftest import embedded_settings, seed_org
+
+    clock = Clock()
+    services = bootstrap(embedded_settings(tmp_path), clock=clock, upgrade_embedded=True)
+    try:
+        org = seed_org(services)
+        doc_id = issued_document(services, org)
+        services.documents.dispatch(org.clerk, doc_id, DispatchTarget(("P01.X1",)), ORIGIN)
+        assert isinstance(services.queue, InProcessQueue) and services.queue.join(10)
+        entry = services.queries.inbox(org.commune_clerk)[0]
+        services.documents.register_receipt(org.commune_clerk, entry.receipt_id, ORIGIN)
+        due = (clock.at + timedelta(days=3)).date()
+        services.handling.assign(org.commune_leader, entry.receipt_id, "Giao", "x1clerk", due,
+                                 ORIGIN)
+        clock.at += timedelta(days=10)
+        app = create_app(services)
+        app.testing = True
+        client = app.test_client()
+        _login(client, "x1clerk")
+        page = client.get("/")
+        assert 'class="urgency-' in page.text and " overdue" in page.text
+        assert "(quá hạn)" in page.text
+        assert "quá hạn" in client.get("/?overdue=1").text
+        assert "Không có văn bản đến nào phù hợp" in client.get("/?status=done").text
+    finally:
+        services.close()
