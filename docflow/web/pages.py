@@ -17,7 +17,13 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from docflow.domain import merkle
 from docflow.domain.audit import Action, AuditFilter, record_hash
 from docflow.domain.documents import CATALOGUE, DraftSpec, RevisionKind, Urgency
-from docflow.domain.errors import DomainError, NotFound, TooManyAttempts, Unauthenticated
+from docflow.domain.errors import (
+    DomainError,
+    Invalid,
+    NotFound,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from docflow.domain.org import Role
 from docflow.domain.routing import DispatchTarget, ReceiptStatus
 from docflow.services.audit import auditor_scope
@@ -195,25 +201,54 @@ def act(document_id: str, action: str) -> ResponseReturnValue:
     return redirect(url_for("pages.document", document_id=document_id))
 
 
-@bp.post("/receipts/<receipt_id>/<any(register, complete, return):action>")
+@bp.post("/receipts/<receipt_id>/<any(register, complete, return, assign, progress, extend, "
+         "forward):action>")
 def receive(receipt_id: str, action: str) -> ResponseReturnValue:
+    """An incoming entry's handling: register, assign (annotation, lead, deadline), progress,
+    extend, forward to sub-units, complete, or return."""
     if (r := _login_required()) is not None:
         return r
     actor = current_actor()
-    svc = services().documents
+    s = services()
+    svc = s.documents
     receipt = svc.receipt(actor, receipt_id)
+    form = request.form
     try:
         if action == "register":
             svc.register_receipt(actor, receipt_id, origin())
         elif action == "complete":
             svc.complete_receipt(actor, receipt_id, origin())
+        elif action == "assign":
+            s.handling.assign(actor, receipt_id, form.get("annotation", ""),
+                              form.get("lead", "").strip(), _form_date("deadline"), origin(),
+                              coordinators=_names("coordinators"), informed=_names("informed"))
+        elif action == "progress":
+            s.handling.progress(actor, receipt_id, form.get("text", ""), origin())
+        elif action == "extend":
+            s.handling.extend(actor, receipt_id, _form_date("deadline"),
+                              form.get("reason", ""), origin())
+        elif action == "forward":
+            svc.forward(actor, receipt_id, DispatchTarget(
+                _names("units"), form.get("level") or None, receipt.unit_code
+                if form.get("level") else None), origin())
         else:
-            svc.return_receipt(actor, receipt_id, request.form.get("reason", ""), origin())
+            svc.return_receipt(actor, receipt_id, form.get("reason", ""), origin())
     except NotFound:
         raise
     except DomainError as exc:
         flash(exc.message)
     return redirect(url_for("pages.document", document_id=receipt.document_id))
+
+
+def _names(field: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in request.form.get(field, "").split(",") if n.strip())
+
+
+def _form_date(field: str) -> date:
+    try:
+        return date.fromisoformat(request.form.get(field, ""))
+    except ValueError:
+        raise Invalid(gettext("Give the date as the calendar offers it.")) from None
 
 
 # --- the auditor's pages ------------------------------------------------------------------------

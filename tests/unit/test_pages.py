@@ -221,3 +221,36 @@ def test_the_inbox_shows_what_is_late_and_filters(tmp_path: Path) -> None:
         assert "Không có văn bản đến nào phù hợp" in client.get("/?status=done").text
     finally:
         services.close()
+
+
+def test_a_commune_registers_assigns_reports_progress_and_completes_in_the_pages(
+        client: FlaskClient, org: Org, services: Services) -> None:
+    from datetime import date, timedelta
+
+    from docflow.domain.routing import DispatchTarget
+    from storage.queue.inprocess import InProcessQueue
+
+    doc_id = issued_document(services, org)
+    services.documents.dispatch(org.clerk, doc_id, DispatchTarget(("P01.X1",)), ORIGIN)
+    assert isinstance(services.queue, InProcessQueue) and services.queue.join(10)
+
+    def press(username: str, action: str, **form: str) -> str:
+        browser = client.application.test_client()
+        _login(browser, username)
+        page = browser.get(f"/documents/{doc_id}")
+        found = re.search(r'action="/receipts/([^/]+)/' + action + '"', page.text)
+        assert found is not None, (username, action)
+        done = browser.post(f"/receipts/{found.group(1)}/{action}",
+                            data={"csrf_token": _csrf(browser, "/"), **form},
+                            follow_redirects=True)
+        assert done.status_code == 200
+        return done.text
+
+    press("x1clerk", "register")
+    due = (date.today() + timedelta(days=7)).isoformat()
+    press("x1leader", "assign", annotation="Triển khai ngay", lead="x1clerk", deadline=due)
+    press("x1clerk", "progress", text="Đã họp triển khai")
+    page = press("x1clerk", "complete")
+    assert "Đã xong" in page
+    entry = services.queries.inbox(org.commune_clerk)[0]
+    assert entry.status == "done"
