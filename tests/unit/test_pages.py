@@ -225,7 +225,7 @@ def test_the_inbox_shows_what_is_late_and_filters(tmp_path: Path) -> None:
 
 def test_a_commune_registers_assigns_reports_progress_and_completes_in_the_pages(
         client: FlaskClient, org: Org, services: Services) -> None:
-    from datetime import date, timedelta
+    from datetime import UTC, datetime, timedelta
 
     from docflow.domain.routing import DispatchTarget
     from storage.queue.inprocess import InProcessQueue
@@ -247,7 +247,7 @@ def test_a_commune_registers_assigns_reports_progress_and_completes_in_the_pages
         return done.text
 
     press("x1clerk", "register")
-    due = (date.today() + timedelta(days=7)).isoformat()
+    due = (datetime.now(UTC) + timedelta(days=7)).date().isoformat()
     press("x1leader", "assign", annotation="Triển khai ngay", lead="x1clerk", deadline=due)
     press("x1clerk", "progress", text="Đã họp triển khai")
     page = press("x1clerk", "complete")
