@@ -173,8 +173,10 @@ def act(document_id: str, action: str) -> ResponseReturnValue:
         elif action == "dispatch":
             units = tuple(c.strip() for c in request.form.get("units", "").split(",")
                           if c.strip())
+            level = request.form.get("level") or None
+            # "Under" only narrows a level; with named units it is not asked for.
             svc.dispatch(actor, document_id, DispatchTarget(
-                units, request.form.get("level") or None, request.form.get("under") or None),
+                units, level, (request.form.get("under") or None) if level else None),
                 origin())
         elif action == "attach":
             upload = request.files.get("file")

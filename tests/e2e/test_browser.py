@@ -93,6 +93,12 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def _press(page: Any, name: str) -> None:
+    """Click a button that submits a form, and wait for the page it leads to."""
+    with page.expect_navigation():
+        page.get_by_role("button", name=name, exact=True).click()
+
+
 def _log_in(page: Any, base: str, username: str) -> None:
     page.goto(f"{base}/login")
     page.get_by_label("Tên đăng nhập").fill(username)
@@ -148,3 +154,112 @@ def test_the_pages_fit_a_phone_and_refuse_what_a_role_may_not_do(
     refused = page.goto(f"{base}/audit")
     assert refused is not None and refused.status == 403
     _shot(page, "refused-phone")
+
+
+@pytest.fixture
+def province(tmp_path: Path) -> Iterator[tuple[Services, Org, str]]:
+    """As `site`, with the province's seal held by the server (DOCFLOW_SEAL_KEYS)."""
+    from datetime import UTC, datetime
+
+    from docflow.signing.appearance import demo_seal_png
+    from docflow.signing.pki import init_pki
+
+    keys = tmp_path / "pki"
+    files = init_pki(keys, passphrase=b"browser-seal", now=datetime.now(UTC))
+    (keys / "passphrase").write_text("browser-seal\n")
+    (keys / "seal.png").write_bytes(demo_seal_png())
+    (keys / "seals.toml").write_text(
+        f'[units.P01]\npkcs12 = "{files.seal_p12.name}"\npassphrase_file = "passphrase"\n'
+        'image = "seal.png"\n')
+    services = bootstrap(embedded_settings(tmp_path / "var",
+                                           DOCFLOW_SEAL_KEYS=str(keys / "seals.toml")),
+                         upgrade_embedded=True)
+    org = seed_org(services)
+    port = free_port()
+    server = make_server("127.0.0.1", port, create_app(services), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield services, org, f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        services.close()
+
+
+def test_a_directive_from_draft_to_done_across_a_province_and_two_communes(
+        province: tuple[Services, Org, str], browser: Any, tmp_path: Path) -> None:
+    """Six people, each in their own browser, in Vietnamese: the officer drafts and submits,
+    the leader reviews and approves (and signs with their own key, outside the page), the
+    clerk numbers, seals and sends to two communes; each commune registers; one leader
+    assigns, the lead reports progress and completes; the other commune completes."""
+    from docflow.domain.signatures import SignatureKind
+    from tests.conftest import ORIGIN
+    from tests.keys import test_keys
+    from tests.pdfs import good_pdf
+
+    services, org, base = province
+    pdf = tmp_path / "chi-thi.pdf"
+    pdf.write_bytes(good_pdf())
+
+    def person(username: str) -> Any:
+        context = browser.new_context(locale="vi-VN")
+        page = context.new_page()
+        _log_in(page, base, username)
+        return page
+
+    officer = person("officer")
+    officer.get_by_role("link", name="Soạn văn bản").click()
+    officer.get_by_label("Loại văn bản").select_option("CT")
+    officer.get_by_label("Trích yếu").fill("Về việc triển khai phong trào phụ nữ")
+    officer.get_by_label("Tệp PDF chính").set_input_files(str(pdf))
+    _press(officer, "Tạo dự thảo")
+    document_url = officer.url
+    doc_id = document_url.rsplit("/", 1)[1]
+    _press(officer, "Trình duyệt")
+    _shot(officer, "journey-1-submitted")
+
+    leader = person("leader")
+    leader.goto(document_url)
+    _press(leader, "Thông qua")
+    _press(leader, "Phê duyệt")
+    assert leader.get_by_text("Lãnh đạo ký bằng khóa của mình").is_visible()
+    off_thread(lambda: services.signatures.sign(
+        org.leader, doc_id, SignatureKind.LEADER, test_keys().leader, ORIGIN,
+        position="CHỦ TỊCH"))
+
+    clerk = person("clerk")
+    clerk.goto(document_url)
+    _press(clerk, "Cấp số")
+    _press(clerk, "Ký số của cơ quan (đóng dấu)")
+    assert clerk.get_by_text("Đã ban hành").first.is_visible()
+    clerk.get_by_label("Gửi đến đơn vị (mã, cách nhau bởi dấu phẩy)").fill("P01.X1, P01.X2")
+    _press(clerk, "Phát hành")
+    _shot(clerk, "journey-2-dispatched")
+    assert off_thread(services.queue.join, 10)  # type: ignore[attr-defined]
+
+    x1clerk = person("x1clerk")
+    x1clerk.goto(document_url)
+    _press(x1clerk, "Vào sổ")
+    x1leader = person("x1leader")
+    x1leader.goto(document_url)
+    x1leader.get_by_label("Ý kiến chỉ đạo").fill("Giao chị Lan chủ trì")
+    x1leader.get_by_label("Chủ trì (tên đăng nhập)").fill("x1clerk")
+    x1leader.get_by_label("Hạn xử lý").fill("2099-12-31")
+    _press(x1leader, "Giao xử lý")
+    x1clerk.reload()
+    x1clerk.get_by_label("Tiến độ").fill("Đã họp triển khai toàn xã")
+    _press(x1clerk, "Cập nhật tiến độ")
+    _press(x1clerk, "Hoàn thành")
+    _shot(x1clerk, "journey-3-commune-done")
+
+    x2clerk = person("x2clerk")
+    x2clerk.goto(document_url)
+    _press(x2clerk, "Vào sổ")
+    _press(x2clerk, "Hoàn thành")
+
+    officer.reload()
+    assert officer.get_by_text("Đã xong: 2").is_visible()
+    _shot(officer, "journey-4-all-done")
+    for page in (officer, leader, clerk, x1clerk, x1leader, x2clerk):
+        page.context.close()
