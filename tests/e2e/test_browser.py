@@ -95,7 +95,7 @@ def _shot(page: Any, name: str) -> None:
 
 def _press(page: Any, name: str) -> None:
     """Click a button that submits a form, and wait for the page it leads to."""
-    with page.expect_navigation():
+    with page.expect_navigation(wait_until="domcontentloaded"):  # not the PDF frame's load
         page.get_by_role("button", name=name, exact=True).click()
 
 
@@ -260,6 +260,8 @@ def test_a_directive_from_draft_to_done_across_a_province_and_two_communes(
 
     officer.reload()
     assert officer.get_by_text("Đã xong: 2").is_visible()
+    officer.get_by_text("Xem tệp ngay trên trang").click()
+    assert officer.locator("iframe.pdf").is_visible()
     _shot(officer, "journey-4-all-done")
     for page in (officer, leader, clerk, x1clerk, x1leader, x2clerk):
         page.context.close()
