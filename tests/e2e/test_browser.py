@@ -265,3 +265,56 @@ def test_a_directive_from_draft_to_done_across_a_province_and_two_communes(
     _shot(officer, "journey-4-all-done")
     for page in (officer, leader, clerk, x1clerk, x1leader, x2clerk):
         page.context.close()
+
+
+CONTRAST = """
+() => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => {
+    const c = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = getComputedStyle(el).backgroundColor;
+      if (c && !c.startsWith("rgba(0, 0, 0, 0)") && c !== "transparent") return rgb(c);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll("h1, h2, p, a, button, label, td, th, dt, dd, summary, span")) {
+    if (!el.textContent.trim() || !el.offsetParent) continue;
+    const fg = lum(rgb(getComputedStyle(el).color)), bg = lum(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    if (ratio < 4.5) low.push(`${el.tagName} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+  }
+  return low;
+}
+"""
+
+
+def test_text_is_readable_and_the_keyboard_alone_logs_in(
+        site: tuple[Services, Org, str], page: Any) -> None:
+    """WCAG AA contrast (4.5:1) for the text of the main pages; logging in and reaching the
+    trail with the keyboard only."""
+    services, org, base = site
+    doc_id = off_thread(issued_document, services, org)
+    page.goto(f"{base}/login")
+    assert page.evaluate(CONTRAST) == []
+    # The username field has the focus already; type, Tab, type, Enter.
+    assert page.evaluate("document.activeElement.id") == "username"
+    page.keyboard.type("auditor")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    with page.expect_navigation(wait_until="domcontentloaded"):
+        page.keyboard.press("Enter")
+    page.keyboard.press("Tab")  # from the top of a page, the skip link comes first
+    assert page.evaluate("document.activeElement.className") == "skip"
+    with page.expect_navigation(wait_until="domcontentloaded"):
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")  # the first menu entry
+        page.keyboard.press("Enter")
+    for path in ("/", "/dashboard", f"/documents/{doc_id}", f"/audit?document={doc_id}",
+                 "/registers/outgoing"):
+        page.goto(f"{base}{path}")
+        assert page.evaluate(CONTRAST) == [], path
