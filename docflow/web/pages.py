@@ -1,4 +1,5 @@
-"""The browser pages: log in, inbox and outbox, a document with its recipients, the round trip.
+"""The browser pages: log in, documents in and out, drafting, the document page with its
+flows (outgoing and incoming), registers, the dashboard, the auditor's trail and proofs.
 
 Each view parses the form, calls one service and redirects; the rules stay in the services.
 """
@@ -347,7 +348,7 @@ def registers(kind: str) -> ResponseReturnValue:
     read = q.outgoing_register if kind == "outgoing" else q.incoming_register
     rows = read(actor, args.get("q", ""), from_date=start, to_date=end, limit=200)
     units = sorted(actor.unit_codes)
-    today = datetime.now(UTC).date()
+    today = services().clock.now().astimezone(ZoneInfo(services().settings.timezone)).date()
     return render_template("registers.html", kind=kind, rows=rows, asked=args, units=units,
                            period=(start or today.replace(day=1), end or today))
 
