@@ -71,10 +71,9 @@ def off_thread(work: Any, *args: Any) -> Any:
     return result[0]
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[Services, Org, str]]:
-    """The embedded default served over HTTP on loopback, with the test organisation."""
-    services = bootstrap(embedded_settings(tmp_path / "var"), upgrade_embedded=True)
+def _served(folder: Path, **settings: str) -> Iterator[tuple[Services, Org, str]]:
+    """The embedded default with the test organisation, served over HTTP on loopback."""
+    services = bootstrap(embedded_settings(folder, **settings), upgrade_embedded=True)
     org = seed_org(services)
     port = free_port()
     server = make_server("127.0.0.1", port, create_app(services), threaded=True)
@@ -86,6 +85,11 @@ def site(tmp_path: Path) -> Iterator[tuple[Services, Org, str]]:
         server.shutdown()
         thread.join(5)
         services.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Services, Org, str]]:
+    yield from _served(tmp_path / "var")
 
 
 def _shot(page: Any, name: str) -> None:
@@ -171,20 +175,7 @@ def province(tmp_path: Path) -> Iterator[tuple[Services, Org, str]]:
     (keys / "seals.toml").write_text(
         f'[units.P01]\npkcs12 = "{files.seal_p12.name}"\npassphrase_file = "passphrase"\n'
         'image = "seal.png"\n')
-    services = bootstrap(embedded_settings(tmp_path / "var",
-                                           DOCFLOW_SEAL_KEYS=str(keys / "seals.toml")),
-                         upgrade_embedded=True)
-    org = seed_org(services)
-    port = free_port()
-    server = make_server("127.0.0.1", port, create_app(services), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield services, org, f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-        services.close()
+    yield from _served(tmp_path / "var", DOCFLOW_SEAL_KEYS=str(keys / "seals.toml"))
 
 
 def test_a_directive_from_draft_to_done_across_a_province_and_two_communes(
