@@ -118,6 +118,14 @@ class Actor:
         """Roles held in exactly this unit."""
         return frozenset(m.role.value for m in self.memberships if m.unit_code == unit_code)
 
+    def auditing(self) -> tuple[Membership, ...]:
+        """The memberships in which the actor audits (each reaches its unit's subtree)."""
+        return tuple(m for m in self.memberships if m.role is Role.AUDITOR)
+
+    def audited_paths(self) -> list[str]:
+        """The subtrees the actor audits."""
+        return [m.unit_path for m in self.auditing()]
+
     def audits(self, unit_path: str) -> bool:
         """True when the actor audits this unit or one of its ancestors."""
         return any(

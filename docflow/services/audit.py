@@ -87,7 +87,7 @@ class Bundle:
 
 def auditor_scope(actor: Actor) -> tuple[str, ...]:
     """The unit paths the actor audits; Forbidden when none."""
-    paths = tuple(sorted({m.unit_path for m in actor.memberships if m.role is Role.AUDITOR}))
+    paths = tuple(sorted(set(actor.audited_paths())))
     if not paths:
         raise Forbidden("only auditors read the audit trail")
     return paths

@@ -932,17 +932,13 @@ def load_visible(
         return document
     unit = uow.units.get(document.unit_code)
     drafting_path = unit.path if unit else f"{document.unit_code}/"
-    recipients = uow.receipts.relevant_paths(document.id, actor.unit_codes, audit_paths(actor))
+    recipients = uow.receipts.relevant_paths(document.id, actor.unit_codes,
+                                                 actor.audited_paths())
     if not access.can_see(actor, drafting_path, recipients) \
             and not uow.consultations.asks(document.id, actor.id):  # asked for an opinion
         # The same answer as for a document that does not exist: nothing leaks.
         raise NotFound("no such document")
     return document
-
-
-def audit_paths(actor: Actor) -> list[str]:
-    """The subtrees the actor audits."""
-    return [m.unit_path for m in actor.memberships if m.role is Role.AUDITOR]
 
 
 def own_entry(uow: UnitOfWork, actor: Actor, receipt_id: str) -> Receipt:

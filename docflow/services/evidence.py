@@ -89,7 +89,7 @@ class EvidenceService:
         bundle = self._audit.export(Selection(document_id=document_id), actor=actor,
                                     origin=origin)
         now = self._clock.now()
-        auditing = next(m for m in actor.memberships if m.role is Role.AUDITOR)
+        auditing = actor.auditing()[0]
         with self._uow() as uow:
             document = uow.documents.get(document_id)
             if document is None:

@@ -11,7 +11,7 @@ from docflow.domain.errors import NotFound
 from docflow.domain.org import Actor
 from docflow.domain.routing import CascadeEntry, Counts, subtree_counts
 from docflow.domain.search import terms
-from docflow.services.documents import audit_paths, load_visible
+from docflow.services.documents import load_visible
 from docflow.services.paging import page_size
 from docflow.services.ports import Clock, UnitOfWorkFactory
 
@@ -193,7 +193,7 @@ class QueryService:
             counts = self._reads.status_counts(document_id)
         else:
             rows = self._reads.recipients(document_id, sorted(actor.unit_codes),
-                                          audit_paths(actor))
+                                          actor.audited_paths())
             counts = {}
             for r in rows:
                 counts[r.status] = counts.get(r.status, 0) + 1
@@ -236,7 +236,7 @@ class QueryService:
             raise NotFound(f"no such unit {unit}")
         under: list[str] | None = None
         if not (document.unit_code in actor.unit_codes or actor.audits(drafting.path)):
-            under = [u.path for u in own.values()] + audit_paths(actor)
+            under = [u.path for u in own.values()] + actor.audited_paths()
         # One pass over the entries in scope (a unit forwards only within its own subtree,
         # so a drilled unit's tree lies under its path): counts per level, then each child's
         # subtree by binary search in the sorted paths.

@@ -25,7 +25,6 @@ from docflow.domain.errors import (
     TooManyAttempts,
     Unauthenticated,
 )
-from docflow.domain.org import Role
 from docflow.domain.routing import DispatchTarget, ReceiptStatus
 from docflow.services.audit import auditor_scope
 from docflow.signing.logkey import Ed25519Verifier
@@ -50,8 +49,7 @@ def _globals() -> dict[str, object]:
     return {"csrf_token": csrf_token, "actor": actor, "catalogue": CATALOGUE,
             "action_label": action_label, "status_label": status_label,
             "urgencies": list(Urgency),
-            "is_auditor": actor is not None and any(m.role is Role.AUDITOR
-                                                    for m in actor.memberships)}
+            "is_auditor": actor is not None and bool(actor.auditing())}
 
 
 def _local_path(target: str | None) -> str:
@@ -148,7 +146,7 @@ def document(document_id: str) -> ResponseReturnValue:
     s = services()
     doc = s.documents.view(actor, document_id, origin())
     trail = None
-    if any(m.role is Role.AUDITOR for m in actor.memberships):
+    if actor.auditing():
         trail = _timeline(s.audit.events(actor, AuditFilter(scope=None, document_id=doc.id),
                                          origin(), limit=500))
     counts, rows = s.queries.recipients(actor, document_id)
