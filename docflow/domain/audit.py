@@ -128,11 +128,16 @@ HASHED = ("v", "at", "action", "object_type", "object_id", "actor_id", "authorit
 say where it is kept."""
 
 
+def chain_for(object_type: str, object_id: str, document_id: str | None = None) -> str:
+    """The chain an object's events extend: its document's when it has one."""
+    if document_id:
+        return f"document:{document_id}"
+    return f"{object_type}:{object_id}"
+
+
 def chain_of(event: AuditEvent) -> str:
-    """The object whose chain the event extends: its document, else its own object."""
-    if event.document_id:
-        return f"document:{event.document_id}"
-    return f"{event.object_type}:{event.object_id}"
+    """The chain the event extends."""
+    return chain_for(event.object_type, event.object_id, event.document_id)
 
 
 def timestamp(at: datetime) -> str:

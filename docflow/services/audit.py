@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from docflow.domain import merkle
-from docflow.domain.audit import Action, AuditEvent, AuditFilter, Origin, TreeHead
+from docflow.domain.audit import (
+    Action,
+    AuditEvent,
+    AuditFilter,
+    Origin,
+    TreeHead,
+    chain_for,
+)
 from docflow.domain.errors import Forbidden, Invalid, NotFound
 from docflow.domain.org import Actor, Role
 from docflow.services.paging import page_size
@@ -400,7 +407,7 @@ class AuditService:
 
     def _document(self, uow: Any, document_id: str, scope: tuple[str, ...] | None,
                   ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        chain = f"document:{document_id}"
+        chain = chain_for("document", document_id, document_id)
         records = uow.audit.chain(chain)
         unit_paths = _paths(uow, records)
         if scope is not None and not any(_in_scope(r, scope, unit_paths) for r in records):

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
-from docflow.domain.audit import Action, AuditEvent, Origin
+from docflow.domain.audit import Action, AuditEvent, Origin, chain_for
 from docflow.domain.errors import (
     Conflict,
     Invalid,
@@ -54,7 +54,7 @@ class IdentityService:
         with self._uow() as uow:
             found = uow.users.by_username(username.strip().lower())
             subject = found.user.id if found else username[:64]
-            failed = [at for at in uow.audit.recent(f"user:{subject}",
+            failed = [at for at in uow.audit.recent(chain_for("user", subject),
                                                     Action.USER_LOGIN_FAILED, LOCK_AFTER)
                       if at > now - LOCK_FOR]
             if len(failed) >= LOCK_AFTER:
