@@ -376,12 +376,10 @@ class AuditService:
                 for r in records})
             earlier = [h for h in uow.audit_tree.recent_heads(head.tree_size, RECENT_HEADS)
                        if h.tree_size > 0]
-            by_size = {h.tree_size: h for h in [*earlier, *known]
-                       if 0 < h.tree_size <= head.tree_size}
-            sizes = sorted(by_size)[-RECENT_HEADS:]
+            # Our recent heads, and every head the asker holds: each gets its proof.
+            sizes = {h.tree_size for h in [*earlier, *known] if 0 < h.tree_size < head.tree_size}
             consistency = self._proofs(uow, {
-                s: merkle.consistency_ranges(s, head.tree_size) for s in sizes
-                if s < head.tree_size})
+                s: merkle.consistency_ranges(s, head.tree_size) for s in sizes})
             if actor is not None:
                 self._record_query(uow, actor, Action.AUDIT_EXPORT, AuditFilter(
                     scope=scope, document_id=selection.document_id, since=selection.since,
@@ -390,8 +388,7 @@ class AuditService:
                 uow.commit()
         manifest["events"] = len(records)
         return Bundle(manifest=manifest, records=records, head=head,
-                      earlier=[by_size[s] for s in sizes if s in by_size
-                               and by_size[s] in earlier],
+                      earlier=earlier,
                       inclusion=inclusion, consistency=consistency,
                       public_key_pem=self._signer.public_pem())
 
