@@ -29,10 +29,17 @@ from typing import Any, BinaryIO
 
 from docflow.domain import merkle
 from docflow.domain.audit import TreeHead, record_hash
-from docflow.services.audit import Bundle
+from docflow.services.audit import (
+    BUNDLE_FORMAT,
+    EVENTS,
+    HEADS,
+    LOG_KEY,
+    MANIFEST,
+    PROOFS,
+    Bundle,
+)
 from docflow.signing.logkey import LogKeyError, key_id_of, verify
 
-FORMAT = "docflow-audit-bundle/1"
 CODES = ("ALTERED_EVENT", "MISSING_EVENT", "REORDERED_EVENTS", "FORKED_LOG",
          "ROLLED_BACK_LOG", "BAD_STH_SIGNATURE", "UNTRUSTED_KEY", "MISSING_PROOF",
          "BAD_TIMESTAMP")
@@ -92,13 +99,13 @@ class _Read:
 def _read(path: Path) -> _Read:
     try:
         with zipfile.ZipFile(path) as z:
-            manifest = json.loads(z.read("manifest.json"))
-            lines = z.read("events.jsonl").decode().splitlines()
-            heads = json.loads(z.read("tree-heads.json"))
-            proofs = json.loads(z.read("proofs.json"))
-            key_pem = z.read("log-key.pem")
-        if manifest.get("format") != FORMAT:
-            raise BundleError(f"not a {FORMAT} bundle")
+            manifest = json.loads(z.read(MANIFEST))
+            lines = z.read(EVENTS).decode().splitlines()
+            heads = json.loads(z.read(HEADS))
+            proofs = json.loads(z.read(PROOFS))
+            key_pem = z.read(LOG_KEY)
+        if manifest.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"not a {BUNDLE_FORMAT} bundle")
         return _Read(
             manifest=manifest, records=[json.loads(x) for x in lines if x.strip()],
             head=TreeHead.from_json(heads["head"]),

@@ -61,6 +61,12 @@ class Selection:
             raise Invalid("a time range needs both its start and its end")
 
 
+BUNDLE_FORMAT = "docflow-audit-bundle/1"
+MANIFEST, EVENTS, HEADS, PROOFS, LOG_KEY = (
+    "manifest.json", "events.jsonl", "tree-heads.json", "proofs.json", "log-key.pem")
+"""The files of a bundle (`Bundle.write`; read back by `docflow.auditbundle`)."""
+
+
 @dataclass
 class Bundle:
     """An export, before it is written to a file: see `docflow.auditbundle` for the format."""
@@ -77,19 +83,19 @@ class Bundle:
     def write(self, target: Path | BinaryIO) -> None:
         """The bundle as a zip file (the format `docflow.auditbundle` reads)."""
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as out:
-            out.writestr("manifest.json", json.dumps(self.manifest, indent=2,
+            out.writestr(MANIFEST, json.dumps(self.manifest, indent=2,
                                                      ensure_ascii=False))
-            out.writestr("events.jsonl", "".join(
+            out.writestr(EVENTS, "".join(
                 json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
                 for r in self.records))
-            out.writestr("tree-heads.json", json.dumps(
+            out.writestr(HEADS, json.dumps(
                 {"head": self.head.as_json(), "earlier": [h.as_json() for h in self.earlier]},
                 indent=2))
-            out.writestr("proofs.json", json.dumps({
+            out.writestr(PROOFS, json.dumps({
                 "inclusion": {str(k): [n.hex() for n in v] for k, v in self.inclusion.items()},
                 "consistency": {str(k): [n.hex() for n in v]
                                 for k, v in self.consistency.items()}}))
-            out.writestr("log-key.pem", self.public_key_pem)
+            out.writestr(LOG_KEY, self.public_key_pem)
 
 
 def auditor_scope(actor: Actor) -> tuple[str, ...]:
@@ -351,7 +357,7 @@ class AuditService:
         selection.check()
         scope = auditor_scope(actor) if actor is not None else None
         head = self.issue_tree_head()
-        manifest: dict[str, Any] = {"format": "docflow-audit-bundle/1",
+        manifest: dict[str, Any] = {"format": BUNDLE_FORMAT,
                                     "exported_at": self._clock.now().isoformat(),
                                     "tree_size": head.tree_size}
         with self._uow() as uow:
