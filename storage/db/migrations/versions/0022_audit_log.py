@@ -43,6 +43,22 @@ def _drop_event_triggers() -> None:
         op.execute("DROP TRIGGER audit_events_no_delete")
 
 
+def _create_event_triggers() -> None:
+    """Migration 0020's refusals on audit_events, put back after the table was rebuilt."""
+    if _pg():
+        op.execute("""
+            CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
+            FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()""")
+        op.execute("""
+            CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+            FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()""")
+    else:
+        for event in ("UPDATE", "DELETE"):
+            op.execute(f"""
+                CREATE TRIGGER audit_events_no_{event.lower()} BEFORE {event} ON audit_events
+                BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""")
+
+
 def _append_only(table: str) -> None:
     message = f"{table} is append-only: rows are never changed or removed"
     if _pg():
@@ -171,20 +187,11 @@ def upgrade() -> None:
             CREATE TRIGGER audit_events_queue AFTER INSERT ON audit_events
             REFERENCING NEW TABLE AS new_events
             FOR EACH STATEMENT EXECUTE FUNCTION audit_events_queue()""")
-        op.execute("""
-            CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
-            FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()""")
-        op.execute("""
-            CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
-            FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()""")
     else:
         op.execute("""
             CREATE TRIGGER audit_events_queue AFTER INSERT ON audit_events
             BEGIN INSERT INTO audit_pending (event_id, hash) VALUES (NEW.id, NEW.hash); END""")
-        for event in ("UPDATE", "DELETE"):
-            op.execute(f"""
-                CREATE TRIGGER audit_events_no_{event.lower()} BEFORE {event} ON audit_events
-                BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""")
+    _create_event_triggers()
     for table in FROZEN:
         _append_only(table)
 
@@ -211,15 +218,4 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f('uq_audit_events_chain_seq'), type_='unique')
         for column in ('hash', 'prev', 'seq', 'chain', 'authority'):
             batch_op.drop_column(column)
-    if _pg():
-        op.execute("""
-            CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
-            FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()""")
-        op.execute("""
-            CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
-            FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()""")
-    else:
-        for event in ("UPDATE", "DELETE"):
-            op.execute(f"""
-                CREATE TRIGGER audit_events_no_{event.lower()} BEFORE {event} ON audit_events
-                BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""")
+    _create_event_triggers()
