@@ -156,12 +156,7 @@ def verify_bundle(path: Path, *, key_pem: bytes | None = None,
     report.key_fingerprint = _fingerprint(trusted_pem)
 
     def signed(head: TreeHead) -> bool:
-        data = merkle.tree_head_data(head.timestamp, head.tree_size, head.root)
-        try:
-            return head.key_id == key_id_of(trusted_pem) and verify(trusted_pem, data,
-                                                                    head.signature)
-        except LogKeyError:
-            return False
+        return head_signed(head, trusted_pem)
 
     if not signed(b.head):
         report.add("BAD_STH_SIGNATURE", None,
@@ -204,6 +199,29 @@ def _stamped(head: TreeHead) -> bool:
             "sha256")
     except (ValueError, TypeError, KeyError):
         return False
+
+
+def head_signed(head: TreeHead, key_pem: bytes) -> bool:
+    """Whether the tree head is signed by this log key (and names it)."""
+    data = merkle.tree_head_data(head.timestamp, head.tree_size, head.root)
+    try:
+        return head.key_id == key_id_of(key_pem) and verify(key_pem, data, head.signature)
+    except LogKeyError:
+        return False
+
+
+def inclusion_fault(record: dict[str, Any], leaf: int, proof: Sequence[bytes],
+                    head: TreeHead) -> str | None:
+    """Why the record is not the leaf `leaf` of the tree `head` signs (None: it is)."""
+    digest = _content_hash(record)
+    if digest is None:
+        return "the record is malformed"
+    try:
+        merkle.verify_inclusion(leaf, head.tree_size, merkle.leaf_hash(digest), proof,
+                                head.root)
+    except merkle.ProofError as exc:
+        return str(exc)
+    return None
 
 
 def _included(b: _Read, leaf: int, digest: bytes) -> bool:

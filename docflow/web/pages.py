@@ -15,8 +15,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from docflow.domain import merkle
-from docflow.domain.audit import Action, AuditFilter, record_hash
+from docflow.auditbundle import head_signed, inclusion_fault
+from docflow.domain.audit import Action, AuditFilter
 from docflow.domain.documents import CATALOGUE, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import (
     DomainError,
@@ -27,7 +27,6 @@ from docflow.domain.errors import (
 )
 from docflow.domain.routing import DispatchTarget, ReceiptStatus
 from docflow.services.audit import auditor_scope
-from docflow.signing.logkey import Ed25519Verifier
 from docflow.web.auth import (
     begin_session,
     csrf_token,
@@ -311,19 +310,17 @@ def audit_proof(event_id: str) -> ResponseReturnValue:
     if head is None:
         problems.append(gettext("No signed tree head of this size."))
     else:
-        data = merkle.tree_head_data(head.timestamp, head.tree_size, head.root)
-        if not Ed25519Verifier().verify(s.audit.public_key_pem, data, head.signature):
+        # The offline verifier's own checks, so the page says what `docflow audit verify` would.
+        if not head_signed(head, s.audit.public_key_pem):
             problems.append(gettext("The tree head's signature does not verify."))
-        try:
-            merkle.verify_inclusion(leaf, size, merkle.leaf_hash(record_hash(record)), path,
-                                    head.root)
-        except merkle.ProofError as exc:
-            problems.append(gettext("The inclusion proof fails: %(why)s", why=str(exc)))
+        fault = inclusion_fault(record, leaf, path, head)
+        if fault is not None:
+            problems.append(gettext("The inclusion proof fails: %(why)s", why=fault))
     return render_template("proof.html", record=_timeline([record])[0], leaf=leaf, size=size,
                            path=[p.hex() for p in path], head=head, problems=problems,
                            signed_at=datetime.fromtimestamp(head.timestamp / 1000, tz=UTC)
                            if head else None,
-                           fingerprint=Ed25519Verifier().key_id(s.audit.public_key_pem).hex())
+                           fingerprint=s.audit.log_id.hex())
 
 
 # --- registers ------------------------------------------------------------------------------------
