@@ -225,9 +225,12 @@ class AuditService:
             seen = uow.audit.records(AuditFilter(scope=scope), after=event_id - 1, limit=1)
         if not seen or seen[0]["id"] != event_id:
             raise NotFound("no such event in your units")
-        self.sequence()
         with self._uow() as uow:
             leaf = uow.audit_tree.leaf_of(event_id)
+        if leaf is None:  # committed since the sequencer last ran: run it now
+            self.sequence()
+            with self._uow() as uow:
+                leaf = uow.audit_tree.leaf_of(event_id)
         if leaf is None:
             raise NotFound("the event is not in the log yet")
         head: TreeHead | None
