@@ -26,7 +26,8 @@ FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 REGULAR, BOLD = FONT_DIR / "DejaVuSerif.ttf", FONT_DIR / "DejaVuSerif-Bold.ttf"
 
 
-def _fonts() -> tuple[str, str]:
+def report_fonts() -> tuple[str, str]:
+    """The serif (regular, bold) registered with ReportLab, with every Vietnamese letter."""
     if "DocflowSerif" not in pdfmetrics.getRegisteredFontNames():
         for name, path in (("DocflowSerif", REGULAR), ("DocflowSerif-Bold", BOLD)):
             if not path.is_file():
@@ -41,7 +42,7 @@ class PdfCompiler:
 
     def compile(self, title: str, heading: Sequence[str], rows: Sequence[SummaryRow],
                 parts: Sequence[CompiledPart]) -> bytes:
-        regular, bold = _fonts()
+        regular, bold = report_fonts()
         text = ParagraphStyle("t", fontName=regular, fontSize=9, leading=11)
         strong = ParagraphStyle("b", parent=text, fontName=bold)
         big = ParagraphStyle("h", parent=strong, fontSize=13, leading=16, alignment=1)

@@ -20,7 +20,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
-from docflow.compilation import _fonts
+from docflow.compilation import report_fonts
 from docflow.services.ports import EvidenceContent, RegisterContent
 
 
@@ -31,7 +31,7 @@ def _escape(value: object) -> str:
 
 class _Styles:
     def __init__(self) -> None:
-        regular, bold = _fonts()
+        regular, bold = report_fonts()
         self.text = ParagraphStyle("t", fontName=regular, fontSize=8.5, leading=10.5)
         self.small = ParagraphStyle("s", parent=self.text, fontSize=6.5, leading=8)
         self.strong = ParagraphStyle("b", parent=self.text, fontName=bold)

@@ -16,7 +16,8 @@ from flask.typing import ResponseReturnValue
 from docflow import auditbundle
 from docflow.domain.audit import HASHED, AuditFilter, TreeHead
 from docflow.domain.errors import Invalid
-from docflow.services.audit import Selection
+from docflow.services.audit import Selection, auditor_scope
+from docflow.services.evidence import Statement
 from docflow.services.paging import page_size
 from docflow.signing.logkey import key_id_of
 from docflow.web.auth import current_actor, origin, services
@@ -147,8 +148,6 @@ def latest_tree_head() -> ResponseReturnValue:
 @bp.post("/tree-heads")
 def new_tree_head() -> ResponseReturnValue:
     """Sequence what is committed and sign a head now (an auditor pins what they get)."""
-    from docflow.services.audit import auditor_scope
-
     auditor_scope(current_actor())
     return services().audit.issue_tree_head(force=True).as_json(), 201
 
@@ -247,8 +246,6 @@ def statement(kind: str) -> ResponseReturnValue:
     """A unit's register or processing report for a period, signed by the unit:
     `outgoing-register`, `incoming-register`, `outgoing-report`, `incoming-report`;
     ?unit=CODE&from=YYYY-MM-DD&to=YYYY-MM-DD (both days included)."""
-    from docflow.services.evidence import Statement
-
     try:
         chosen = Statement(kind)
     except ValueError:
