@@ -25,6 +25,15 @@ class ReceiptStatus(StrEnum):
     RETURNED = "returned"
 
 
+FINISHED = frozenset({ReceiptStatus.DONE.value, ReceiptStatus.RETURNED.value})
+"""An entry in these states is no longer being handled: no deadline can pass for it."""
+
+
+def overdue(deadline: date | None, status: str, today: date) -> bool:
+    """Whether an entry's handling deadline has passed with the entry still open."""
+    return deadline is not None and deadline < today and status not in FINISHED
+
+
 class RecallStatus(StrEnum):
     """Where a recipient's copy stands in a recall by the sender (edXML 13, 15, 16)."""
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from docflow.domain.errors import NotFound
 from docflow.domain.org import Actor
-from docflow.domain.routing import CascadeEntry, Counts, subtree_counts
+from docflow.domain.routing import CascadeEntry, Counts, overdue, subtree_counts
 from docflow.domain.search import terms
 from docflow.services.documents import load_visible
 from docflow.services.paging import page_size
@@ -44,6 +44,9 @@ class InboxEntry:
     reply_due: date | None
     deadline: date | None = None
     """The handling deadline set when the entry was assigned."""
+
+    def overdue(self, today: date) -> bool:
+        return overdue(self.deadline, self.status, today)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Engine, case, func, literal, or_, select
 
-from docflow.domain.routing import CascadeEntry, ReceiptStatus
+from docflow.domain.routing import FINISHED, CascadeEntry, RecallStatus, ReceiptStatus
 from docflow.services.queries import (
     Dashboard,
     DocumentSummary,
@@ -27,6 +27,12 @@ def encode_cursor(at: datetime, ident: str) -> str:
     return f"{_utc(at).isoformat()}|{ident}"
 
 
+def _not_withdrawn() -> ColumnElement[bool]:
+    """Entries the sender's recall has not taken back."""
+    r = t.receipts.c
+    return or_(r.recall.is_(None), r.recall != RecallStatus.AGREED.value)
+
+
 class SqlReadModel:
     """Keyset-paginated, newest first."""
 
@@ -35,7 +41,6 @@ class SqlReadModel:
 
     def dashboard(self, unit_codes: list[str], today: date, zone: str) -> Dashboard:
         d, r = t.documents.c, t.receipts.c
-        open_states = (ReceiptStatus.DONE.value, ReceiptStatus.RETURNED.value)
         since = datetime.combine(today - timedelta(days=90), time(), ZoneInfo(zone))
         with self._engine.connect() as conn:
             documents: dict[Any, Any] = dict(conn.execute(
@@ -47,7 +52,7 @@ class SqlReadModel:
             overdue: dict[Any, Any] = dict(conn.execute(
                 select(r.unit_code, func.count()).where(
                     r.unit_code.in_(unit_codes), r.deadline < today,
-                    r.status.not_in(open_states)).group_by(r.unit_code)).all())
+                    r.status.not_in(FINISHED), _not_withdrawn()).group_by(r.unit_code)).all())
             done = conn.execute(
                 select(r.unit_code, r.delivered_at, r.completed_at).where(
                     r.unit_code.in_(unit_codes), r.status == ReceiptStatus.DONE.value,
@@ -86,10 +91,8 @@ class SqlReadModel:
         if status:
             stmt = stmt.where(r.status == status)
         if overdue_on is not None:
-            stmt = stmt.where(r.deadline < overdue_on,
-                              r.status.not_in((ReceiptStatus.DONE.value,
-                                               ReceiptStatus.RETURNED.value)),
-                              or_(r.recall.is_(None), r.recall != "agreed"))
+            stmt = stmt.where(r.deadline < overdue_on, r.status.not_in(FINISHED),
+                              _not_withdrawn())
         stmt = _before(stmt, (r.delivered_at, r.id), before)
         stmt = stmt.order_by(r.delivered_at.desc(), r.id.desc()).limit(limit)
         with self._engine.connect() as conn:
