@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -23,7 +24,9 @@ from storage.db import tables as t
 from tests.conftest import ORIGIN, PASSWORD, Org, approve
 from tests.pdfs import good_pdf
 
-TODAY = datetime.now(UTC).date()
+# The service judges a delegation by the civil day in Vietnam, which from 17:00 UTC is
+# already tomorrow.
+TODAY = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
 
 
 @pytest.fixture(scope="module")
