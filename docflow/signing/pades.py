@@ -34,6 +34,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
 from docflow.signing.appearance import TextLine, block_style
+from docflow.signing.pagetree import CHUNK, SigningWriter
 from docflow.signing.signers import DIGEST, FrozenCmsParts, SignaturePlan, SigningFailure
 
 LEADER_FIELD = "Leader"
@@ -50,7 +51,6 @@ LEADER_SIZE = (220.0, 140.0)  # points: width, height of the default signature b
 SEAL_SIZE = 105.0  # points: about 37 mm, a seal at actual size
 ATTACHMENT_SIZE = (200.0, 32.0)
 PAGE_MARGIN = 28.0  # 1 cm
-CHUNK = 1 << 20  # bytes per read when copying and hashing the document
 
 
 class OutOfOrder(SigningFailure):
@@ -313,7 +313,7 @@ async def _add_long_term(pdf: bytes, field_name: str, options: SigningOptions) -
         if options.level == "B-LTA":
             stamper = PdfTimeStamper(timestamps.HTTPTimeStamper(options.tsa_url, session=session))
             out = BytesIO()
-            await stamper.async_timestamp_pdf(IncrementalPdfFileWriter(buf, strict=False),
+            await stamper.async_timestamp_pdf(SigningWriter(buf, strict=False),
                                               DIGEST, context, output=out)
             return out.getvalue()
     return buf.getvalue()
@@ -332,9 +332,7 @@ def _reserve(signer: signers.Signer) -> int:
 
 
 def _writer(pdf: bytes) -> IncrementalPdfFileWriter:
-    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
-    writer.IO_CHUNK_SIZE = CHUNK  # copying the original in 4 KiB pieces: 2,500 writes a 10 MiB scan
-    return writer
+    return SigningWriter(BytesIO(pdf), strict=False)
 
 
 def _fields(writer: IncrementalPdfFileWriter) -> dict[str, bool]:
@@ -379,7 +377,8 @@ def _widget_place(writer: IncrementalPdfFileWriter, field_name: str) -> tuple[in
 
 
 def _page_of(writer: IncrementalPdfFileWriter, widget_ref: generic.IndirectObject) -> int:
-    for index in range(_page_count(writer)):
+    # From the back: the leader's block is on the last page unless a box put it elsewhere.
+    for index in reversed(range(_page_count(writer))):
         page_ref, _resources = writer.find_page_for_modification(  # type: ignore[no-untyped-call]
             index)
         annots = page_ref.get_object().get("/Annots")

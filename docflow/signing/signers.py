@@ -29,7 +29,6 @@ from pyhanko.keys.internal import (
     translate_pyca_cryptography_cert_to_asn1,
     translate_pyca_cryptography_key_to_asn1,
 )
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec
 from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
@@ -40,6 +39,8 @@ from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko.stamp import BaseStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
+
+from docflow.signing.pagetree import SigningWriter
 
 DIGEST = "sha256"
 REMOTE_TTL = timedelta(minutes=10)
@@ -293,7 +294,7 @@ async def _prepare(pdf: bytes, cert: x509.Certificate, chain: list[x509.Certific
                                        stamp_style=plan.stamp_style,
                                        new_field_spec=plan.field_spec)
         prepared, _tbs, output = await pdf_signer.async_digest_doc_for_signing(
-            IncrementalPdfFileWriter(BytesIO(pdf), strict=False))
+            SigningWriter(BytesIO(pdf), strict=False))
         attrs = await placeholder.signed_attrs(prepared.document_digest, DIGEST, use_pades=True)
     assert isinstance(output, BytesIO)
     return PreparedSignature(
