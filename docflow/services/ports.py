@@ -440,6 +440,12 @@ class SignedPdf:
 class SigningKey(Protocol):
     """A signing key wherever it lives (PKCS#12 file, token, HSM): bytes in, bytes out."""
 
+    @property
+    def calls_out(self) -> bool:
+        """Whether a signature waits on another server (a timestamp authority, OCSP, CRL):
+        the service then keeps no transaction open while it signs."""
+        ...
+
     def sign(self, pdf: bytes, request: SignatureRequest) -> SignedPdf: ...
 
 

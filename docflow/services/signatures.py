@@ -89,13 +89,29 @@ class SignatureService:
     ) -> SignatureRecord:
         """Apply one signature. The main file is signed unless `revision_id` names an
         attachment (attachment signatures only). Refuses what Decree 30's order forbids."""
-        document, base = self._start(actor, document_id, kind, authority, revision_id)
-        _require_position(kind, position)
-        now = self._clock.now()
-        signed = key.sign(self._read(base), self._request(
-            actor, document, kind, now, position, authority, reviewer_index))
-        return self._store(actor, document_id, kind, base, revision_id, signed, authority, now,
-                           origin)
+        if key.calls_out:  # no transaction waits on another server's answer
+            document, base = self._start(actor, document_id, kind, authority, revision_id)
+            _require_position(kind, position)
+            now = self._clock.now()
+            signed = key.sign(self._read(base), self._request(
+                actor, document, kind, now, position, authority, reviewer_index))
+            return self._store(actor, document_id, kind, base, revision_id, signed, authority,
+                               now, origin)
+        with self._uow() as uow:
+            # One transaction, the document locked while the key signs: a second signature
+            # on it waits, then finds it signed; the checks are made once, not again before
+            # storing (a fifth of a signature's time on a 20-page PDF).
+            document = load_visible(uow, actor, document_id, for_update=True)
+            delegation, roles = self._check(uow, actor, document, kind, authority)
+            base = self._base(document, kind, revision_id)
+            _require_position(kind, position)
+            now = self._clock.now()
+            signed = key.sign(self._read(base), self._request(
+                actor, document, kind, now, position, authority, reviewer_index))
+            record = self._record(uow, actor, document, kind, base, signed, authority,
+                                  delegation, roles, now, origin)
+            uow.commit()
+        return record
 
     def seal(self, actor: Actor, document_id: str, origin: Origin, *,
              revision_id: str | None = None) -> SignatureRecord:
@@ -196,56 +212,66 @@ class SignatureService:
                revision_id: str | None, signed: SignedPdf, authority: Authority | None,
                now: datetime, origin: Origin, *, session_id: str | None = None
                ) -> SignatureRecord:
-        """Blob first, then the revision, the record and the audit event in one transaction."""
-        result_sha256 = self._put(signed.pdf)
+        """Check again under lock (the key signed outside any transaction), then record."""
         with self._uow() as uow:
             document = load_visible(uow, actor, document_id, for_update=True)
             delegation, roles = self._check(uow, actor, document, kind, authority)
             if self._base(document, kind, revision_id).id != base.id:
                 raise Conflict("the file changed while it was being signed; sign it again")
-            revision = Revision(
-                id=new_id(), document_id=document.id, kind=base.kind,
-                seq=1 + max(r.seq for r in document.revisions if r.kind is base.kind),
-                filename=base.filename, sha256=result_sha256, size=len(signed.pdf),
-                media_type="application/pdf", page_count=base.page_count, created_at=now,
-                created_by=actor.id, parent_id=base.id)
-            uow.documents.add_revision(revision)
-            record = SignatureRecord(
-                id=new_id(), document_id=document.id, revision_id=revision.id, kind=kind,
-                field=signed.field, signed_sha256=base.sha256, result_sha256=result_sha256,
-                signer_subject=signed.subject,
-                certificate_sha256=hashlib.sha256(signed.certificate_der).hexdigest(),
-                certificate_der=signed.certificate_der, authority=authority, signed_at=now,
-                actor_id=actor.id)
-            uow.signatures.add(record)
-            if session_id is not None:
-                uow.signing_sessions.finish(session_id, now)
-            moved = self._advance(document, kind, roles, actor, now)
-            if moved is not None:
-                uow.documents.save(document)
-                if moved.target == "issued":
-                    supersede(uow, document, actor, now, origin)
-                if moved.target == "signed":
-                    notify(uow, NoticeKind.TO_ISSUE,
-                           f"Văn bản đã ký, chờ cấp số và đóng dấu: {document.abstract[:120]}",
-                           f"sign:{document.id}:{now.isoformat()}", now,
-                           units=[document.unit_code], roles=[Role.CLERK.value],
-                           document_id=document.id, skip=[actor.id])
-            uow.audit.append(AuditEvent(
-                at=now, action=Action.DOCUMENT_SIGN, object_type="document",
-                object_id=document.id, actor_id=actor.id, unit_code=document.unit_code,
-                document_id=document.id, origin=origin, details={
-                    "kind": kind.value, "field": signed.field, "revision": revision.id,
-                    "signed_sha256": base.sha256, "result_sha256": result_sha256,
-                    "signer": signed.subject, "certificate_sha256": record.certificate_sha256,
-                    "authority": authority.value if authority else None,
-                    "delegation": delegation.id if delegation else None,
-                    "remote_session": session_id,
-                    **({"from": moved.source, "to": moved.target} if moved else {})},
-                authority=f"{authority.value} (delegation {delegation.id})" if authority
-                and delegation else authority.value if authority
-                else ",".join(sorted(actor.roles_in(document.unit_code))) or None))
+            record = self._record(uow, actor, document, kind, base, signed, authority,
+                                  delegation, roles, now, origin, session_id=session_id)
             uow.commit()
+        return record
+
+    def _record(self, uow: UnitOfWork, actor: Actor, document: Document, kind: SignatureKind,
+                base: Revision, signed: SignedPdf, authority: Authority | None,
+                delegation: Delegation | None, roles: frozenset[str], now: datetime,
+                origin: Origin, *, session_id: str | None = None) -> SignatureRecord:
+        """Blob first, then the revision, the record, the move and the audit event, in the
+        caller's transaction."""
+        result_sha256 = self._put(signed.pdf)
+        revision = Revision(
+            id=new_id(), document_id=document.id, kind=base.kind,
+            seq=1 + max(r.seq for r in document.revisions if r.kind is base.kind),
+            filename=base.filename, sha256=result_sha256, size=len(signed.pdf),
+            media_type="application/pdf", page_count=base.page_count, created_at=now,
+            created_by=actor.id, parent_id=base.id)
+        uow.documents.add_revision(revision)
+        record = SignatureRecord(
+            id=new_id(), document_id=document.id, revision_id=revision.id, kind=kind,
+            field=signed.field, signed_sha256=base.sha256, result_sha256=result_sha256,
+            signer_subject=signed.subject,
+            certificate_sha256=hashlib.sha256(signed.certificate_der).hexdigest(),
+            certificate_der=signed.certificate_der, authority=authority, signed_at=now,
+            actor_id=actor.id)
+        uow.signatures.add(record)
+        if session_id is not None:
+            uow.signing_sessions.finish(session_id, now)
+        moved = self._advance(document, kind, roles, actor, now)
+        if moved is not None:
+            uow.documents.save(document)
+            if moved.target == "issued":
+                supersede(uow, document, actor, now, origin)
+            if moved.target == "signed":
+                notify(uow, NoticeKind.TO_ISSUE,
+                       f"Văn bản đã ký, chờ cấp số và đóng dấu: {document.abstract[:120]}",
+                       f"sign:{document.id}:{now.isoformat()}", now,
+                       units=[document.unit_code], roles=[Role.CLERK.value],
+                       document_id=document.id, skip=[actor.id])
+        uow.audit.append(AuditEvent(
+            at=now, action=Action.DOCUMENT_SIGN, object_type="document",
+            object_id=document.id, actor_id=actor.id, unit_code=document.unit_code,
+            document_id=document.id, origin=origin, details={
+                "kind": kind.value, "field": signed.field, "revision": revision.id,
+                "signed_sha256": base.sha256, "result_sha256": result_sha256,
+                "signer": signed.subject, "certificate_sha256": record.certificate_sha256,
+                "authority": authority.value if authority else None,
+                "delegation": delegation.id if delegation else None,
+                "remote_session": session_id,
+                **({"from": moved.source, "to": moved.target} if moved else {})},
+            authority=f"{authority.value} (delegation {delegation.id})" if authority
+            and delegation else authority.value if authority
+            else ",".join(sorted(actor.roles_in(document.unit_code))) or None))
         return record
 
     def _put(self, pdf: bytes) -> str:

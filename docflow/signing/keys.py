@@ -40,6 +40,10 @@ class PadesKey:
     seal_image: bytes | None = None
     """The organisation's red seal (transparent PNG, actual size), for seal signatures."""
 
+    @property
+    def calls_out(self) -> bool:
+        return self.options.level != "B-B"  # B-T and above ask a timestamp authority
+
     def sign(self, pdf: bytes, request: SignatureRequest) -> SignedPdf:
         """Apply the signature `request.kind` asks for, as an incremental update; refused
         when the key's certificate is outside its validity or not for signing (the signature

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -105,6 +107,62 @@ def test_concurrent_numbering_gets_consecutive_numbers(svc: Services, people: Or
         numbers = sorted(conn.execute(select(t.documents.c.number)
                                       .where(t.documents.c.unit_code == "P01")).scalars())
     assert numbers == list(range(1, 49))
+
+
+class SlowKey:
+    """A key that takes its time, as a USB token does; it counts what it signs."""
+
+    def __init__(self, key: Any, *, calls_out: bool) -> None:
+        self.key, self.calls_out, self.signed = key, calls_out, 0
+
+    def sign(self, pdf: bytes, request: Any) -> Any:
+        time.sleep(0.3)
+        self.signed += 1
+        return self.key.sign(pdf, request)
+
+
+@pytest.mark.parametrize("calls_out", [False, True], ids=["locked", "checked-again"])
+def test_two_leaders_signing_one_document_at_once_give_one_signature(
+        svc: Services, people: Org, calls_out: bool) -> None:
+    """Both ways of storing a signature (key on this machine: the document stays locked while
+    it signs; key waiting on a timestamp authority: checked again under lock) leave one
+    leader signature, one new revision and one trail event; the other signer is refused."""
+    import io
+
+    from docflow.domain.documents import DraftSpec, RevisionKind
+    from docflow.domain.errors import DomainError
+    from docflow.domain.signatures import SignatureKind
+    from tests.keys import test_keys
+    from tests.pdfs import good_pdf
+
+    doc = svc.documents.draft(people.officer, DraftSpec("CT", "Về việc"), ORIGIN)
+    svc.documents.attach(people.officer, doc.id, RevisionKind.MAIN, "a.pdf",
+                         io.BytesIO(good_pdf()), ORIGIN)
+    approve(svc, people.officer, people.leader, doc.id)
+    key = SlowKey(test_keys().leader, calls_out=calls_out)
+    outcomes: list[object] = []
+
+    def sign() -> None:
+        try:
+            outcomes.append(svc.signatures.sign(people.leader, doc.id, SignatureKind.LEADER,
+                                                key, ORIGIN, position="CHỦ TỊCH"))
+        except DomainError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=sign) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(type(o).__name__ for o in outcomes) == ["Conflict", "SignatureRecord"]
+    assert key.signed == (2 if calls_out else 1)  # locked: the second never reached the key
+    view = svc.documents.view(people.leader, doc.id, ORIGIN)
+    assert view.status.value == "signed"
+    assert [r.seq for r in view.revisions if r.kind is RevisionKind.MAIN] == [1, 2]
+    assert len(svc.signatures.signatures(people.leader, doc.id)) == 1
+    with svc.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.audit_events).where(
+            t.audit_events.c.action == "document.sign")).scalar_one() == 1
 
 
 def test_the_database_refuses_a_number_given_twice(svc: Services, people: Org) -> None:
