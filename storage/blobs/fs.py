@@ -19,6 +19,19 @@ def _check_digest(sha256: str) -> str:
     return sha256
 
 
+DROP_AFTER = 1 << 20
+"""Blobs this large leave the page cache once they are on disk (see `_forget`)."""
+
+
+def _forget(out: BinaryIO) -> None:
+    """Let the kernel reuse a large blob's pages at once. A blob is written once and read
+    seldom (the next signature, hours later); left cached, every new scan takes fresh pages
+    instead, which on a VM whose memory the host backs on first touch costs ~25 ms per 10 MiB,
+    more than writing it (docs/PERFORMANCE.md, 2026-12-07)."""
+    if hasattr(os, "posix_fadvise") and out.tell() >= DROP_AFTER:
+        os.posix_fadvise(out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 class FilesystemBlobStore:
     """``ROOT/ab/abcdef…``; writes go to a temporary file and are renamed into place."""
 
@@ -50,6 +63,7 @@ class FilesystemBlobStore:
                 write(out)
                 out.flush()
                 os.fsync(out.fileno())
+                _forget(out)
             os.replace(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)
