@@ -135,16 +135,20 @@ def ours_rate(services: Services, leader: Actor, key: PadesKey, ids: Sequence[st
     return len(ids) / (time.perf_counter() - started)
 
 
-def validation_ms(services: Services, leader: Actor, doc_id: str, ca: x509.Certificate) -> float:
+def validation_ms(services: Services, leader: Actor, doc_id: str, ca: x509.Certificate,
+                  *, isolate: bool) -> float:
+    """Median ms per signature: in this process, or isolated as intake, the API and `docflow
+    verify` run it (a child forked per document, limits set; the zygote warmed first)."""
     doc = services.documents.view(leader, doc_id, ORIGIN)
     revision = doc.main_revision()
     assert revision is not None
     with services.blobs.open(revision.sha256) as f:
         data = f.read()
+    validate_pdf(data, trust_roots=[ca], isolate=isolate)
     times = []
     for _ in range(15):
         started = time.perf_counter()
-        report = validate_pdf(data, trust_roots=[ca], isolate=False)
+        report = validate_pdf(data, trust_roots=[ca], isolate=isolate)
         times.append((time.perf_counter() - started) * 1000)
         assert report.verdict.value == "VALID", report.to_json()
     return statistics.median(times) / max(1, len(report.signatures))
@@ -199,11 +203,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             twenty = approved_documents(services, officer, leader, pdf_of(20), 1)[0]
             services.signatures.sign(leader, twenty, SignatureKind.LEADER, key, ORIGIN,
                                      position="CHỦ TỊCH")
-            ms = validation_ms(services, leader, twenty, ca)
-            print(f"validation, 20 pages: {ms:.1f} ms per signature (target ≤ "
-                  f"{TARGET_VALIDATION_MS:.0f})")
-            if ms > TARGET_VALIDATION_MS:
-                failures.append(f"validation {ms:.1f} ms > {TARGET_VALIDATION_MS:.0f} ms")
+            for isolate in (False, True):
+                ms = validation_ms(services, leader, twenty, ca, isolate=isolate)
+                where = "isolated child" if isolate else "in process"
+                print(f"validation, 20 pages, {where}: {ms:.1f} ms per signature (target ≤ "
+                      f"{TARGET_VALIDATION_MS:.0f})")
+                if ms > TARGET_VALIDATION_MS:
+                    failures.append(f"validation ({where}) {ms:.1f} ms > "
+                                    f"{TARGET_VALIDATION_MS:.0f} ms")
         finally:
             services.close()
     for failure in failures:

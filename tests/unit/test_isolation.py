@@ -1,0 +1,105 @@
+"""One process per request, forked from a warm zygote, its limits in force; what a request
+that runs out of memory, CPU time or wall-clock time, or crashes, comes back as."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from docflow.signing.isolation import Zygote
+
+LIMITS = {"memory_bytes": 1 << 30, "cpu_seconds": 20}
+
+
+def zygote(case: str) -> Zygote:
+    return Zygote(f"tests.isolation_cases:{case}")
+
+
+def test_each_request_gets_a_process_of_its_own_and_its_answer() -> None:
+    z = zygote("echo")
+    answers = [z.run({**LIMITS, "tag": n}, b"x" * n, 20) for n in range(3)]
+    assert [a[1]["tag"] for a in answers] == [0, 1, 2]
+    assert [a[1]["size"] for a in answers] == [0, 1, 2]
+    pids = {a[1]["pid"] for a in answers}
+    assert len(pids) == 3 and os.getpid() not in pids
+
+
+def test_every_child_is_forked_from_the_one_zygote() -> None:
+    z = zygote("echo")
+    answers = [z.run(LIMITS, b"%PDF" * 1000, 20)[1] for _ in range(5)]
+    assert z._process is not None
+    assert {a["parent"] for a in answers} == {z._process.pid}  # not a new interpreter each
+
+
+def test_threads_share_a_zygote() -> None:
+    z = zygote("echo")
+    answers: dict[int, object] = {}
+
+    def ask(n: int) -> None:
+        answers[n] = z.run({**LIMITS, "tag": n}, b"y" * n, 20)[1]["tag"]  # type: ignore[index]
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert answers == {n: n for n in range(8)}
+
+
+def test_running_out_of_memory_is_said() -> None:
+    assert zygote("hog_memory").run({**LIMITS, "memory_bytes": 512 << 20}, b"", 20) == (
+        "memory", "")
+
+
+def test_running_out_of_cpu_time_is_said() -> None:
+    kind, words = zygote("spin").run({**LIMITS, "cpu_seconds": 1}, b"", 20)
+    assert kind == "cpu" and "1 s" in words
+
+
+def test_running_out_of_wall_clock_time_kills_the_child(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    started = time.monotonic()
+    kind, _words = zygote("sleep").run({**LIMITS, "pidfile": str(pidfile)}, b"", 1.0)
+    assert kind == "timeout" and time.monotonic() - started < 5
+    pid = int(pidfile.read_text())
+    for _ in range(100):  # the zygote reaps it a moment later
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"child {pid} still alive")
+
+
+@pytest.mark.parametrize(("case", "words"), [
+    ("crash", "without an answer"), ("fail", "ValueError: no such thing")])
+def test_a_child_that_crashes_or_raises_is_a_failure(case: str, words: str) -> None:
+    kind, said = zygote(case).run(LIMITS, b"", 20)
+    assert kind == "failed" and words in said
+
+
+def test_a_dead_zygote_is_started_again() -> None:
+    z = zygote("echo")
+    first = z.run(LIMITS, b"", 20)
+    assert z._process is not None
+    z._process.kill()
+    z._process.wait()
+    again = z.run(LIMITS, b"", 20)
+    assert again[0] == "report" and again[1]["parent"] != first[1]["parent"]
+
+
+def test_a_forked_process_gets_a_zygote_of_its_own() -> None:
+    z = zygote("echo")
+    z.run(LIMITS, b"", 20)
+    pid = os.fork()
+    if pid == 0:  # the fork: its answers must come from a zygote it started itself
+        ok = z.run({**LIMITS, "tag": "fork"}, b"", 20)[1]["tag"] == "fork"
+        os._exit(0 if ok else 1)
+    _pid, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert z.run({**LIMITS, "tag": "parent"}, b"", 20)[1]["tag"] == "parent"
