@@ -30,6 +30,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from support import SERVER, RecordingQueue, scratch_database, services_on
@@ -56,6 +57,8 @@ TARGET_ROLLUP_MS = 100.0
 TARGET_NUMBERS_PER_S = 1_000.0
 PASSPHRASE = b"bench-passphrase"
 
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 def make_keys(folder: Path) -> tuple[PadesKey, PadesKey]:
     """The leader's key and the province's seal, under a throwaway internal CA."""
@@ -98,7 +101,8 @@ def cascade(services: Services, queue: RecordingQueue, communes: int, keys_folde
     officer, leader, clerk = actor("officer"), actor("leader"), actor("clerk")
     docs = services.documents
     doc = docs.draft(officer, DraftSpec("CT", "Về việc triển khai chỉ thị",
-                                        reply_due=datetime.now(UTC).date()), ORIGIN)
+                                        # today as the service counts days: in Vietnam
+                                        reply_due=datetime.now(VIETNAM).date()), ORIGIN)
     docs.attach(officer, doc.id, RevisionKind.MAIN, "ct.pdf",
                 io.BytesIO(directive_pdf("CHI THI", ["Trien khai."])), ORIGIN)
     leader_key, seal_key = make_keys(keys_folder)
