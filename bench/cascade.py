@@ -56,8 +56,6 @@ PROVINCE = "T48"
 TARGET_ROLLUP_MS = 100.0
 TARGET_NUMBERS_PER_S = 1_000.0
 PASSPHRASE = b"bench-passphrase"
-
-
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 def make_keys(folder: Path) -> tuple[PadesKey, PadesKey]:
