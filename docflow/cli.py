@@ -221,6 +221,64 @@ def verify(file: Path, as_json: bool, trust: tuple[Path, ...]) -> None:
     sys.exit(report.exit_code)
 
 
+@main.command("token-agent")
+@click.option("--origin", "origins", multiple=True, required=True,
+              help="The docflow site whose pages may use the token, e.g. "
+                   "https://docflow.example.gov.vn (repeatable).")
+@click.option("--pkcs12", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A key file (.p12/.pfx) instead of a token.")
+@click.option("--pkcs11-module", help="The token's PKCS#11 library, e.g. "
+                                      "/usr/lib/softhsm/libsofthsm2.so.")
+@click.option("--token-label", help="The token, by label.")
+@click.option("--key-label", help="The key (and its certificate) on the token, by label.")
+@click.option("--chain", "chain", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A CA certificate (PEM) of the signer's chain, sent with the certificate.")
+@click.option("--pin-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A file holding the PIN or passphrase; asked for when absent.")
+@click.option("--port", default=8765, show_default=True)
+def token_agent(origins: tuple[str, ...], pkcs12: Path | None, pkcs11_module: str | None,
+                token_label: str | None, key_label: str | None, chain: tuple[Path, ...],
+                pin_file: Path | None, port: int) -> None:
+    """Lend a USB token (PKCS#11) or key file to docflow's pages on this computer.
+
+    Listens on 127.0.0.1 only and answers only the sites given with --origin. The token is
+    opened once, with one PIN, until the agent stops (Ctrl-C).
+    """
+    from contextlib import ExitStack
+
+    from cryptography import x509 as pyca_x509
+    from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1 as to_asn1
+
+    from docflow.signing.agent import TokenAgent, serve
+    from docflow.signing.signers import load_pkcs12, open_pkcs11_signer
+
+    if (pkcs12 is None) == (pkcs11_module is None):
+        raise click.UsageError("give either --pkcs12 FILE or --pkcs11-module LIB")
+    if pkcs11_module and not (token_label and key_label):
+        raise click.UsageError("a token needs --token-label and --key-label")
+    secret = (pin_file.read_text(encoding="utf-8").strip() if pin_file
+              else click.prompt("PIN" if pkcs11_module else "Passphrase", hide_input=True))
+    extra = [to_asn1(pyca_x509.load_pem_x509_certificate(p.read_bytes())) for p in chain]
+    with ExitStack() as stack:
+        if pkcs12 is not None:
+            signer: Any = load_pkcs12(pkcs12, secret.encode(), extra_certs=extra)
+        else:
+            assert pkcs11_module and token_label and key_label
+            signer = stack.enter_context(open_pkcs11_signer(
+                pkcs11_module, token_label, secret, key_label, ca_chain=extra))
+        agent = TokenAgent(signer, log=click.echo)
+        server = serve(agent, origins, port=port)
+        click.echo(f"token agent for {agent.certificate()['subject']} on "
+                   f"http://127.0.0.1:{port}, serving {', '.join(origins)}")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("stopped")
+        finally:
+            server.server_close()
+
+
 def _print_report(report: dict[str, Any], anchors: int) -> None:
     click.echo(f"{report['verdict']}  ({anchors} trust anchor(s))")
     for reason in report["reasons"]:
