@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from docflow.domain.documents import DocumentStatus
 from docflow.domain.errors import NotFound
-from docflow.domain.org import Actor
+from docflow.domain.org import Actor, Role
 from docflow.domain.routing import CascadeEntry, Counts, overdue, subtree_counts
 from docflow.domain.search import terms
 from docflow.services.documents import load_visible
 from docflow.services.paging import page_size
 from docflow.services.ports import Clock, UnitOfWorkFactory
+
+AWAITING_LEADER = (DocumentStatus.REVIEW.value, DocumentStatus.SUBMITTED.value,
+                   DocumentStatus.APPROVED.value)
+"""Outgoing statuses in which the next step is a leader's: pass the review, approve, sign."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,8 @@ class Dashboard:
 
 class ReadModel(Protocol):
     def dashboard(self, unit_codes: list[str], today: date, zone: str) -> Dashboard: ...
-    def outbox(self, unit_codes: list[str], limit: int, before: str | None
+    def outbox(self, unit_codes: list[str], limit: int, before: str | None,
+               statuses: Sequence[str] | None = None, ids: Sequence[str] | None = None
                ) -> list[DocumentSummary]: ...
     def inbox(self, unit_codes: list[str], status: str | None, limit: int, before: str | None,
               overdue_on: date | None = None) -> list[InboxEntry]:
@@ -173,6 +180,24 @@ class QueryService:
                ) -> list[DocumentSummary]:
         """Documents drafted by the actor's units, newest first."""
         return self._reads.outbox(sorted(actor.unit_codes), page_size(limit), before)
+
+    def approvals(self, actor: Actor, limit: int = 100) -> list[DocumentSummary]:
+        """The leader's queue: documents of the units the actor leads that wait on a leader
+        (a review round to pass, a submission to approve, an approval to sign), the most
+        recently moved first."""
+        led = sorted(u for u in actor.unit_codes if Role.LEADER.value in actor.roles_in(u))
+        if not led:
+            return []
+        return self._reads.outbox(led, page_size(limit), None, statuses=AWAITING_LEADER)
+
+    def summaries(self, actor: Actor, document_ids: Sequence[str]
+                  ) -> dict[str, DocumentSummary]:
+        """The named documents of the actor's units, by id (others are left out)."""
+        if not document_ids:
+            return {}
+        found = self._reads.outbox(sorted(actor.unit_codes), len(document_ids), None,
+                                   ids=document_ids)
+        return {d.id: d for d in found}
 
     def inbox(self, actor: Actor, status: str | None = None, limit: int = 50,
               before: str | None = None, *, overdue: bool = False) -> list[InboxEntry]:

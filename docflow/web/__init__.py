@@ -54,6 +54,7 @@ def create_app(services: Services | None = None) -> Flask:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+            f"connect-src 'self' {settings.token_agent_url}; "
             "frame-ancestors 'self'; form-action 'self'")
         return response
 

@@ -76,3 +76,16 @@ def status_label(value: object) -> str:
     text = str(getattr(value, "value", value))
     label = STATUSES.get(text)
     return str(label) if label is not None else text
+
+
+URGENCIES = {
+    "normal": _s("urgency", "Normal"), "khan": _s("urgency", "Urgent"),
+    "thuong-khan": _s("urgency", "Very urgent"), "hoa-toc": _s("urgency", "Flash"),
+}
+
+
+def urgency_label(value: object) -> str:
+    """Độ khẩn in words, as Decree 30 marks it."""
+    text = str(getattr(value, "value", value))
+    label = URGENCIES.get(text)
+    return str(label) if label is not None else text

@@ -6,6 +6,7 @@ Each view parses the form, calls one service and redirects; the rules stay in th
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +26,9 @@ from docflow.domain.errors import (
     TooManyAttempts,
     Unauthenticated,
 )
+from docflow.domain.org import Role
 from docflow.domain.routing import DispatchTarget, ReceiptStatus
+from docflow.domain.signatures import Authority, BatchItemStatus
 from docflow.services.audit import auditor_scope
 from docflow.web.auth import (
     begin_session,
@@ -37,7 +40,7 @@ from docflow.web.auth import (
     services,
 )
 from docflow.web.i18n import LANGUAGES
-from docflow.web.labels import action_label, status_label
+from docflow.web.labels import action_label, status_label, urgency_label
 
 bp = Blueprint("pages", __name__)
 
@@ -47,8 +50,12 @@ def _globals() -> dict[str, object]:
     actor = optional_actor()
     return {"csrf_token": csrf_token, "actor": actor, "catalogue": CATALOGUE,
             "action_label": action_label, "status_label": status_label,
+            "urgency_label": urgency_label,
             "urgencies": list(Urgency),
-            "is_auditor": actor is not None and bool(actor.auditing())}
+            "is_auditor": actor is not None and bool(actor.auditing()),
+            "is_leader": actor is not None and any(
+                Role.LEADER.value in actor.roles_in(u) for u in actor.unit_codes),
+            "token_agent": services().settings.token_agent_url, "authorities": list(Authority)}
 
 
 def _local_path(target: str | None) -> str:
@@ -321,6 +328,34 @@ def audit_proof(event_id: str) -> ResponseReturnValue:
                            signed_at=datetime.fromtimestamp(head.timestamp / 1000, tz=UTC)
                            if head else None,
                            fingerprint=s.audit.log_id.hex())
+
+
+# --- the leader's queue and signing ---------------------------------------------------------------
+
+@bp.get("/approvals")
+def approvals() -> ResponseReturnValue:
+    """What waits on the leader: review rounds, submissions, approved documents to sign (one
+    or a selection, with the token on their own computer)."""
+    if (r := _login_required()) is not None:
+        return r
+    return render_template("approvals.html",
+                           documents=services().queries.approvals(current_actor()))
+
+
+@bp.get("/batches/<batch_id>")
+def batch(batch_id: str) -> ResponseReturnValue:
+    """A signing batch's progress, document by document; refreshes itself while any is
+    still on its way."""
+    if (r := _login_required()) is not None:
+        return r
+    actor = current_actor()
+    items = services().batches.items(actor, batch_id)
+    titles = services().queries.summaries(actor, [item.document_id for item in items])
+    counts = Counter(item.status.value for item in items)
+    waiting = counts[BatchItemStatus.PREPARED.value] + counts[BatchItemStatus.QUEUED.value]
+    return render_template("batch.html", batch_id=batch_id, items=items, counts=counts,
+                           titles=titles,
+                           waiting=waiting, done=len(items) - waiting)
 
 
 # --- registers ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -67,11 +68,16 @@ class SqlReadModel:
             overdue_by_unit={str(k): int(v) for k, v in overdue.items()},
             days_to_handle={u: sum(v) / len(v) for u, v in spans.items()})
 
-    def outbox(self, unit_codes: list[str], limit: int, before: str | None
+    def outbox(self, unit_codes: list[str], limit: int, before: str | None,
+               statuses: Sequence[str] | None = None, ids: Sequence[str] | None = None
                ) -> list[DocumentSummary]:
         d = t.documents.c
         stmt = select(d.id, d.unit_code, d.doc_type, d.abstract, d.status, d.symbol, d.urgency,
                       d.updated_at).where(d.unit_code.in_(unit_codes))
+        if statuses is not None:
+            stmt = stmt.where(d.status.in_(list(statuses)))
+        if ids is not None:
+            stmt = stmt.where(d.id.in_(list(ids)))
         stmt = _before(stmt, (d.updated_at, d.id), before)
         stmt = stmt.order_by(d.updated_at.desc(), d.id.desc()).limit(limit)
         with self._engine.connect() as conn:

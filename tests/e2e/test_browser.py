@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from werkzeug.serving import make_server
 
 from docflow.bootstrap import Services, bootstrap
 from docflow.web import create_app
-from tests.conftest import PASSWORD, Org, embedded_settings, issued_document, seed_org
+from tests.conftest import ORIGIN, PASSWORD, Org, embedded_settings, issued_document, seed_org
 from tests.e2e.conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -160,9 +162,19 @@ def test_the_pages_fit_a_phone_and_refuse_what_a_role_may_not_do(
     _shot(page, "refused-phone")
 
 
+@dataclass(frozen=True)
+class Province:
+    services: Services
+    org: Org
+    base: str
+    pki: Any  # the PKI the seal and the leader's token certificate come from
+    agent_port: int
+
+
 @pytest.fixture
-def province(tmp_path: Path) -> Iterator[tuple[Services, Org, str]]:
-    """As `site`, with the province's seal held by the server (DOCFLOW_SEAL_KEYS)."""
+def province(tmp_path: Path) -> Iterator[Province]:
+    """As `site`, with the province's seal held by the server (DOCFLOW_SEAL_KEYS), and the
+    pages told where the leader's token agent listens (DOCFLOW_TOKEN_AGENT_URL)."""
     from datetime import UTC, datetime
 
     from docflow.signing.appearance import demo_seal_png
@@ -175,21 +187,48 @@ def province(tmp_path: Path) -> Iterator[tuple[Services, Org, str]]:
     (keys / "seals.toml").write_text(
         f'[units.P01]\npkcs12 = "{files.seal_p12.name}"\npassphrase_file = "passphrase"\n'
         'image = "seal.png"\n')
-    yield from _served(tmp_path / "var", DOCFLOW_SEAL_KEYS=str(keys / "seals.toml"))
+    port = free_port()
+    for services, org, base in _served(
+            tmp_path / "var", DOCFLOW_SEAL_KEYS=str(keys / "seals.toml"),
+            DOCFLOW_TOKEN_AGENT_URL=f"http://127.0.0.1:{port}"):
+        yield Province(services, org, base, files, port)
+
+
+@contextmanager
+def token_agent(province: Province, tokens: tuple[str, ...], key_label: str
+                ) -> Iterator[None]:
+    """The leader's USB token (a SoftHSM2 token, its key made on it) lent to the site's pages
+    by the token agent on the leader's computer, as `docflow token-agent` does."""
+    from docflow.signing.agent import TokenAgent, serve
+    from docflow.signing.pki import load_authority
+    from docflow.signing.signers import open_pkcs11_signer
+    from tests.softhsm import make_token
+
+    token = make_token(tokens, load_authority(province.pki, b"browser-seal"),
+                       key_label=key_label, common_name="Leader")
+    with open_pkcs11_signer(token.module, token.label, token.pin, token.key_label) as signer:
+        server = serve(TokenAgent(signer, log=lambda _: None), [province.base],
+                       port=province.agent_port)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
 
 
 def test_a_directive_from_draft_to_done_across_a_province_and_two_communes(
-        province: tuple[Services, Org, str], browser: Any, tmp_path: Path) -> None:
+        province: Province, browser: Any, tmp_path: Path,
+        softhsm_tokens: tuple[str, ...]) -> None:
     """Six people, each in their own browser, in Vietnamese: the officer drafts and submits,
-    the leader reviews and approves (and signs with their own key, outside the page), the
-    clerk numbers, seals and sends to two communes; each commune registers; one leader
+    the leader reviews, approves and signs in the page with the USB token on their computer,
+    the clerk numbers, seals and sends to two communes; each commune registers; one leader
     assigns, the lead reports progress and completes; the other commune completes."""
-    from docflow.domain.signatures import SignatureKind
-    from tests.conftest import ORIGIN
-    from tests.keys import test_keys
     from tests.pdfs import good_pdf
 
-    services, org, base = province
+    services, base = province.services, province.base
     pdf = tmp_path / "chi-thi.pdf"
     pdf.write_bytes(good_pdf())
 
@@ -214,10 +253,16 @@ def test_a_directive_from_draft_to_done_across_a_province_and_two_communes(
     leader.goto(document_url)
     _press(leader, "Thông qua")
     _press(leader, "Phê duyệt")
-    assert leader.get_by_text("Lãnh đạo ký bằng khóa của mình").is_visible()
-    off_thread(lambda: services.signatures.sign(
-        org.leader, doc_id, SignatureKind.LEADER, test_keys().leader, ORIGIN,
-        position="CHỦ TỊCH"))
+    with token_agent(province, softhsm_tokens, "journey-leader"):
+        leader.get_by_label("Chức vụ ghi trên chữ ký").fill("CHỦ TỊCH")
+        with leader.expect_navigation(wait_until="domcontentloaded"):
+            leader.get_by_role("button", name="Ký bằng thiết bị ký số của tôi").click()
+        assert "/batches/" in leader.url
+        assert off_thread(services.queue.join, 30)  # type: ignore[attr-defined]
+        leader.reload()
+        assert leader.get_by_text("Đã ký: 1").is_visible()
+        _shot(leader, "journey-1b-signed-with-the-token")
+    assert services.documents.view(province.org.leader, doc_id, ORIGIN).status == "signed"
 
     clerk = person("clerk")
     clerk.goto(document_url)
@@ -256,6 +301,64 @@ def test_a_directive_from_draft_to_done_across_a_province_and_two_communes(
     _shot(officer, "journey-4-all-done")
     for page in (officer, leader, clerk, x1clerk, x1leader, x2clerk):
         page.context.close()
+
+
+def _approved(services: Services, org: Org, abstract: str) -> str:
+    import io
+
+    from docflow.domain.documents import DraftSpec, RevisionKind
+    from tests.conftest import approve
+    from tests.pdfs import good_pdf
+
+    doc = services.documents.draft(org.officer, DraftSpec("CV", abstract), ORIGIN)
+    services.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "a.pdf",
+                              io.BytesIO(good_pdf()), ORIGIN)
+    approve(services, org.officer, org.leader, doc.id)
+    return doc.id
+
+
+def test_a_leader_signs_a_selection_from_the_queue_with_one_pin(
+        province: Province, page: Any, softhsm_tokens: tuple[str, ...]) -> None:
+    """From "Awaiting the leader", two approved documents picked and signed in one go with the
+    token, their progress shown; with no token agent running, the page says what to do."""
+    services, base = province.services, province.base
+    chosen = [off_thread(_approved, services, province.org, f"Công văn số {n}")
+              for n in range(2)]
+    left = off_thread(_approved, services, province.org, "Công văn để lại")
+    _log_in(page, base, "leader")
+    page.get_by_role("link", name="Chờ lãnh đạo").click()
+    for doc_id in chosen:
+        page.locator(f"#choose-{doc_id}").check()
+    _shot(page, "approvals")
+    with token_agent(province, softhsm_tokens, "batch-leader"):
+        # KT. (a deputy for the head) rests on a delegation record this leader has not got:
+        # both documents are refused, each with the reason, and nothing is signed.
+        page.get_by_label("Chức vụ ghi trên chữ ký").fill("PHÓ CHỦ TỊCH")
+        page.get_by_label("Thẩm quyền ký").select_option("KT.")
+        with page.expect_navigation(wait_until="domcontentloaded"):
+            page.get_by_role("button", name="Ký các văn bản đã chọn").click()
+        assert page.get_by_text("Lỗi: 2").is_visible()
+        assert page.get_by_role("cell", name="KT.").count() == 2
+        # In their own right, then: the position is remembered on this computer.
+        page.goto(f"{base}/approvals")
+        for doc_id in chosen:
+            page.locator(f"#choose-{doc_id}").check()
+        assert page.get_by_label("Chức vụ ghi trên chữ ký").input_value() == "PHÓ CHỦ TỊCH"
+        with page.expect_navigation(wait_until="domcontentloaded"):
+            page.get_by_role("button", name="Ký các văn bản đã chọn").click()
+        assert off_thread(services.queue.join, 30)  # type: ignore[attr-defined]
+        page.reload()
+    assert page.get_by_text("Đã ký: 2").is_visible()
+    assert page.get_by_role("progressbar").get_attribute("value") == "2"
+    _shot(page, "batch-progress")
+    assert {services.documents.view(province.org.leader, d, ORIGIN).status
+            for d in chosen} == {"signed"}
+
+    page.goto(f"{base}/documents/{left}")  # no agent now
+    page.get_by_label("Chức vụ ghi trên chữ ký").fill("CHỦ TỊCH")
+    page.get_by_role("button", name="Ký bằng thiết bị ký số của tôi").click()
+    page.get_by_text("Phần mềm ký số không phản hồi").wait_for(timeout=10_000)
+    assert services.documents.view(province.org.leader, left, ORIGIN).status == "approved"
 
 
 CONTRAST = (Path(__file__).parent / "contrast.js").read_text()

@@ -99,10 +99,21 @@ def _login(client: FlaskClient, username: str) -> None:
 
 def test_the_main_pages_have_no_obvious_accessibility_faults(
         client: FlaskClient, org: Org, services: Services) -> None:
+    import io
+
+    from docflow.domain.documents import DraftSpec, RevisionKind
+    from tests.conftest import ORIGIN, approve
+    from tests.pdfs import good_pdf
+
     doc_id = issued_document(services, org)
+    to_sign = services.documents.draft(org.officer, DraftSpec("CV", "Về việc ký"), ORIGIN)
+    services.documents.attach(org.officer, to_sign.id, RevisionKind.MAIN, "a.pdf",
+                              io.BytesIO(good_pdf()), ORIGIN)
+    approve(services, org.officer, org.leader, to_sign.id)
     assert _faults(client.get("/login").text) == []
     pages = {"clerk": ["/", "/documents/new", f"/documents/{doc_id}", "/registers/outgoing",
                        "/registers/incoming", "/dashboard"],
+             "leader": ["/approvals", f"/documents/{to_sign.id}"],
              "auditor": ["/audit", f"/audit?document={doc_id}", f"/documents/{doc_id}"]}
     for username, paths in pages.items():
         browser = client.application.test_client()

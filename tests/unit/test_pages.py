@@ -178,7 +178,8 @@ def test_a_draft_goes_through_review_approval_and_numbering_in_the_pages(
     assert "Góp ý" in press("leader", "comment", text="Sửa tiêu đề")
     press("leader", "pass")
     page = press("leader", "approve")
-    assert "Lãnh đạo ký bằng khóa của mình" in page  # the signature is not a button here
+    # The signature is the leader's token's: a form the page's script hands to the agent.
+    assert "data-sign" in page and "Ký bằng thiết bị ký số của tôi" in page
     services.signatures.sign(org.leader, doc.id, SignatureKind.LEADER, test_keys().leader,
                              ORIGIN, position="CHỦ TỊCH")
     numbered = press("clerk", "number")
@@ -254,3 +255,58 @@ def test_a_commune_registers_assigns_reports_progress_and_completes_in_the_pages
     assert "Đã xong" in page
     entry = services.queries.inbox(org.commune_clerk)[0]
     assert entry.status == "done"
+
+
+def test_the_leaders_queue_lists_what_waits_on_them_and_signs_a_selection(
+        client: FlaskClient, org: Org, services: Services) -> None:
+    """Review rounds, submissions and approvals of the units they lead, with a box to pick
+    each approved one; a batch's page shows each document's progress."""
+    import io
+
+    from docflow.domain.documents import DraftSpec, RevisionKind
+    from docflow.domain.signatures import SignatureKind
+    from tests.conftest import approve
+    from tests.keys import test_keys
+    from tests.pdfs import good_pdf
+
+    def drafted(abstract: str) -> str:
+        doc = services.documents.draft(org.officer, DraftSpec("CV", abstract), ORIGIN)
+        services.documents.attach(org.officer, doc.id, RevisionKind.MAIN, "a.pdf",
+                                  io.BytesIO(good_pdf()), ORIGIN)
+        return doc.id
+
+    drafted("Vẫn là dự thảo")
+    under_review = drafted("Đang chờ xem xét")
+    services.documents.submit(org.officer, under_review, ORIGIN)
+    approved = drafted("Đã phê duyệt, chờ ký")
+    approve(services, org.officer, org.leader, approved)
+
+    _login(client, "leader")
+    page = client.get("/approvals").text
+    assert "Vẫn là dự thảo" not in page
+    assert "Đang chờ xem xét" in page and "bạn xem xét" in page
+    assert f'value="{approved}"' in page and f'value="{under_review}"' not in page
+    assert 'form="sign"' in page and "signing.js" in page
+    officer = client.application.test_client()
+    _login(officer, "officer")
+    assert "Không có văn bản nào chờ bạn." in officer.get("/approvals").text
+    assert "Chờ lãnh đạo" not in officer.get("/").text  # not in an officer's menu
+
+    signer = test_keys().leader.signer
+    cert = signer.signing_cert.dump()
+    batch, items, prepared = services.batches.prepare(
+        org.leader, [approved, under_review], SignatureKind.LEADER, cert, [], ORIGIN,
+        position="CHỦ TỊCH")
+    waiting = client.get(f"/batches/{batch.id}").text
+    assert 'http-equiv="refresh"' in waiting and "chờ thiết bị ký số" in waiting
+    assert "lỗi" in waiting  # the one under review cannot be signed yet, and says why
+    ready = [i for i in items if i.id in prepared]
+    services.batches.submit_values(org.leader, batch.id, {  # what the token agent does
+        i.id: signer.sign_raw(prepared[i.id].data_to_be_signed, "sha256") for i in ready})
+    assert services.queue.join(30)  # type: ignore[attr-defined]
+    done = client.get(f"/batches/{batch.id}").text
+    assert 'http-equiv="refresh"' not in done
+    assert "Đã ký: 1" in done and "Lỗi: 1" in done
+    other = client.application.test_client()
+    _login(other, "clerk")
+    assert other.get(f"/batches/{batch.id}").status_code == 404  # only its leader's
