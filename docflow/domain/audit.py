@@ -66,6 +66,8 @@ class Action(StrEnum):
     USER_LOGIN_LOCKED = "user.login_locked"
     USER_CREATE = "user.create"
     USER_PASSWORD = "user.password"
+    USER_SIGNATURE_IMAGE = "user.signature_image"
+    UNIT_SEAL_IMAGE = "unit.seal_image"
     ROLE_GRANT = "role.grant"
     REPORT_REQUEST = "report.request"
     REPORT_SUBMIT = "report.submit"

@@ -52,6 +52,8 @@ class Unit:
     family: str = "state"
     """How its documents are numbered: ``state`` (Decree 30: ``15/QĐ-UBND``, numbers per
     calendar year) or ``party`` (Party rules: ``01-NQ/TU``, numbers per committee term)."""
+    seal_image: str | None = None
+    """sha256 of the seal image (red, transparent PNG) its organisation signatures show."""
 
     def is_active(self, on: date) -> bool:
         """True when the unit exists on `on` and has not been merged away."""
@@ -97,6 +99,9 @@ class User:
     """Where notifications are mailed, when SMTP is configured."""
     locale: str | None = None
     """The language the person chose for the pages (``vi``, ``en``); None: the browser's."""
+    signature_image: str | None = None
+    """sha256 of the person's handwritten signature (blue, transparent PNG), shown in their
+    leader signatures."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,11 @@ class Actor:
 
     def is_admin(self) -> bool:
         return any(m.role is Role.ADMIN for m in self.memberships)
+
+    def administers(self, unit_path: str) -> bool:
+        """True when the actor is an administrator of this unit or one of its ancestors."""
+        return any(m.role is Role.ADMIN and unit_path.startswith(m.unit_path)
+                   for m in self.memberships)
 
     def primary_unit(self) -> str | None:
         """The unit a person usually acts for: the first where they hold a working role

@@ -94,7 +94,7 @@ class SignatureService:
             _require_position(kind, position)
             now = self._clock.now()
             signed = key.sign(self._read(base), self._request(
-                actor, document, kind, now, position, authority, reviewer_index))
+                None, actor, document, kind, now, position, authority, reviewer_index))
             return self._store(actor, document_id, kind, base, revision_id, signed, authority,
                                now, origin)
         with self._uow() as uow:
@@ -107,7 +107,7 @@ class SignatureService:
             _require_position(kind, position)
             now = self._clock.now()
             signed = key.sign(self._read(base), self._request(
-                actor, document, kind, now, position, authority, reviewer_index))
+                uow, actor, document, kind, now, position, authority, reviewer_index))
             record = self._record(uow, actor, document, kind, base, signed, authority,
                                   delegation, roles, now, origin)
             uow.commit()
@@ -144,8 +144,8 @@ class SignatureService:
         _require_position(kind, position)
         now = self._clock.now()
         prepared = remote.prepare(self._read(base), self._request(
-            actor, document, kind, now, position, authority, 1), certificate_der, chain_der,
-            now + ttl)
+            None, actor, document, kind, now, position, authority, 1), certificate_der,
+            chain_der, now + ttl)
         prepared_sha256 = self._put(prepared.prepared_pdf)
         session = SigningSession(
             id=new_id(), document_id=document.id, actor_id=actor.id, kind=kind,
@@ -200,13 +200,31 @@ class SignatureService:
         with self._blobs.open(revision.sha256) as stream:
             return stream.read()
 
-    @staticmethod
-    def _request(actor: Actor, document: Document, kind: SignatureKind, now: datetime,
-                 position: str, authority: Authority | None, reviewer_index: int
-                 ) -> SignatureRequest:
+    def _request(self, uow: UnitOfWork | None, actor: Actor, document: Document,
+                 kind: SignatureKind, now: datetime, position: str,
+                 authority: Authority | None, reviewer_index: int) -> SignatureRequest:
         return SignatureRequest(kind=kind, signed_at=now, full_name=actor.user.full_name,
                                 position=position, authority=authority,
-                                number_symbol=document.symbol, reviewer_index=reviewer_index)
+                                number_symbol=document.symbol, reviewer_index=reviewer_index,
+                                image=self._image(uow, actor, document, kind))
+
+    def _image(self, uow: UnitOfWork | None, actor: Actor, document: Document,
+               kind: SignatureKind) -> bytes | None:
+        """The signer's uploaded signature image (leader) or the unit's seal image (seal)."""
+        digest = None
+        if kind is SignatureKind.LEADER:
+            digest = actor.user.signature_image
+        elif kind is SignatureKind.SEAL:
+            if uow is None:
+                with self._uow() as own:
+                    unit = own.units.get(document.unit_code)
+            else:
+                unit = uow.units.get(document.unit_code)
+            digest = unit.seal_image if unit else None
+        if digest is None:
+            return None
+        with self._blobs.open(digest) as stream:
+            return stream.read()
 
     def _store(self, actor: Actor, document_id: str, kind: SignatureKind, base: Revision,
                revision_id: str | None, signed: SignedPdf, authority: Authority | None,

@@ -64,9 +64,9 @@ class PadesKey:
             done = pades.sign_leader(
                 pdf, self.signer, authority=request.authority.value if request.authority
                 else None, position=request.position, full_name=request.full_name,
-                signature_image=self.signature_image, options=self.options)
+                signature_image=request.image or self.signature_image, options=self.options)
         elif request.kind is SignatureKind.SEAL:
-            done = pades.sign_seal(pdf, self.signer, seal_image=self.seal_image,
+            done = pades.sign_seal(pdf, self.signer, seal_image=request.image or self.seal_image,
                                    options=self.options)
         elif request.kind is SignatureKind.INITIAL:
             done = pades.sign_initial(pdf, self.signer, request.reviewer_index,
@@ -155,9 +155,9 @@ class RemotePades:
             return pades.leader_plan(
                 pdf, authority=request.authority.value if request.authority else None,
                 position=request.position, full_name=request.full_name,
-                signature_image=self.signature_image)
+                signature_image=request.image or self.signature_image)
         if request.kind is SignatureKind.SEAL:
-            return pades.seal_plan(pdf, seal_image=self.seal_image)
+            return pades.seal_plan(pdf, seal_image=request.image or self.seal_image)
         if request.kind is SignatureKind.INITIAL:
             return pades.initial_plan(pdf, request.reviewer_index)
         return pades.attachment_plan(pdf, number_symbol=request.number_symbol or "",

@@ -182,10 +182,24 @@ class _Repo:
 def _unit(row: Row[Any]) -> Unit:
     return Unit(code=row.code, name=row.name, abbreviation=row.abbreviation, level=row.level,
                 parent_code=row.parent_code, path=row.path, valid_from=row.valid_from,
-                valid_to=row.valid_to, successor_code=row.successor_code, family=row.family)
+                valid_to=row.valid_to, successor_code=row.successor_code, family=row.family,
+                seal_image=row.seal_image)
 
 
 class SqlUnits(_Repo):
+    def under(self, paths: Sequence[str], limit: int) -> list[Unit]:
+        u = t.units.c
+        if not paths:
+            return []
+        rows = self.conn.execute(select(t.units).where(
+            or_(*(u.path.startswith(p, autoescape=True) for p in paths)))
+            .order_by(u.path).limit(limit))
+        return [_unit(r) for r in rows]
+
+    def set_seal_image(self, code: str, sha256: str | None) -> None:
+        self.conn.execute(update(t.units).where(t.units.c.code == code)
+                          .values(seal_image=sha256))
+
     def terms(self, unit_code: str) -> list[CommitteeTerm]:
         c = t.committee_terms.c
         rows = self.conn.execute(select(t.committee_terms).where(c.unit_code == unit_code)
@@ -276,13 +290,18 @@ class SqlUnits(_Repo):
 
 def _user(row: Row[Any]) -> User:
     return User(id=str(row.id), username=row.username, full_name=row.full_name,
-                active=bool(row.active), email=row.email, locale=row.locale)
+                active=bool(row.active), email=row.email, locale=row.locale,
+                signature_image=row.signature_image)
 
 
 class SqlUsers(_Repo):
     def set_locale(self, user_id: str, locale: str | None) -> None:
         self.conn.execute(update(t.users).where(t.users.c.id == user_id)
                           .values(locale=locale))
+
+    def set_signature_image(self, user_id: str, sha256: str | None) -> None:
+        self.conn.execute(update(t.users).where(t.users.c.id == user_id)
+                          .values(signature_image=sha256))
 
     def get(self, user_id: str) -> User | None:
         row = self.conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
@@ -315,6 +334,17 @@ class SqlUsers(_Repo):
         m = t.memberships.c
         return [(str(r.user_id), r.role) for r in self.conn.execute(
             select(m.user_id, m.role).where(m.unit_code == unit_code))]
+
+    def members(self, unit_codes: Sequence[str]) -> list[tuple[User, str, str]]:
+        m, u = t.memberships.c, t.users.c
+        found: list[tuple[User, str, str]] = []
+        for chunk in _chunks(sorted(set(unit_codes))):
+            rows = self.conn.execute(
+                select(t.users, m.unit_code, m.role)
+                .join_from(t.memberships, t.users, m.user_id == u.id)
+                .where(m.unit_code.in_(chunk)))
+            found += [(_user(r), r.unit_code, r.role) for r in rows]
+        return sorted(found, key=lambda x: (x[1], x[0].username, x[2]))
 
     def set_email(self, user_id: str, email: str | None) -> None:
         self.conn.execute(update(t.users).where(t.users.c.id == user_id).values(email=email))

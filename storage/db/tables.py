@@ -56,6 +56,7 @@ units = Table(
     Column("successor_code", String(13), ForeignKey("units.code"), nullable=True),
     Column("search_name", Text, nullable=False, server_default=""),
     Column("family", String(8), nullable=False, server_default="state"),
+    Column("seal_image", String(64), nullable=True),  # sha256 of the blob: a transparent PNG
     # varchar_pattern_ops lets PostgreSQL answer "path LIKE 'P01/%'" (a subtree) from the index
     # whatever the database collation.
     Index("ix_units_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),
@@ -74,6 +75,7 @@ users = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("email", String(254), nullable=True),
     Column("locale", String(8), nullable=True),
+    Column("signature_image", String(64), nullable=True),  # sha256 of the blob: a PNG
 )
 
 memberships = Table(
