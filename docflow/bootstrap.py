@@ -17,6 +17,7 @@ from docflow.evidence import PdfStatements
 from docflow.mail import MailConfigError, SmtpMailer
 from docflow.passwords import Argon2Hasher
 from docflow.pdf import PypdfInspector
+from docflow.services.admin import AdminService
 from docflow.services.audit import SEQUENCE_JOB, TREE_HEAD_JOB, AuditService
 from docflow.services.batches import COMPLETE_ITEM_JOB, SEAL_ITEM_JOB, BatchSigningService
 from docflow.services.consultations import ConsultationService
@@ -40,6 +41,7 @@ from docflow.services.maintenance import (
     SWEEP_JOB,
     Maintenance,
 )
+from docflow.services.marks import MarkService
 from docflow.services.notifications import NotificationService, ReminderPolicy
 from docflow.services.org import MergeService, OrgService
 from docflow.services.ports import (
@@ -56,6 +58,7 @@ from docflow.services.queries import QueryService
 from docflow.services.reports import ReportService
 from docflow.services.signatures import SignatureService, SigningLimits
 from docflow.services.witness import WITNESS_JOB, WitnessService
+from docflow.signing.appearance import PngMarks
 from docflow.signing.intake import AnchoredValidator
 from docflow.signing.keys import RemotePades, signing_options
 from docflow.signing.logkey import Ed25519Verifier, LogKey, LogKeyError, TsaTimestamper
@@ -104,6 +107,8 @@ class Services:
     reports: ReportService
     notifications: NotificationService
     mergers: MergeService
+    marks: MarkService
+    admin: AdminService
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the error, per dependency: database, blobs, queue."""
@@ -165,6 +170,7 @@ def bootstrap(
     validator = validator or AnchoredValidator(settings.trust_anchors)
     intake = IntakeService(uow, blobs, validator, clock, documents)
     identity = IdentityService(uow, hasher, clock)
+    org = OrgService(uow, clock)
     seals = seals or _seal_keys(settings)
     signatures = SignatureService(uow, blobs, clock,
                                   SigningLimits(max_bytes=settings.max_upload_bytes * 2,
@@ -199,7 +205,7 @@ def bootstrap(
     return Services(
         settings=settings, engine=engine, blobs=blobs, queue=queue, clock=clock,
         documents=documents, identity=identity,
-        org=OrgService(uow, clock),
+        org=org,
         queries=QueryService(uow, reads, clock, settings.timezone),
         signatures=signatures, intake=intake, remote_signing=remote, batches=batches,
         seals=seals, consultations=ConsultationService(uow, clock, settings.timezone),
@@ -209,6 +215,8 @@ def bootstrap(
         reports=ReportService(uow, clock, settings.timezone, blobs, PdfCompiler()),
         notifications=notifications,
         mergers=MergeService(uow, clock),
+        marks=MarkService(uow, blobs, PngMarks(), clock),
+        admin=AdminService(uow, identity, org),
     )
 
 

@@ -32,7 +32,9 @@ ACTIONS = {
     Action.USER_LOGIN_FAILED: _l("Failed login"),
     Action.USER_LOGIN_LOCKED: _l("Login refused (too many failures)"),
     Action.USER_CREATE: _l("Account created"), Action.USER_PASSWORD: _l("Password set"),
-    Action.ROLE_GRANT: _l("Role granted"), Action.REPORT_REQUEST: _l("Report requested"),
+    Action.ROLE_GRANT: _l("Role granted"),
+    Action.USER_SIGNATURE_IMAGE: _l("Signature image set"),
+    Action.UNIT_SEAL_IMAGE: _l("Seal image set"), Action.REPORT_REQUEST: _l("Report requested"),
     Action.REPORT_SUBMIT: _l("Report sent"), Action.REPORT_REMIND: _l("Report reminded"),
     Action.REPORT_EXTEND: _l("Report deadline extended"),
     Action.REPORT_CLOSE: _l("Report request closed"),
@@ -89,3 +91,16 @@ def urgency_label(value: object) -> str:
     text = str(getattr(value, "value", value))
     label = URGENCIES.get(text)
     return str(label) if label is not None else text
+
+
+ROLE_NAMES = {
+    "clerk": _s("role", "Clerk"), "officer": _s("role", "Officer"),
+    "leader": _s("role", "Leader"), "auditor": _s("role", "Auditor"),
+    "admin": _s("role", "Administrator"),
+}
+
+
+def role_label(value: str) -> str:
+    """A role in the words of the field (văn thư, chuyên viên, lãnh đạo …)."""
+    label = ROLE_NAMES.get(value)
+    return str(label) if label is not None else value

@@ -40,7 +40,7 @@ from docflow.web.auth import (
     services,
 )
 from docflow.web.i18n import LANGUAGES
-from docflow.web.labels import action_label, status_label, urgency_label
+from docflow.web.labels import action_label, role_label, status_label, urgency_label
 
 bp = Blueprint("pages", __name__)
 
@@ -50,11 +50,12 @@ def _globals() -> dict[str, object]:
     actor = optional_actor()
     return {"csrf_token": csrf_token, "actor": actor, "catalogue": CATALOGUE,
             "action_label": action_label, "status_label": status_label,
-            "urgency_label": urgency_label,
+            "urgency_label": urgency_label, "role_label": role_label,
             "urgencies": list(Urgency),
             "is_auditor": actor is not None and bool(actor.auditing()),
             "is_leader": actor is not None and any(
                 Role.LEADER.value in actor.roles_in(u) for u in actor.unit_codes),
+            "is_admin": actor is not None and actor.is_admin(),
             "token_agent": services().settings.token_agent_url, "authorities": list(Authority)}
 
 

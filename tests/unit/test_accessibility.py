@@ -102,6 +102,7 @@ def test_the_main_pages_have_no_obvious_accessibility_faults(
     import io
 
     from docflow.domain.documents import DraftSpec, RevisionKind
+    from docflow.domain.org import Role
     from tests.conftest import ORIGIN, approve
     from tests.pdfs import good_pdf
 
@@ -110,10 +111,12 @@ def test_the_main_pages_have_no_obvious_accessibility_faults(
     services.documents.attach(org.officer, to_sign.id, RevisionKind.MAIN, "a.pdf",
                               io.BytesIO(good_pdf()), ORIGIN)
     approve(services, org.officer, org.leader, to_sign.id)
+    services.identity.add_user("admin", "Quản trị", PASSWORD, [("P01", Role.ADMIN)], ORIGIN)
     assert _faults(client.get("/login").text) == []
     pages = {"clerk": ["/", "/documents/new", f"/documents/{doc_id}", "/registers/outgoing",
                        "/registers/incoming", "/dashboard"],
-             "leader": ["/approvals", f"/documents/{to_sign.id}"],
+             "leader": ["/approvals", f"/documents/{to_sign.id}", "/profile", "/delegations"],
+             "admin": ["/admin"],
              "auditor": ["/audit", f"/audit?document={doc_id}", f"/documents/{doc_id}"]}
     for username, paths in pages.items():
         browser = client.application.test_client()
