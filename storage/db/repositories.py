@@ -509,10 +509,15 @@ class SqlDocuments(_Repo):
         return _revision(row) if row else None
 
     def referenced_blobs(self, digests: Iterable[str]) -> set[str]:
+        # Every column that names a blob: revisions, the signing sessions' prepared files,
+        # people's signature images and units' seal images.
+        columns = (t.revisions.c.sha256, t.signing_sessions.c.prepared_sha256,
+                   t.users.c.signature_image, t.units.c.seal_image)
         found: set[str] = set()
         for chunk in _chunks(list(digests), 900):
-            found.update(self.conn.execute(select(t.revisions.c.sha256).distinct()
-                                           .where(t.revisions.c.sha256.in_(chunk))).scalars())
+            for column in columns:
+                found.update(self.conn.execute(select(column).distinct()
+                                               .where(column.in_(chunk))).scalars())
         return found
 
     def add_update(self, u: DocumentUpdate) -> None:

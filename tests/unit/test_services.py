@@ -242,9 +242,13 @@ def test_orphan_blobs_are_swept(services: Services, org: Org, tmp_path: Path) ->
 
     digest = hashlib.sha256(orphan.read_bytes()).hexdigest()
     services.blobs.put_file(orphan, digest, orphan.stat().st_size, "application/pdf")
+    from tests.unit.test_marks_and_admin import GREEN, png
+
+    image = services.marks.set_signature_image(org.leader, png(GREEN), ORIGIN)
     assert services.documents.sweep_orphan_blobs(grace=timedelta(hours=1)) == []
     assert services.documents.sweep_orphan_blobs(grace=timedelta(0)) == [digest]
     assert services.blobs.exists(kept.sha256)
+    assert services.blobs.exists(image)  # named by its owner, not by a revision
 
 
 def test_login_checks_the_password_and_audits_both_outcomes(services: Services, org: Org
