@@ -13,6 +13,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
@@ -23,6 +24,7 @@ from docflow.domain.org import ROLES, Role
 from docflow.domain.signatures import Authority
 from docflow.orgfile import read_org_files
 from docflow.services.org import OrgImport
+from docflow.signing.trust import load_anchors
 from docflow.web.auth import current_actor, optional_actor, origin, services
 
 bp = Blueprint("admin", __name__)
@@ -142,9 +144,15 @@ def admin() -> ResponseReturnValue:
     units = s.admin.units(actor)
     seals = {u.code: _data_uri(s.marks.seal_image(actor, u.code)) for u in units
              if u.seal_image}
+    now = s.clock.now()
+    anchors = [{"subject": c.subject.rfc4514_string(), "issuer": c.issuer.rfc4514_string(),
+                "until": c.not_valid_after_utc, "days": (c.not_valid_after_utc - now).days,
+                "sha256": c.fingerprint(hashes.SHA256()).hex()}
+               for c in sorted(load_anchors(s.settings.trust_anchors),
+                               key=lambda c: c.not_valid_after_utc)]  # soonest to expire first
     return render_template("admin.html", units=units, seals=seals,
                            members=s.admin.members(actor), roles=sorted(ROLES),
-                           held=set(s.seals.units()))
+                           held=set(s.seals.units()), anchors=anchors)
 
 
 @bp.post("/admin/<any(person, grant, password, seal, import):action>")

@@ -188,6 +188,15 @@ def test_the_pages_set_images_people_imports_and_delegations(
     assert "Quản trị" in client.get("/").text  # in the menu
     page = client.get("/admin").text
     assert "Hội LHPN xã Một" in page and "Hội LHPN tỉnh Hai" not in page
+    assert "Không có CA tin cậy nào" in page  # none configured in this data folder
+    from datetime import UTC, datetime
+
+    from docflow.signing.pki import init_pki
+
+    files = init_pki(services.settings.data_dir / "pki", passphrase=b"x", now=datetime.now(UTC))
+    (services.settings.data_dir / "trust").mkdir(exist_ok=True)
+    (services.settings.data_dir / "trust" / "ca.pem").write_bytes(files.ca_cert.read_bytes())
+    assert "docflow demo organisation" in client.get("/admin").text
     done = client.post("/admin/person", data={
         "csrf_token": csrf, "username": "hoa", "full_name": "Trần Hoa", "unit": "P01.X2",
         "role": "leader"}, follow_redirects=True).text
