@@ -35,7 +35,7 @@ def create_app(services: Services | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    from docflow.web import admin, api, audit, auth, errors, health, i18n, pages
+    from docflow.web import admin, api, audit, auth, errors, health, i18n, pages, reports
 
     app.config["BABEL_DEFAULT_TIMEZONE"] = settings.timezone
     errors.init_app(app)
@@ -46,6 +46,7 @@ def create_app(services: Services | None = None) -> Flask:
     app.register_blueprint(audit.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(reports.bp)
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]

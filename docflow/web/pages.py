@@ -27,6 +27,7 @@ from docflow.domain.errors import (
     Unauthenticated,
 )
 from docflow.domain.org import Role
+from docflow.domain.reports import RequestStatus
 from docflow.domain.routing import DispatchTarget, ReceiptStatus
 from docflow.domain.signatures import Authority, BatchItemStatus
 from docflow.services.audit import auditor_scope
@@ -390,5 +391,9 @@ def dashboard() -> ResponseReturnValue:
     late where, how long handling takes."""
     if (r := _login_required()) is not None:
         return r
-    return render_template("dashboard.html",
-                           board=services().queries.dashboard(current_actor()))
+    actor = current_actor()
+    # Report requests the person's units made and still collect: how many units owe each.
+    owed = {r.title: len(r.pending()) for r in services().reports.involving(actor)
+            if r.unit_code in actor.unit_codes and r.status is RequestStatus.OPEN}
+    return render_template("dashboard.html", board=services().queries.dashboard(actor),
+                           owed=owed)

@@ -112,10 +112,18 @@ def test_the_main_pages_have_no_obvious_accessibility_faults(
                               io.BytesIO(good_pdf()), ORIGIN)
     approve(services, org.officer, org.leader, to_sign.id)
     services.identity.add_user("admin", "Quản trị", PASSWORD, [("P01", Role.ADMIN)], ORIGIN)
+    from datetime import UTC, datetime, timedelta
+
+    from docflow.domain.routing import DispatchTarget
+
+    asked = services.reports.request(
+        org.leader, "P01", "Báo cáo quý", "", datetime.now(UTC).date() + timedelta(days=9),
+        DispatchTarget(level="commune", under="P01"), ORIGIN)
     assert _faults(client.get("/login").text) == []
     pages = {"clerk": ["/", "/documents/new", f"/documents/{doc_id}", "/registers/outgoing",
                        "/registers/incoming", "/dashboard"],
-             "leader": ["/approvals", f"/documents/{to_sign.id}", "/profile", "/delegations"],
+             "leader": ["/approvals", f"/documents/{to_sign.id}", "/profile", "/delegations",
+                        "/reports", f"/reports/{asked.id}"],
              "admin": ["/admin"],
              "auditor": ["/audit", f"/audit?document={doc_id}", f"/documents/{doc_id}"]}
     for username, paths in pages.items():

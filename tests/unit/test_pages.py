@@ -310,3 +310,45 @@ def test_the_leaders_queue_lists_what_waits_on_them_and_signs_a_selection(
     other = client.application.test_client()
     _login(other, "clerk")
     assert other.get(f"/batches/{batch.id}").status_code == 404  # only its leader's
+
+
+def test_a_province_asks_its_communes_for_a_report_and_one_answers_in_the_pages(
+        client: FlaskClient, org: Org, services: Services) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.unit.test_reports import report_of
+
+    leader = client.application.test_client()
+    _login(leader, "leader")
+    due = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    asked = leader.post("/reports", data={
+        "csrf_token": _csrf(leader, "/reports"), "unit": "P01", "title": "Báo cáo quý IV",
+        "details": "Theo mẫu", "deadline": due, "level": "commune"}, follow_redirects=True)
+    assert asked.status_code == 200 and "Báo cáo quý IV" in asked.text
+    request_id = services.reports.involving(org.leader)[0].id
+    assert asked.text.count("<td>chưa nộp</td>") == 3  # the three communes owe it
+    assert "Bản tổng hợp (PDF)" in asked.text
+
+    commune = client.application.test_client()
+    _login(commune, "x1clerk")
+    listed = commune.get("/reports").text
+    assert "đơn vị bạn chưa nộp" in listed
+    page = commune.get(f"/reports/{request_id}").text
+    assert "Soạn báo cáo thành văn bản" in page  # nothing issued to send yet
+    report = report_of(services, org.commune_leader, org.commune_clerk, "Báo cáo của xã Một")
+    page = commune.get(f"/reports/{request_id}").text
+    assert f'value="{report}"' in page
+    sent = commune.post(f"/reports/{request_id}/submit", data={
+        "csrf_token": _csrf(commune, f"/reports/{request_id}"), "unit": "P01.X1",
+        "document": report}, follow_redirects=True).text
+    assert "Đã gửi báo cáo." in sent and "đúng hạn" in sent
+    assert commune.post(f"/reports/{request_id}/close", data={
+        "csrf_token": _csrf(commune, f"/reports/{request_id}")},
+        follow_redirects=True).status_code == 200
+    assert services.reports.get(org.leader, request_id).status.value == "open"  # not theirs
+
+    board = leader.get("/dashboard").text
+    assert "Báo cáo còn thiếu, theo yêu cầu" in board and "Báo cáo quý IV" in board
+    reminded = leader.post(f"/reports/{request_id}/remind", data={
+        "csrf_token": _csrf(leader, f"/reports/{request_id}")}, follow_redirects=True).text
+    assert "Đã nhắc: P01.X2, P01.X3" in reminded
