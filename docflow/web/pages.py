@@ -161,10 +161,14 @@ def document(document_id: str) -> ResponseReturnValue:
     mine = [row for row in rows if row.unit_code in actor.unit_codes]
     receipt_actions = {row.receipt_id: s.documents.allowed_receipt_actions(
         actor, s.documents.receipt(actor, row.receipt_id)) for row in mine}
+    try:
+        cascade = s.queries.cascade(actor, document_id, request.args.get("unit") or None)
+    except DomainError:  # a unit it never reached, asked for by hand
+        cascade = None
     return render_template("document.html", doc=doc,
                            actions=s.documents.allowed_actions(actor, doc), counts=counts,
                            rows=rows[:500], total=sum(counts.values()),
-                           receipt_actions=receipt_actions, trail=trail)
+                           receipt_actions=receipt_actions, trail=trail, cascade=cascade)
 
 
 @bp.post("/documents/<document_id>/<any(submit, pass, approve, number, seal, issue, return, "

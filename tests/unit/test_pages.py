@@ -146,7 +146,7 @@ def test_the_dashboard_draws_what_is_where_and_what_is_late(
     assert page.status_code == 200 and "Tổng quan" in page.text
     assert page.text.count("<svg") == 1  # the documents by status; nothing else yet
     assert "issued: 1" in page.text  # the bar's own title
-    assert page.text.count("Chưa có số liệu.") == 3
+    assert page.text.count("Chưa có số liệu.") == 4  # nor any report request
 
 
 def test_a_draft_goes_through_review_approval_and_numbering_in_the_pages(
@@ -352,3 +352,21 @@ def test_a_province_asks_its_communes_for_a_report_and_one_answers_in_the_pages(
     reminded = leader.post(f"/reports/{request_id}/remind", data={
         "csrf_token": _csrf(leader, f"/reports/{request_id}")}, follow_redirects=True).text
     assert "Đã nhắc: P01.X2, P01.X3" in reminded
+
+
+def test_the_document_page_shows_the_cascade_level_by_level(
+        client: FlaskClient, org: Org, services: Services) -> None:
+    from docflow.domain.routing import DispatchTarget
+
+    doc_id = issued_document(services, org)
+    services.documents.dispatch(org.clerk, doc_id, DispatchTarget(("P01.X1", "P01.X2")), ORIGIN)
+    assert services.queue.join(30)  # type: ignore[attr-defined]
+    _login(client, "clerk")
+    page = client.get(f"/documents/{doc_id}").text
+    assert "Văn bản đi xuống các cấp" in page and "Cơ quan ban hành gửi" in page
+    assert "Hội LHPN xã Một" in page and "Hội LHPN xã Hai" in page
+    commune = client.application.test_client()
+    _login(commune, "x2clerk")  # sees its own entry, not the other commune's
+    page = commune.get(f"/documents/{doc_id}").text
+    assert "Hội LHPN xã Hai" in page and "Hội LHPN xã Một" not in page
+    assert commune.get(f"/documents/{doc_id}?unit=P01.X1").status_code == 200  # no tree
