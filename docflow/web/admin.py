@@ -26,6 +26,7 @@ from docflow.orgfile import read_org_files
 from docflow.services.org import OrgImport
 from docflow.signing.trust import load_anchors
 from docflow.web.auth import current_actor, optional_actor, origin, services
+from docflow.web.labels import refusal
 
 bp = Blueprint("admin", __name__)
 
@@ -46,7 +47,7 @@ def _data_uri(png: bytes | None) -> str | None:
 
 def _refused(exc: DomainError) -> None:
     """The refusal and each reason it gives (bad rows of an import, faults of a grant)."""
-    flash(exc.message)
+    flash(refusal(exc))
     reasons = exc.errors if isinstance(exc, Invalid) else exc.details.get("errors", [])
     for line in list(reasons)[:50]:  # type: ignore[call-overload]
         flash(str(line))
@@ -78,7 +79,7 @@ def signature_image() -> ResponseReturnValue:
                                              origin())
         flash(gettext("Your signature image is saved; your next signatures show it."))
     except DomainError as exc:
-        flash(exc.message)
+        flash(refusal(exc))
     return redirect(url_for("admin.profile"))
 
 
@@ -117,7 +118,7 @@ def revoke_delegation(delegation_id: str) -> ResponseReturnValue:
     except NotFound:
         raise
     except DomainError as exc:
-        flash(exc.message)
+        flash(refusal(exc))
     return redirect(url_for("admin.delegations"))
 
 

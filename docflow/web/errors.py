@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from docflow.config import ConfigError
@@ -43,8 +44,8 @@ def _wants_json() -> bool:
 def _respond(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
     if _wants_json():
         return problem(status, code, title, detail, **extra)
-    html = render_template("error.html", status=status, title=title, detail=detail,
-                           errors=extra.get("errors", []))
+    html = render_template("error.html", status=status, title=title,
+                           detail=gettext(detail), errors=extra.get("errors", []))
     return Response(html, status=status, mimetype="text/html")
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _s
 
 from docflow.domain.audit import Action
+from docflow.domain.errors import DomainError
 
 ACTIONS = {
     Action.DOCUMENT_CREATE: _l("Drafted"), Action.DOCUMENT_VIEW: _l("Viewed"),
@@ -104,3 +106,9 @@ def role_label(value: str) -> str:
     """A role in the words of the field (văn thư, chuyên viên, lãnh đạo …)."""
     label = ROLE_NAMES.get(value)
     return str(label) if label is not None else value
+
+
+def refusal(exc: DomainError) -> str:
+    """A refusal in the page's language: the catalogue has the domain's fixed messages
+    (scripts/translations extracts them); one made up of names and numbers stays as raised."""
+    return str(gettext(exc.message))

@@ -41,7 +41,7 @@ from docflow.web.auth import (
     services,
 )
 from docflow.web.i18n import LANGUAGES
-from docflow.web.labels import action_label, role_label, status_label, urgency_label
+from docflow.web.labels import action_label, refusal, role_label, status_label, urgency_label
 
 bp = Blueprint("pages", __name__)
 
@@ -93,7 +93,7 @@ def login() -> ResponseReturnValue:
             actor = services().identity.login(request.form.get("username", ""),
                                               request.form.get("password", ""), origin())
         except (Unauthenticated, TooManyAttempts) as exc:
-            error = exc.message
+            error = refusal(exc)
         else:
             lang = session.get("lang")
             begin_session(actor)
@@ -210,7 +210,7 @@ def act(document_id: str, action: str) -> ResponseReturnValue:
     except NotFound:
         raise
     except DomainError as exc:
-        flash(exc.message)
+        flash(refusal(exc))
     return redirect(url_for("pages.document", document_id=document_id))
 
 
@@ -249,7 +249,7 @@ def receive(receipt_id: str, action: str) -> ResponseReturnValue:
     except NotFound:
         raise
     except DomainError as exc:
-        flash(exc.message)
+        flash(refusal(exc))
     return redirect(url_for("pages.document", document_id=receipt.document_id))
 
 

@@ -18,6 +18,7 @@ from docflow.domain.errors import DomainError, Invalid, NotFound
 from docflow.domain.reports import RequestStatus
 from docflow.domain.routing import DispatchTarget
 from docflow.web.auth import current_actor, optional_actor, origin, services
+from docflow.web.labels import refusal
 
 bp = Blueprint("reports", __name__)
 
@@ -53,7 +54,7 @@ def ask() -> ResponseReturnValue:
             DispatchTarget(tuple(c.strip() for c in form.get("units", "").split(",")
                                  if c.strip()), level, unit if level else None), origin())
     except DomainError as exc:
-        flash(exc.message)
+        flash(refusal(exc))
         for line in exc.errors if isinstance(exc, Invalid) else ():
             flash(line)
         return redirect(url_for("reports.reports"))
@@ -101,7 +102,7 @@ def act(request_id: str, step: str) -> ResponseReturnValue:
     except NotFound:
         raise
     except DomainError as exc:
-        flash(exc.message)
+        flash(refusal(exc))
         for line in exc.errors if isinstance(exc, Invalid) else ():
             flash(line)
     return redirect(url_for("reports.report", request_id=request_id))

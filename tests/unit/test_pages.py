@@ -22,13 +22,21 @@ WEB = Path(__file__).resolve().parents[2] / "docflow" / "web"
 CATALOGUE = WEB / "translations" / "vi" / "LC_MESSAGES"
 
 
+REFUSALS = ("Invalid", "Conflict", "Forbidden", "NotFound", "TooLarge", "Refused",
+            "Unauthenticated", "TooManyAttempts")
+
+
 def _messages() -> set[str]:
+    """The pages' texts, and the refusals raised with a fixed message (the pages translate
+    them), as scripts/translations extracts them."""
     found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
-            str(WEB), method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
-            keywords={"_": None, "gettext": None, "ngettext": (1, 2), "_l": None,
-                      "_s": ((1, "c"), 2)}):
-        found.add(message if isinstance(message, str) else message[0])
+    keywords: dict[str, object] = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None,
+                                   "_s": ((1, "c"), 2), **dict.fromkeys(REFUSALS)}
+    for folder in (WEB, WEB.parent / "domain", WEB.parent / "services"):
+        for _file, _line, message, _comments, _context in extract_from_dir(
+                str(folder), keywords=keywords,  # type: ignore[arg-type]
+                method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")]):
+            found.add(message if isinstance(message, str) else message[0])
     return found
 
 
@@ -370,3 +378,18 @@ def test_the_document_page_shows_the_cascade_level_by_level(
     page = commune.get(f"/documents/{doc_id}").text
     assert "Hội LHPN xã Hai" in page and "Hội LHPN xã Một" not in page
     assert commune.get(f"/documents/{doc_id}?unit=P01.X1").status_code == 200  # no tree
+
+
+def test_a_refusal_is_shown_in_the_pages_language(client: FlaskClient, org: Org,
+                                                  services: Services) -> None:
+    from docflow.domain.documents import DraftSpec
+
+    doc = services.documents.draft(org.officer, DraftSpec("CV", "Về việc"), ORIGIN)
+    _login(client, "officer")
+    page = client.post(f"/documents/{doc.id}/submit", data={
+        "csrf_token": _csrf(client, f"/documents/{doc.id}")}, follow_redirects=True).text
+    assert "dự thảo chưa có tệp chính" in page  # "the draft has no main file yet"
+    client.post("/language", data={"csrf_token": _csrf(client, "/"), "lang": "en"})
+    page = client.post(f"/documents/{doc.id}/submit", data={
+        "csrf_token": _csrf(client, f"/documents/{doc.id}")}, follow_redirects=True).text
+    assert "the draft has no main file yet" in page
