@@ -7,7 +7,7 @@ from docflow.domain.audit import Origin
 from docflow.domain.org import Actor
 from docflow.domain.routing import Receipt
 from docflow.domain.signatures import ValidationOutcome
-from docflow.services.documents import DocumentService
+from docflow.services.documents import DocumentService, load_visible
 from docflow.services.ports import BlobStore, Clock, SignatureValidator, UnitOfWorkFactory
 
 
@@ -37,6 +37,25 @@ class IntakeService:
         verdict, report = self._validator.validate(data)
         outcome = ValidationOutcome(sha256=dispatch.revision_sha256, verdict=verdict,
                                     report=report, validated_at=self._clock.now())
+        with self._uow() as uow:
+            uow.validations.put(outcome)
+            uow.commit()
+        return outcome
+
+    def file_report(self, actor: Actor, document_id: str) -> ValidationOutcome | None:
+        """The report of a document's current main file, for anyone who may see it: kept
+        from intake, else validated now and kept (None: no main file yet)."""
+        with self._uow() as uow:
+            main = load_visible(uow, actor, document_id).main_revision()
+            if main is None:
+                return None
+            known = uow.validations.get(main.sha256)
+        if known is not None:
+            return known
+        with self._blobs.open(main.sha256) as stream:
+            verdict, report = self._validator.validate(stream.read())
+        outcome = ValidationOutcome(sha256=main.sha256, verdict=verdict, report=report,
+                                    validated_at=self._clock.now())
         with self._uow() as uow:
             uow.validations.put(outcome)
             uow.commit()

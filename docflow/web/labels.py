@@ -112,3 +112,31 @@ def refusal(exc: DomainError) -> str:
     """A refusal in the page's language: the catalogue has the domain's fixed messages
     (scripts/translations extracts them); one made up of names and numbers stays as raised."""
     return str(gettext(exc.message))
+
+
+VERDICTS = {
+    "VALID": _s("verdict", "Valid: every signature is intact and made with a trusted "
+                           "certificate"),
+    "INVALID": _s("verdict", "NOT valid: a signature is broken or the file was changed "
+                             "after signing"),
+    "INDETERMINATE": _s("verdict", "Not established: the signatures are intact, but a "
+                                   "certificate could not be checked against a trusted CA"),
+    "NO_SIGNATURE": _s("verdict", "No digital signature yet"),
+}
+SIGNATURE_KINDS = {
+    "initial": _s("signature", "Initial (ký nháy)"), "leader": _s("signature", "Leader"),
+    "seal": _s("signature", "Organisation (seal)"),
+    "attachment": _s("signature", "Organisation, on an attachment"),
+}
+
+
+def verdict_label(value: str) -> str:
+    """A validation verdict in plain words."""
+    label = VERDICTS.get(value)
+    return str(label) if label is not None else value
+
+
+def signature_kind_label(value: object) -> str:
+    text = str(getattr(value, "value", value))
+    label = SIGNATURE_KINDS.get(text)
+    return str(label) if label is not None else text

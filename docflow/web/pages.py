@@ -41,7 +41,15 @@ from docflow.web.auth import (
     services,
 )
 from docflow.web.i18n import LANGUAGES
-from docflow.web.labels import action_label, refusal, role_label, status_label, urgency_label
+from docflow.web.labels import (
+    action_label,
+    refusal,
+    role_label,
+    signature_kind_label,
+    status_label,
+    urgency_label,
+    verdict_label,
+)
 
 bp = Blueprint("pages", __name__)
 
@@ -52,6 +60,7 @@ def _globals() -> dict[str, object]:
     return {"csrf_token": csrf_token, "actor": actor, "catalogue": CATALOGUE,
             "action_label": action_label, "status_label": status_label,
             "urgency_label": urgency_label, "role_label": role_label,
+            "verdict_label": verdict_label, "signature_kind_label": signature_kind_label,
             "urgencies": list(Urgency),
             "is_auditor": actor is not None and bool(actor.auditing()),
             "is_leader": actor is not None and any(
@@ -168,7 +177,9 @@ def document(document_id: str) -> ResponseReturnValue:
     return render_template("document.html", doc=doc,
                            actions=s.documents.allowed_actions(actor, doc), counts=counts,
                            rows=rows[:500], total=sum(counts.values()),
-                           receipt_actions=receipt_actions, trail=trail, cascade=cascade)
+                           receipt_actions=receipt_actions, trail=trail, cascade=cascade,
+                           signatures=s.signatures.signatures(actor, document_id),
+                           validation=s.intake.file_report(actor, document_id))
 
 
 @bp.post("/documents/<document_id>/<any(submit, pass, approve, number, seal, issue, return, "

@@ -393,3 +393,26 @@ def test_a_refusal_is_shown_in_the_pages_language(client: FlaskClient, org: Org,
     page = client.post(f"/documents/{doc.id}/submit", data={
         "csrf_token": _csrf(client, f"/documents/{doc.id}")}, follow_redirects=True).text
     assert "the draft has no main file yet" in page
+
+
+def test_the_document_page_says_what_its_signatures_are_worth(
+        client: FlaskClient, org: Org, services: Services) -> None:
+    """Validated once (kept by the file's sha256) and said in plain words: here without a
+    trusted CA configured, intact signatures are 'not established'; with one, valid."""
+    from pathlib import Path
+
+    from tests.keys import test_keys
+
+    doc_id = issued_document(services, org)
+    _login(client, "clerk")
+    page = client.get(f"/documents/{doc_id}").text
+    assert "Chưa xác định: các chữ ký còn nguyên vẹn" in page
+    assert page.count("<td>Leader") == 1 and page.count("<td>Seal") == 1
+    assert "Chữ ký số của cơ quan (đóng dấu)" in page  # the records of docflow's own
+    trust = Path(services.settings.data_dir) / "trust"
+    trust.mkdir(exist_ok=True)
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    (trust / "ca.pem").write_bytes(test_keys().ca.public_bytes(Encoding.PEM))
+    other = issued_document(services, org)  # a new file: validated with the anchor now
+    assert "Hợp lệ: mọi chữ ký còn nguyên vẹn" in client.get(f"/documents/{other}").text
