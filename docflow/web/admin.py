@@ -20,7 +20,7 @@ from flask_babel import gettext
 
 from docflow.domain.documents import CATALOGUE
 from docflow.domain.errors import DomainError, Invalid, NotFound
-from docflow.domain.org import ROLES, Role
+from docflow.domain.org import Role
 from docflow.domain.signatures import Authority
 from docflow.orgfile import read_org_files
 from docflow.services.org import OrgImport
@@ -31,6 +31,8 @@ from docflow.web.labels import refusal
 bp = Blueprint("admin", __name__)
 
 MAX_IMAGE_UPLOAD = 2 << 20
+# Most accounts are officers; administrator last, so it is never picked by default.
+ROLE_ORDER = [r.value for r in (Role.OFFICER, Role.CLERK, Role.LEADER, Role.AUDITOR, Role.ADMIN)]
 MAX_IMPORT_UPLOAD = 20 << 20
 
 
@@ -152,7 +154,7 @@ def admin() -> ResponseReturnValue:
                for c in sorted(load_anchors(s.settings.trust_anchors),
                                key=lambda c: c.not_valid_after_utc)]  # soonest to expire first
     return render_template("admin.html", units=units, seals=seals,
-                           members=s.admin.members(actor), roles=sorted(ROLES),
+                           members=s.admin.members(actor), roles=ROLE_ORDER,
                            held=set(s.seals.units()), anchors=anchors)
 
 

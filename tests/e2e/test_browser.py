@@ -364,6 +364,38 @@ def test_a_leader_signs_a_selection_from_the_queue_with_one_pin(
 CONTRAST = (Path(__file__).parent / "contrast.js").read_text()
 
 
+def test_the_setup_pages_on_a_phone_and_another_units_document_refused(
+        site: tuple[Services, Org, str], browser: Any) -> None:
+    """Administration, the profile, delegations and report requests fit a phone; a person
+    of another province gets "not found" for a document that is not theirs."""
+    from docflow.domain.org import Role
+
+    services, org, base = site
+    doc_id = off_thread(issued_document, services, org)
+    off_thread(lambda: services.identity.add_user("admin", "Quản trị", PASSWORD,
+                                                  [("P01", Role.ADMIN)], ORIGIN))
+    for username, paths in (("admin", ["/admin"]),
+                            ("leader", ["/profile", "/delegations", "/reports"])):
+        context = browser.new_context(locale="vi-VN", viewport=PHONE)
+        page = context.new_page()
+        _log_in(page, base, username)
+        for path in paths:
+            page.goto(f"{base}{path}")
+            assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") \
+                <= 0, path
+            assert page.evaluate(CONTRAST) == [], path
+            _shot(page, f"{path.strip('/')}-phone")
+        context.close()
+    context = browser.new_context(locale="vi-VN")
+    page = context.new_page()
+    _log_in(page, base, "p2auditor")  # audits province P02, not P01
+    refused = page.goto(f"{base}/documents/{doc_id}")
+    assert refused is not None and refused.status == 404
+    _shot(page, "refused-other-unit")
+    context.close()
+
+
+
 def test_text_is_readable_and_the_keyboard_alone_logs_in(
         site: tuple[Services, Org, str], page: Any) -> None:
     """WCAG AA contrast (4.5:1) for the text of the main pages; logging in and reaching the
