@@ -103,3 +103,23 @@ def test_a_forked_process_gets_a_zygote_of_its_own() -> None:
     _pid, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert z.run({**LIMITS, "tag": "parent"}, b"", 20)[1]["tag"] == "parent"
+
+
+def test_with_a_warm_up_each_request_goes_to_a_spare_that_ran_it() -> None:
+    """The spare forked ahead has run the warm-up in its own process before its request came;
+    one that died is replaced by a fork on the spot."""
+    z = Zygote("tests.isolation_cases:echo", warm_up="tests.isolation_cases:warm")
+    answers = [z.run({**LIMITS, "tag": n}, b"", 20)[1] for n in range(3)]
+    assert [a["tag"] for a in answers] == [0, 1, 2]
+    assert all(a["warmed_here"] for a in answers)
+    assert len({a["pid"] for a in answers}) == 3
+    assert z._process is not None
+    zygote_pid = z._process.pid
+    assert {a["parent"] for a in answers} == {zygote_pid}
+    spares = Path(f"/proc/{zygote_pid}/task/{zygote_pid}/children").read_text().split()
+    assert spares  # the next one, waiting
+    for pid in spares:
+        os.kill(int(pid), 9)
+    time.sleep(0.2)
+    kind, body = z.run({**LIMITS, "tag": "after"}, b"", 20)
+    assert kind == "report" and body["tag"] == "after" and body["parent"] == zygote_pid
