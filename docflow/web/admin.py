@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import tempfile
-from datetime import date
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -25,22 +24,17 @@ from docflow.domain.signatures import Authority
 from docflow.orgfile import read_org_files
 from docflow.services.org import OrgImport
 from docflow.signing.trust import load_anchors
-from docflow.web.auth import current_actor, optional_actor, origin, services
+from docflow.web.auth import current_actor, origin, pages_login, services
+from docflow.web.forms import form_choice, form_date
 from docflow.web.labels import refusal
 
 bp = Blueprint("admin", __name__)
+bp.before_request(pages_login)
 
 MAX_IMAGE_UPLOAD = 2 << 20
 # Most accounts are officers; administrator last, so it is never picked by default.
 ROLE_ORDER = [r.value for r in (Role.OFFICER, Role.CLERK, Role.LEADER, Role.AUDITOR, Role.ADMIN)]
 MAX_IMPORT_UPLOAD = 20 << 20
-
-
-@bp.before_request
-def _logged_in() -> ResponseReturnValue | None:
-    if optional_actor() is None:
-        return redirect(url_for("pages.login", next=request.path))
-    return None
 
 
 def _data_uri(png: bytes | None) -> str | None:
@@ -104,7 +98,8 @@ def grant_delegation() -> ResponseReturnValue:
     try:
         services().delegations.grant(
             current_actor(), form.get("unit", ""), form.get("grantee", "").strip().lower(),
-            _authority(form.get("authority", "")), _day("from"), _day("to"),
+            form_choice(Authority, "authority", gettext("Choose the authority delegated.")),
+            form_date("from"), form_date("to"),
             form.get("reason", ""), origin(), doc_types=form.getlist("types"))
         flash(gettext("The delegation is recorded."))
     except DomainError as exc:
@@ -122,20 +117,6 @@ def revoke_delegation(delegation_id: str) -> ResponseReturnValue:
     except DomainError as exc:
         flash(refusal(exc))
     return redirect(url_for("admin.delegations"))
-
-
-def _authority(value: str) -> Authority:
-    try:
-        return Authority(value)
-    except ValueError:
-        raise Invalid(gettext("Choose the authority delegated.")) from None
-
-
-def _day(field: str) -> date:
-    try:
-        return date.fromisoformat(request.form.get(field, ""))
-    except ValueError:
-        raise Invalid(gettext("Give dates as the calendar offers them.")) from None
 
 
 # --- administration -----------------------------------------------------------------------------
@@ -167,13 +148,13 @@ def administer(action: str) -> ResponseReturnValue:
         if action == "person":
             password = s.admin.add_person(actor, form.get("username", ""),
                                           form.get("full_name", ""), form.get("unit", ""),
-                                          _role(form.get("role", "")), origin())
+                                          _role(), origin())
             flash(gettext("Account %(username)s made; its first password, to hand over: "
                           "%(password)s", username=form.get("username", "").strip().lower(),
                           password=password))
         elif action == "grant":
-            s.admin.grant(actor, form.get("username", ""), form.get("unit", ""),
-                          _role(form.get("role", "")), origin())
+            s.admin.grant(actor, form.get("username", ""), form.get("unit", ""), _role(),
+                          origin())
             flash(gettext("The role is granted."))
         elif action == "password":
             password = s.admin.reset_password(actor, form.get("username", ""), origin())
@@ -193,11 +174,8 @@ def administer(action: str) -> ResponseReturnValue:
     return redirect(url_for("admin.admin"))
 
 
-def _role(value: str) -> Role:
-    try:
-        return Role(value)
-    except ValueError:
-        raise Invalid(gettext("Choose a role.")) from None
+def _role() -> Role:
+    return form_choice(Role, "role", gettext("Choose a role."))
 
 
 def _import_file() -> OrgImport:

@@ -6,7 +6,8 @@ import hmac
 import secrets
 from typing import cast
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, current_app, g, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from docflow.bootstrap import Services
 from docflow.domain.audit import Origin
@@ -84,3 +85,10 @@ def init_app(app: Flask) -> None:
             if g.actor is None:
                 session.clear()
 
+
+
+def pages_login() -> ResponseReturnValue | None:
+    """Before a page: a person not logged in goes to the login page, then back here."""
+    if optional_actor() is None:
+        return redirect(url_for("pages.login", next=request.path))
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _s
@@ -75,11 +77,17 @@ STATUSES = {
 }
 
 
+def _word(table: Mapping[str, object], value: object) -> str:
+    """The words for `value` (a code or an enum member); a code this version does not know,
+    as stored."""
+    text = str(getattr(value, "value", value))
+    label = table.get(text)
+    return str(label) if label is not None else text
+
+
 def status_label(value: object) -> str:
     """A document's or an entry's status in plain words."""
-    text = str(getattr(value, "value", value))
-    label = STATUSES.get(text)
-    return str(label) if label is not None else text
+    return _word(STATUSES, value)
 
 
 URGENCIES = {
@@ -90,9 +98,7 @@ URGENCIES = {
 
 def urgency_label(value: object) -> str:
     """Độ khẩn in words, as Decree 30 marks it."""
-    text = str(getattr(value, "value", value))
-    label = URGENCIES.get(text)
-    return str(label) if label is not None else text
+    return _word(URGENCIES, value)
 
 
 ROLE_NAMES = {
@@ -104,8 +110,7 @@ ROLE_NAMES = {
 
 def role_label(value: str) -> str:
     """A role in the words of the field (văn thư, chuyên viên, lãnh đạo …)."""
-    label = ROLE_NAMES.get(value)
-    return str(label) if label is not None else value
+    return _word(ROLE_NAMES, value)
 
 
 def refusal(exc: DomainError) -> str:
@@ -132,11 +137,9 @@ SIGNATURE_KINDS = {
 
 def verdict_label(value: str) -> str:
     """A validation verdict in plain words."""
-    label = VERDICTS.get(value)
-    return str(label) if label is not None else value
+    return _word(VERDICTS, value)
 
 
 def signature_kind_label(value: object) -> str:
-    text = str(getattr(value, "value", value))
-    label = SIGNATURE_KINDS.get(text)
-    return str(label) if label is not None else text
+    """Which Decree-30 signature a record is."""
+    return _word(SIGNATURE_KINDS, value)

@@ -21,7 +21,6 @@ from docflow.domain.audit import Action, AuditFilter
 from docflow.domain.documents import CATALOGUE, DraftSpec, RevisionKind, Urgency
 from docflow.domain.errors import (
     DomainError,
-    Invalid,
     NotFound,
     TooManyAttempts,
     Unauthenticated,
@@ -40,6 +39,7 @@ from docflow.web.auth import (
     origin,
     services,
 )
+from docflow.web.forms import form_date
 from docflow.web.i18n import LANGUAGES
 from docflow.web.labels import (
     action_label,
@@ -244,12 +244,12 @@ def receive(receipt_id: str, action: str) -> ResponseReturnValue:
             svc.complete_receipt(actor, receipt_id, origin())
         elif action == "assign":
             s.handling.assign(actor, receipt_id, form.get("annotation", ""),
-                              form.get("lead", "").strip(), _form_date("deadline"), origin(),
+                              form.get("lead", "").strip(), form_date("deadline"), origin(),
                               coordinators=_names("coordinators"), informed=_names("informed"))
         elif action == "progress":
             s.handling.progress(actor, receipt_id, form.get("text", ""), origin())
         elif action == "extend":
-            s.handling.extend(actor, receipt_id, _form_date("deadline"),
+            s.handling.extend(actor, receipt_id, form_date("deadline"),
                               form.get("reason", ""), origin())
         elif action == "forward":
             svc.forward(actor, receipt_id, DispatchTarget(
@@ -266,13 +266,6 @@ def receive(receipt_id: str, action: str) -> ResponseReturnValue:
 
 def _names(field: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in request.form.get(field, "").split(",") if n.strip())
-
-
-def _form_date(field: str) -> date:
-    try:
-        return date.fromisoformat(request.form.get(field, ""))
-    except ValueError:
-        raise Invalid(gettext("Give the date as the calendar offers it.")) from None
 
 
 # --- the auditor's pages ------------------------------------------------------------------------

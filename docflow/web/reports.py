@@ -7,8 +7,6 @@ As in `pages`: each view parses the form, calls one service and redirects.
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
@@ -17,17 +15,12 @@ from docflow.domain.documents import DocumentStatus
 from docflow.domain.errors import DomainError, Invalid, NotFound
 from docflow.domain.reports import RequestStatus
 from docflow.domain.routing import DispatchTarget
-from docflow.web.auth import current_actor, optional_actor, origin, services
+from docflow.web.auth import current_actor, origin, pages_login, services
+from docflow.web.forms import form_date
 from docflow.web.labels import refusal
 
 bp = Blueprint("reports", __name__)
-
-
-@bp.before_request
-def _logged_in() -> ResponseReturnValue | None:
-    if optional_actor() is None:
-        return redirect(url_for("pages.login", next=request.path))
-    return None
+bp.before_request(pages_login)
 
 
 @bp.get("/reports")
@@ -49,7 +42,7 @@ def ask() -> ResponseReturnValue:
     try:
         made = services().reports.request(
             current_actor(), unit, form.get("title", ""), form.get("details", ""),
-            _day("deadline"),
+            form_date("deadline"),
             # A level means: every unit of that level below the asking one.
             DispatchTarget(tuple(c.strip() for c in form.get("units", "").split(",")
                                  if c.strip()), level, unit if level else None), origin())
@@ -94,7 +87,7 @@ def act(request_id: str, step: str) -> ResponseReturnValue:
             units = svc.remind(actor, request_id, origin())
             flash(gettext("Reminded: %(units)s", units=", ".join(units)))
         elif step == "extend":
-            svc.extend(actor, request_id, _day("deadline"), form.get("reason", ""), origin())
+            svc.extend(actor, request_id, form_date("deadline"), form.get("reason", ""), origin())
         elif step == "close":
             svc.close(actor, request_id, origin())
         else:
@@ -106,10 +99,3 @@ def act(request_id: str, step: str) -> ResponseReturnValue:
         for line in exc.errors if isinstance(exc, Invalid) else ():
             flash(line)
     return redirect(url_for("reports.report", request_id=request_id))
-
-
-def _day(field: str) -> date:
-    try:
-        return date.fromisoformat(request.form.get(field, ""))
-    except ValueError:
-        raise Invalid(gettext("Give dates as the calendar offers them.")) from None
