@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,31 @@ def services(tmp_path: Path) -> Iterator[Services]:
     svc = bootstrap(embedded_settings(tmp_path), upgrade_embedded=True)
     yield svc
     svc.close()
+
+
+@pytest.fixture
+def client(services: Services) -> Any:
+    """A browser on the embedded default's pages (Flask's test client)."""
+    from docflow.web import create_app
+
+    app = create_app(services)
+    app.testing = True
+    return app.test_client()
+
+
+def log_in(client: Any, username: str) -> str:
+    """Log `username` in through the login form; the session's CSRF token."""
+    import re
+
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    done = client.post("/login", data={"username": username, "password": PASSWORD,
+                                       "csrf_token": token.group(1)})
+    assert done.status_code == 302, done.text
+    after = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text)
+    assert after is not None  # a login starts a new session, with a CSRF token of its own
+    return after.group(1)
 
 
 @dataclass

@@ -4,16 +4,13 @@ keyboard use are checked in a real browser: tests/e2e/test_browser.py.)"""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from html.parser import HTMLParser
 
-import pytest
 from flask.testing import FlaskClient
 
 from docflow.bootstrap import Services
-from docflow.web import create_app
-from tests.conftest import PASSWORD, Org, issued_document
+from tests.conftest import PASSWORD, Org, issued_document, log_in
 
 
 class _Page(HTMLParser):
@@ -83,18 +80,6 @@ def _faults(html: str) -> list[str]:
     return faults
 
 
-@pytest.fixture
-def client(services: Services) -> FlaskClient:
-    app = create_app(services)
-    app.testing = True
-    return app.test_client()
-
-
-def _login(client: FlaskClient, username: str) -> None:
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-    assert token is not None
-    client.post("/login", data={"username": username, "password": PASSWORD,
-                                "csrf_token": token.group(1)})
 
 
 def test_the_main_pages_have_no_obvious_accessibility_faults(
@@ -128,7 +113,7 @@ def test_the_main_pages_have_no_obvious_accessibility_faults(
              "auditor": ["/audit", f"/audit?document={doc_id}", f"/documents/{doc_id}"]}
     for username, paths in pages.items():
         browser = client.application.test_client()
-        _login(browser, username)
+        log_in(browser, username)
         for path in paths:
             page = browser.get(path)
             assert page.status_code == 200, (username, path)

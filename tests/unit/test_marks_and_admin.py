@@ -20,8 +20,7 @@ from docflow.domain.org import Actor, Role
 from docflow.domain.signatures import SignatureKind
 from docflow.services.org import OrgImport, UnitRow, UserRow
 from docflow.signing.appearance import PngMarks
-from docflow.web import create_app
-from tests.conftest import ORIGIN, PASSWORD, Org, approve
+from tests.conftest import ORIGIN, PASSWORD, Org, approve, log_in
 from tests.keys import test_keys
 from tests.pdfs import good_pdf
 
@@ -164,27 +163,12 @@ def test_an_import_lands_inside_the_administered_subtree_or_not_at_all(
 # --- the pages ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def client(services: Services) -> FlaskClient:
-    app = create_app(services)
-    app.testing = True
-    return app.test_client()
-
-
-def _login(client: FlaskClient, username: str) -> str:
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-    assert token is not None
-    client.post("/login", data={"username": username, "password": PASSWORD,
-                                "csrf_token": token.group(1)})
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text)
-    assert found is not None
-    return found.group(1)
 
 
 def test_the_pages_set_images_people_imports_and_delegations(
         client: FlaskClient, services: Services, org: Org) -> None:
     _admin(services)
-    csrf = _login(client, "admin")
+    csrf = log_in(client, "admin")
     assert "Quản trị" in client.get("/").text  # in the menu
     page = client.get("/admin").text
     assert "Hội LHPN xã Một" in page and "Hội LHPN tỉnh Hai" not in page
@@ -218,7 +202,7 @@ def test_the_pages_set_images_people_imports_and_delegations(
     assert "Đã lưu ảnh con dấu" in sealed and 'alt="Ảnh con dấu của P01"' in sealed
 
     leader = client.application.test_client()
-    csrf = _login(leader, "leader")
+    csrf = log_in(leader, "leader")
     assert leader.get("/admin").status_code == 403  # not an administrator
     opaque = leader.post("/profile/signature-image", data={
         "csrf_token": csrf, "image": (io.BytesIO(png(GREEN, alpha=False)), "ky.png")},
@@ -243,5 +227,5 @@ def test_the_pages_set_images_people_imports_and_delegations(
                           follow_redirects=True).text
     assert "đã thu hồi" in revoked
     officer = client.application.test_client()
-    _login(officer, "officer")
+    log_in(officer, "officer")
     assert "do lãnh đạo đơn vị thực hiện" in officer.get("/delegations").text

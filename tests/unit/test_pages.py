@@ -5,10 +5,8 @@ auditor's pages (trail search, CSV, the check of an event's proof) within the au
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
@@ -16,7 +14,7 @@ from flask.testing import FlaskClient
 
 from docflow.bootstrap import Services
 from docflow.web import create_app
-from tests.conftest import ORIGIN, PASSWORD, Org, issued_document
+from tests.conftest import ORIGIN, Org, issued_document, log_in
 
 WEB = Path(__file__).resolve().parents[2] / "docflow" / "web"
 CATALOGUE = WEB / "translations" / "vi" / "LC_MESSAGES"
@@ -61,20 +59,6 @@ def test_every_message_has_its_vietnamese_and_the_compiled_catalogue_is_current(
     assert compiled == translated, "the .mo is stale: run scripts/translations"
 
 
-@pytest.fixture
-def client(services: Services) -> Iterator[FlaskClient]:
-    app = create_app(services)
-    app.testing = True
-    yield app.test_client()
-
-
-def _login(client: FlaskClient, username: str) -> None:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token is not None
-    done = client.post("/login", data={"username": username, "password": PASSWORD,
-                                       "csrf_token": token.group(1)})
-    assert done.status_code == 302, done.text
 
 
 def _csrf(client: FlaskClient, path: str) -> str:
@@ -95,19 +79,19 @@ def test_pages_are_in_vietnamese_first_and_english_on_request(client: FlaskClien
 
 def test_a_persons_language_is_kept_with_their_account(client: FlaskClient, org: Org,
                                                        services: Services) -> None:
-    _login(client, "officer")
+    log_in(client, "officer")
     token = _csrf(client, "/")
     client.post("/language", data={"lang": "en", "next": "/", "csrf_token": token})
     assert services.identity.actor_by_username("officer").user.locale == "en"  # type: ignore[union-attr]
     other = client.application.test_client()
-    _login(other, "officer")  # a new browser: no session language, the account's
+    log_in(other, "officer")  # a new browser: no session language, the account's
     assert "Incoming documents" in other.get("/").text
 
 
 def test_the_auditor_searches_the_trail_and_checks_an_events_proof(
         client: FlaskClient, org: Org, services: Services) -> None:
     doc_id = issued_document(services, org)
-    _login(client, "auditor")
+    log_in(client, "auditor")
     page = client.get(f"/audit?document={doc_id}")
     assert page.status_code == 200
     assert "Nhật ký kiểm tra" in page.text and "Ký số" in page.text
@@ -123,12 +107,12 @@ def test_the_auditor_searches_the_trail_and_checks_an_events_proof(
     assert '<iframe class="pdf"' in document.text  # the file itself, in the page
 
     other = client.application.test_client()
-    _login(other, "p2auditor")
+    log_in(other, "p2auditor")
     assert "Không có sự kiện nào phù hợp" in other.get(f"/audit?document={doc_id}").text
     assert other.get(f"/audit/events/{event.group(1)}").status_code == 404
 
     clerk = client.application.test_client()
-    _login(clerk, "clerk")
+    log_in(clerk, "clerk")
     assert clerk.get("/audit").status_code == 403
     assert "/audit" not in clerk.get("/").text.split("<main")[0]  # no menu entry either
 
@@ -138,7 +122,7 @@ def test_the_clerk_reads_the_registers_and_finds_words_without_diacritics(
     doc_id = issued_document(services, org)
     symbol = services.documents.view(org.clerk, doc_id, ORIGIN).symbol
     assert symbol
-    _login(client, "clerk")
+    log_in(client, "clerk")
     page = client.get("/registers/outgoing?q=kiem+tra")
     assert "Sổ văn bản đi" in page.text and symbol in page.text
     assert "/api/v1/audit/statements/outgoing-register" in page.text
@@ -149,7 +133,7 @@ def test_the_clerk_reads_the_registers_and_finds_words_without_diacritics(
 def test_the_dashboard_draws_what_is_where_and_what_is_late(
         client: FlaskClient, org: Org, services: Services) -> None:
     issued_document(services, org)
-    _login(client, "clerk")
+    log_in(client, "clerk")
     page = client.get("/dashboard")
     assert page.status_code == 200 and "Tổng quan" in page.text
     assert page.text.count("<svg") == 1  # the documents by status; nothing else yet
@@ -172,7 +156,7 @@ def test_a_draft_goes_through_review_approval_and_numbering_in_the_pages(
 
     def press(username: str, action: str, **form: str) -> str:
         browser = client.application.test_client()
-        _login(browser, username)
+        log_in(browser, username)
         page = browser.get(f"/documents/{doc.id}")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert token is not None
@@ -222,7 +206,7 @@ def test_the_inbox_shows_what_is_late_and_filters(tmp_path: Path) -> None:
         app = create_app(services)
         app.testing = True
         client = app.test_client()
-        _login(client, "x1clerk")
+        log_in(client, "x1clerk")
         page = client.get("/")
         assert 'class="urgency-' in page.text and " overdue" in page.text
         assert "(quá hạn)" in page.text
@@ -245,7 +229,7 @@ def test_a_commune_registers_assigns_reports_progress_and_completes_in_the_pages
 
     def press(username: str, action: str, **form: str) -> str:
         browser = client.application.test_client()
-        _login(browser, username)
+        log_in(browser, username)
         page = browser.get(f"/documents/{doc_id}")
         found = re.search(r'action="/receipts/([^/]+)/' + action + '"', page.text)
         assert found is not None, (username, action)
@@ -289,14 +273,14 @@ def test_the_leaders_queue_lists_what_waits_on_them_and_signs_a_selection(
     approved = drafted("Đã phê duyệt, chờ ký")
     approve(services, org.officer, org.leader, approved)
 
-    _login(client, "leader")
+    log_in(client, "leader")
     page = client.get("/approvals").text
     assert "Vẫn là dự thảo" not in page
     assert "Đang chờ xem xét" in page and "bạn xem xét" in page
     assert f'value="{approved}"' in page and f'value="{under_review}"' not in page
     assert 'form="sign"' in page and "signing.js" in page
     officer = client.application.test_client()
-    _login(officer, "officer")
+    log_in(officer, "officer")
     assert "Không có văn bản nào chờ bạn." in officer.get("/approvals").text
     assert "Chờ lãnh đạo" not in officer.get("/").text  # not in an officer's menu
 
@@ -316,7 +300,7 @@ def test_the_leaders_queue_lists_what_waits_on_them_and_signs_a_selection(
     assert 'http-equiv="refresh"' not in done
     assert "Đã ký: 1" in done and "Lỗi: 1" in done
     other = client.application.test_client()
-    _login(other, "clerk")
+    log_in(other, "clerk")
     assert other.get(f"/batches/{batch.id}").status_code == 404  # only its leader's
 
 
@@ -327,7 +311,7 @@ def test_a_province_asks_its_communes_for_a_report_and_one_answers_in_the_pages(
     from tests.unit.test_reports import report_of
 
     leader = client.application.test_client()
-    _login(leader, "leader")
+    log_in(leader, "leader")
     due = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
     asked = leader.post("/reports", data={
         "csrf_token": _csrf(leader, "/reports"), "unit": "P01", "title": "Báo cáo quý IV",
@@ -338,7 +322,7 @@ def test_a_province_asks_its_communes_for_a_report_and_one_answers_in_the_pages(
     assert "Bản tổng hợp (PDF)" in asked.text
 
     commune = client.application.test_client()
-    _login(commune, "x1clerk")
+    log_in(commune, "x1clerk")
     listed = commune.get("/reports").text
     assert "đơn vị bạn chưa nộp" in listed
     page = commune.get(f"/reports/{request_id}").text
@@ -369,12 +353,12 @@ def test_the_document_page_shows_the_cascade_level_by_level(
     doc_id = issued_document(services, org)
     services.documents.dispatch(org.clerk, doc_id, DispatchTarget(("P01.X1", "P01.X2")), ORIGIN)
     assert services.queue.join(30)  # type: ignore[attr-defined]
-    _login(client, "clerk")
+    log_in(client, "clerk")
     page = client.get(f"/documents/{doc_id}").text
     assert "Văn bản đi xuống các cấp" in page and "Cơ quan ban hành gửi" in page
     assert "Hội LHPN xã Một" in page and "Hội LHPN xã Hai" in page
     commune = client.application.test_client()
-    _login(commune, "x2clerk")  # sees its own entry, not the other commune's
+    log_in(commune, "x2clerk")  # sees its own entry, not the other commune's
     page = commune.get(f"/documents/{doc_id}").text
     assert "Hội LHPN xã Hai" in page and "Hội LHPN xã Một" not in page
     assert commune.get(f"/documents/{doc_id}?unit=P01.X1").status_code == 200  # no tree
@@ -385,7 +369,7 @@ def test_a_refusal_is_shown_in_the_pages_language(client: FlaskClient, org: Org,
     from docflow.domain.documents import DraftSpec
 
     doc = services.documents.draft(org.officer, DraftSpec("CV", "Về việc"), ORIGIN)
-    _login(client, "officer")
+    log_in(client, "officer")
     page = client.post(f"/documents/{doc.id}/submit", data={
         "csrf_token": _csrf(client, f"/documents/{doc.id}")}, follow_redirects=True).text
     assert "dự thảo chưa có tệp chính" in page  # "the draft has no main file yet"
@@ -404,7 +388,7 @@ def test_the_document_page_says_what_its_signatures_are_worth(
     from tests.keys import test_keys
 
     doc_id = issued_document(services, org)
-    _login(client, "clerk")
+    log_in(client, "clerk")
     page = client.get(f"/documents/{doc_id}").text
     assert "Chưa xác định: các chữ ký còn nguyên vẹn" in page
     assert page.count("<td>Leader") == 1 and page.count("<td>Seal") == 1
