@@ -28,7 +28,7 @@ from docflow.domain.errors import (
 from docflow.domain.org import Role
 from docflow.domain.reports import RequestStatus
 from docflow.domain.routing import DispatchTarget, ReceiptStatus
-from docflow.domain.signatures import Authority, BatchItemStatus
+from docflow.domain.signatures import Authority, BatchItemStatus, ValidationOutcome
 from docflow.services.audit import auditor_scope
 from docflow.web.auth import (
     begin_session,
@@ -170,6 +170,7 @@ def document(document_id: str) -> ResponseReturnValue:
     mine = [row for row in rows if row.unit_code in actor.unit_codes]
     receipt_actions = {row.receipt_id: s.documents.allowed_receipt_actions(
         actor, s.documents.receipt(actor, row.receipt_id)) for row in mine}
+    validation = s.intake.file_report(actor, document_id)
     try:
         cascade = s.queries.cascade(actor, document_id, request.args.get("unit") or None)
     except DomainError:  # a unit it never reached, asked for by hand
@@ -179,7 +180,18 @@ def document(document_id: str) -> ResponseReturnValue:
                            rows=rows[:500], total=sum(counts.values()),
                            receipt_actions=receipt_actions, trail=trail, cascade=cascade,
                            signatures=s.signatures.signatures(actor, document_id),
-                           validation=s.intake.file_report(actor, document_id))
+                           validation=validation, checked=_checked(validation))
+
+
+def _checked(validation: ValidationOutcome | None) -> list[dict[str, Any]]:
+    """The report's signatures, each with its claimed signing time as a datetime (for the
+    person's time zone and language)."""
+    if validation is None:
+        return []
+    rows = validation.report.get("signatures") or []
+    assert isinstance(rows, list)
+    return [{**row, "when": datetime.fromisoformat(row["signing_time"])
+             if row.get("signing_time") else None} for row in rows]
 
 
 @bp.post("/documents/<document_id>/<any(submit, pass, approve, number, seal, issue, return, "
