@@ -404,8 +404,10 @@ def test_text_is_readable_and_the_keyboard_alone_logs_in(
     doc_id = off_thread(issued_document, services, org)
     page.goto(f"{base}/login")
     assert page.evaluate(CONTRAST) == []
-    # The username field has the focus already; type, Tab, type, Enter.
-    assert page.evaluate("document.activeElement.id") == "username"
+    # The username field has the focus already (autofocus, applied a moment after load);
+    # type, Tab, type, Enter.
+    page.wait_for_function("document.activeElement && document.activeElement.id === "
+                           "'username'", timeout=5_000)
     page.keyboard.type("auditor")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
