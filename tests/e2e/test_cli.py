@@ -123,3 +123,57 @@ def test_workflows_list_and_show(cli: CliRunner, tmp_path: Path) -> None:
     for args in (["show", "nope"], ["show", "outgoing", "--version", "99"]):
         failed = cli.invoke(main, ["workflows", *args])
         assert failed.exit_code == 2 and "outgoing" in failed.output
+
+
+def test_the_token_agent_serves_a_key_file_to_the_site_it_is_started_for(
+        tmp_path: Path) -> None:
+    """`docflow token-agent`, as a leader starts it on their computer: its certificate for the
+    site given with --origin, nothing for another; a usage error when the key is not said."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+    from datetime import UTC, datetime
+
+    from docflow.signing.pki import init_pki
+    from tests.e2e.conftest import free_port
+
+    files = init_pki(tmp_path / "pki", passphrase=b"agent-pass", now=datetime.now(UTC))
+    (tmp_path / "pin").write_text("agent-pass\n")
+    port = free_port()
+    docflow = [sys.executable, "-m", "docflow.cli"]
+    refused = subprocess.run([*docflow, "token-agent", "--origin", "https://x.example"],
+                             check=False, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--pkcs12" in refused.stderr
+    with subprocess.Popen(
+            [*docflow, "token-agent", "--origin", "https://docflow.example.gov.vn",
+             "--pkcs12", str(files.leader_p12), "--pin-file", str(tmp_path / "pin"),
+             "--port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}) as agent:
+        def ask(origin: str) -> tuple[int, dict[str, object]]:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/certificate",
+                                             headers={"Origin": origin})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    return answer.status, json.loads(answer.read())
+            except urllib.error.HTTPError as error:
+                with error:
+                    return error.code, json.loads(error.read())
+
+        try:
+            for _ in range(100):  # until it listens
+                try:
+                    status, body = ask("https://docflow.example.gov.vn")
+                    break
+                except urllib.error.URLError:
+                    time.sleep(0.1)
+            else:
+                pytest.fail("the agent did not start")
+            assert status == 200 and "docflow demo leader" in str(body["subject"])
+            assert ask("https://evil.example")[0] == 403
+        finally:
+            agent.terminate()
