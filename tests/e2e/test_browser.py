@@ -54,6 +54,13 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def expect(locator: Any) -> Any:
+    """Playwright's retrying assertion (the page may still be loading after a click)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def off_thread(work: Any, *args: Any) -> Any:
     """Run `work` on its own thread (where no event loop runs) and return its result."""
     result: list[Any] = []
@@ -121,7 +128,7 @@ def test_an_auditor_follows_a_document_through_the_trail(
     _shot(page, "home-auditor")
     page.get_by_role("link", name="Nhật ký kiểm tra").click()
     page.get_by_label("Mã văn bản").fill(doc_id)
-    page.get_by_role("button", name="Tìm kiếm").click()
+    _press(page, "Tìm kiếm")
     rows = page.locator("tbody tr")
     assert rows.count() >= 8
     assert page.get_by_role("cell", name="Ký số").count() == 2  # leader, seal
@@ -130,12 +137,12 @@ def test_an_auditor_follows_a_document_through_the_trail(
         page.get_by_role("link", name="Xuất CSV").click()
     assert "document.create" in Path(download.value.path()).read_text(encoding="utf-8-sig")
     rows.first.get_by_role("link", name="Kiểm tra").click()
-    assert page.get_by_text("ĐÃ XÁC MINH").is_visible()
+    expect(page.get_by_text("ĐÃ XÁC MINH")).to_be_visible()
     _shot(page, "audit-proof")
 
     # English on request, kept for the session.
     page.get_by_role("button", name="English").click()
-    assert page.get_by_text("VERIFIED").is_visible()
+    expect(page.get_by_text("VERIFIED")).to_be_visible()
 
 
 def test_the_pages_fit_a_phone_and_refuse_what_a_role_may_not_do(
@@ -145,16 +152,17 @@ def test_the_pages_fit_a_phone_and_refuse_what_a_role_may_not_do(
     page.set_viewport_size(PHONE)
     page.set_extra_http_headers({"Accept-Language": "vi"})
     _log_in(page, base, "clerk")
-    assert page.get_by_role("heading", name="Văn bản đi").is_visible()
+    expect(page.get_by_role("heading", name="Văn bản đi")).to_be_visible()
     # Nothing wider than the screen but the tables, which scroll in their own box.
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, overflow
     _shot(page, "home-clerk-phone")
     page.get_by_role("link", name="Tổng quan").click()
-    assert page.get_by_role("figure", name="Văn bản đi theo trạng thái").is_visible()
+    expect(page.get_by_role("figure", name="Văn bản đi theo trạng thái")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     _shot(page, "dashboard-phone")
     page.get_by_role("link", name="Sổ văn bản").click()
+    expect(page.get_by_role("heading", name="Sổ văn bản đi")).to_be_visible()
     _shot(page, "register-phone")
     assert page.get_by_role("link", name="Nhật ký kiểm tra").count() == 0
     refused = page.goto(f"{base}/audit")
@@ -260,7 +268,7 @@ def test_a_directive_from_draft_to_done_across_a_province_and_two_communes(
         assert "/batches/" in leader.url
         assert off_thread(services.queue.join, 30)  # type: ignore[attr-defined]
         leader.reload()
-        assert leader.get_by_text("Đã ký: 1").is_visible()
+        expect(leader.get_by_text("Đã ký: 1")).to_be_visible()
         _shot(leader, "journey-1b-signed-with-the-token")
     assert services.documents.view(province.org.leader, doc_id, ORIGIN).status == "signed"
 
@@ -268,7 +276,7 @@ def test_a_directive_from_draft_to_done_across_a_province_and_two_communes(
     clerk.goto(document_url)
     _press(clerk, "Cấp số")
     _press(clerk, "Ký số của cơ quan (đóng dấu)")
-    assert clerk.get_by_text("Đã ban hành").first.is_visible()
+    expect(clerk.get_by_text("Đã ban hành").first).to_be_visible()
     clerk.get_by_label("Gửi đến đơn vị (mã, cách nhau bởi dấu phẩy)").fill("P01.X1, P01.X2")
     _press(clerk, "Phát hành")
     _shot(clerk, "journey-2-dispatched")
@@ -295,9 +303,9 @@ def test_a_directive_from_draft_to_done_across_a_province_and_two_communes(
     _press(x2clerk, "Hoàn thành")
 
     officer.reload()
-    assert officer.get_by_text("Đã xong: 2").is_visible()
+    expect(officer.get_by_text("Đã xong: 2")).to_be_visible()
     officer.get_by_text("Xem tệp ngay trên trang").click()
-    assert officer.locator("iframe.pdf").is_visible()
+    expect(officer.locator("iframe.pdf")).to_be_visible()
     _shot(officer, "journey-4-all-done")
     for page in (officer, leader, clerk, x1clerk, x1leader, x2clerk):
         page.context.close()
@@ -337,7 +345,7 @@ def test_a_leader_signs_a_selection_from_the_queue_with_one_pin(
         page.get_by_label("Thẩm quyền ký").select_option("KT.")
         with page.expect_navigation(wait_until="domcontentloaded"):
             page.get_by_role("button", name="Ký các văn bản đã chọn").click()
-        assert page.get_by_text("Lỗi: 2").is_visible()
+        expect(page.get_by_text("Lỗi: 2")).to_be_visible()
         assert page.get_by_role("cell", name="KT.").count() == 2
         # In their own right, then: the position is remembered on this computer.
         page.goto(f"{base}/approvals")
@@ -348,7 +356,7 @@ def test_a_leader_signs_a_selection_from_the_queue_with_one_pin(
             page.get_by_role("button", name="Ký các văn bản đã chọn").click()
         assert off_thread(services.queue.join, 30)  # type: ignore[attr-defined]
         page.reload()
-    assert page.get_by_text("Đã ký: 2").is_visible()
+    expect(page.get_by_text("Đã ký: 2")).to_be_visible()
     assert page.get_by_role("progressbar").get_attribute("value") == "2"
     _shot(page, "batch-progress")
     assert {services.documents.view(province.org.leader, d, ORIGIN).status
