@@ -237,13 +237,16 @@ def verify(file: Path, as_json: bool, trust: tuple[Path, ...]) -> None:
 @click.option("--pin-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A file holding the PIN or passphrase; asked for when absent.")
 @click.option("--port", default=8765, show_default=True)
+@click.option("--confirm/--no-confirm", default=True, show_default=True,
+              help="Ask here, before each batch, whether to sign it.")
 def token_agent(origins: tuple[str, ...], pkcs12: Path | None, pkcs11_module: str | None,
                 token_label: str | None, key_label: str | None, chain: tuple[Path, ...],
-                pin_file: Path | None, port: int) -> None:
+                pin_file: Path | None, port: int, confirm: bool) -> None:
     """Lend a USB token (PKCS#11) or key file to docflow's pages on this computer.
 
     Listens on 127.0.0.1 only and answers only the sites given with --origin. The token is
-    opened once, with one PIN, until the agent stops (Ctrl-C).
+    opened once, with one PIN, until the agent stops (Ctrl-C); each batch is signed once the
+    person here says yes (--no-confirm: without asking).
     """
     from contextlib import ExitStack
 
@@ -267,7 +270,11 @@ def token_agent(origins: tuple[str, ...], pkcs12: Path | None, pkcs11_module: st
             assert pkcs11_module and token_label and key_label
             signer = stack.enter_context(open_pkcs11_signer(
                 pkcs11_module, token_label, secret, key_label, ca_chain=extra))
-        agent = TokenAgent(signer, log=click.echo)
+        def ask(count: int, site: str) -> bool:
+            # The page cannot sign behind the person's back: they answer here, at the keyboard.
+            return click.confirm(f"Sign {count} document(s) for {site}?", default=False)
+
+        agent = TokenAgent(signer, log=click.echo, confirm=ask if confirm else None)
         server = serve(agent, origins, port=port)
         click.echo(f"token agent for {agent.certificate()['subject']} on "
                    f"http://127.0.0.1:{port}, serving {', '.join(origins)}")

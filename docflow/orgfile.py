@@ -31,7 +31,7 @@ def read_org_files(paths: list[Path]) -> OrgImport:
         elif path.suffix.lower() == ".csv":
             got = _read_csv(path, errors)
         else:
-            errors.append(f"{path}: unknown file type (use .yaml, .yml or .csv)")
+            errors.append(f"{path.name}: unknown file type (use .yaml, .yml or .csv)")
             continue
         levels += got.levels
         units += got.units
@@ -85,7 +85,7 @@ def _read_csv(path: Path, errors: list[str]) -> OrgImport:
                           f"user columns ({','.join(USER_COLUMNS)}) or the committee term "
                           f"columns ({','.join(TERM_COLUMNS)})")
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        errors.append(f"{path}: {exc}")
+        errors.append(f"{path.name}: {exc}")
     return OrgImport()
 
 
@@ -93,10 +93,10 @@ def _read_yaml(path: Path, errors: list[str]) -> OrgImport:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        errors.append(f"{path}: {exc}")
+        errors.append(f"{path.name}: {exc}")
         return OrgImport()
     if not isinstance(data, dict):
-        errors.append(f"{path}: expected a mapping with levels, units and users")
+        errors.append(f"{path.name}: expected a mapping with levels, units and users")
         return OrgImport()
     levels: list[Level] = []
     for n, row in enumerate(data.get("levels") or [], start=1):

@@ -37,10 +37,14 @@ MAX_BODY = 8 << 20
 class TokenAgent:
     """What the agent does, apart from HTTP: show the certificate, sign the values."""
 
-    def __init__(self, signer: signers.Signer, *, log: Callable[[str], None] = print) -> None:
+    def __init__(self, signer: signers.Signer, *, log: Callable[[str], None] = print,
+                 confirm: Callable[[int, str], bool] | None = None) -> None:
+        """`confirm(count, site)`: asked before each batch is signed (the person at the
+        computer says yes); None signs without asking."""
         self._signer = signer
         self._lock = threading.Lock()  # one token session: one signature at a time
         self._log = log
+        self._confirm = confirm
 
     def certificate(self) -> dict[str, Any]:
         cert = self._signer.signing_cert
@@ -49,9 +53,12 @@ class TokenAgent:
         return {"certificate": _pem(cert.dump()), "chain": [_pem(c.dump()) for c in chain],
                 "subject": cert.subject.human_friendly}
 
-    def sign(self, values: Sequence[bytes]) -> list[bytes]:
-        """Sign each value (the DER of a CMS signed-attributes set) with SHA-256."""
+    def sign(self, values: Sequence[bytes], site: str = "") -> list[bytes]:
+        """Sign each value (the DER of a CMS signed-attributes set) with SHA-256, once the
+        person at the computer agreed (when the agent asks)."""
         with self._lock:
+            if self._confirm is not None and not self._confirm(len(values), site):
+                raise AgentError(HTTPStatus.FORBIDDEN, "the signer declined on their computer")
             signed = [asyncio.run(self._signer.async_sign_raw(value, DIGEST))
                       for value in values]
         self._log(f"signed {len(signed)} document(s)")
@@ -138,7 +145,7 @@ def serve(agent: TokenAgent, origins: Sequence[str], host: str = "127.0.0.1",
             self._handle(get)
 
         def do_POST(self) -> None:
-            def post(_origin: str) -> tuple[HTTPStatus, dict[str, Any]]:
+            def post(origin: str) -> tuple[HTTPStatus, dict[str, Any]]:
                 if self.path != "/sign":
                     raise AgentError(HTTPStatus.NOT_FOUND, "no such thing here")
                 size = int(self.headers.get("Content-Length") or 0)
@@ -146,7 +153,7 @@ def serve(agent: TokenAgent, origins: Sequence[str], host: str = "127.0.0.1",
                     raise AgentError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                                      "send one JSON object of at most 8 MiB")
                 values = _values(self.rfile.read(size))
-                signed = agent.sign(values)
+                signed = agent.sign(values, origin)
                 return HTTPStatus.OK, {"signature_values": [
                     base64.b64encode(v).decode("ascii") for v in signed]}
 

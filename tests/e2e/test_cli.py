@@ -151,7 +151,7 @@ def test_the_token_agent_serves_a_key_file_to_the_site_it_is_started_for(
     with subprocess.Popen(
             [*docflow, "token-agent", "--origin", "https://docflow.example.gov.vn",
              "--pkcs12", str(files.leader_p12), "--pin-file", str(tmp_path / "pin"),
-             "--port", str(port)],
+             "--port", str(port), "--no-confirm"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}) as agent:
         def ask(origin: str) -> tuple[int, dict[str, object]]:

@@ -160,3 +160,21 @@ def test_a_key_on_a_pkcs11_token_signs_and_stays_there(softhsm_tokens: tuple[str
     assert isinstance(public, rsa.RSAPublicKey)
     public.verify(base64.b64decode(body["signature_values"][0]), b"attrs", padding.PKCS1v15(),
                   hashes.SHA256())
+
+
+def test_with_confirmation_a_batch_is_signed_only_once_the_person_says_yes() -> None:
+    asked: list[tuple[int, str]] = []
+    answers = iter([False, True])
+
+    def confirm(count: int, site: str) -> bool:
+        asked.append((count, site))
+        return next(answers)
+
+    for url in running(TokenAgent(test_keys().leader.signer, log=lambda _: None,
+                                  confirm=confirm)):
+        body = {"data_to_be_signed": [base64.b64encode(b"a").decode()] * 2}
+        declined = call(f"{url}/sign", "POST", body)
+        assert declined[0] == 403 and "declined" in declined[2]["detail"]
+        status, _, signed = call(f"{url}/sign", "POST", body)
+        assert status == 200 and len(signed["signature_values"]) == 2
+    assert asked == [(2, SITE), (2, SITE)]
