@@ -82,9 +82,10 @@ def authority_for_signing(authority: Authority | None, is_leader: bool, doc_type
     found = next((d for d in held if d.authority is authority and d.covers(doc_type, on)),
                  None)
     if found is None:
-        raise Forbidden(f"signing {authority.value} needs a delegation of that authority, "
-                        f"valid today and covering this document type, from a leader of the "
-                        f"unit")
+        raise Forbidden.fmt("signing %(authority)s needs a delegation of that authority, valid "
+                            "today and covering this document type, from a leader of the unit",
+                            {"authority": authority.value})
     if not is_leader and authority not in FOR_NON_LEADERS:
-        raise Forbidden(f"{authority.value} is signed by a leader of the unit")
+        raise Forbidden.fmt("%(authority)s is signed by a leader of the unit",
+                            {"authority": authority.value})
     return found

@@ -206,8 +206,8 @@ def number_period(family: str, on: date, terms: Sequence[CommitteeTerm]) -> str:
         return str(on.year)
     covering = [t for t in terms if t.covers(on)]
     if not covering:
-        raise Conflict(f"no committee term covers {on.isoformat()}: import the term "
-                       f"(nhiệm kỳ) of the committee before it issues")
+        raise Conflict.fmt("no committee term covers %(day)s: import the term (nhiệm kỳ) of "
+                           "the committee before it issues", {"day": on.isoformat()})
     return covering[0].code
 
 

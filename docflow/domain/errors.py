@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class DomainError(Exception):
     """Base of every refusal the domain or the services raise on purpose."""
@@ -12,6 +14,18 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+        self.template: str | None = None
+        """The message with ``%(name)s`` placeholders, when it names things (see `fmt`)."""
+        self.names: dict[str, object] = {}
+
+    @classmethod
+    def fmt(cls, template: str, names: dict[str, object], **details: object) -> Self:
+        """A refusal whose words name things (a unit, a status, a number): the message is
+        `template` filled with `names`, and both are kept, so a page can say the template
+        in its own language and fill it the same way."""
+        error = cls(template % names, **details)
+        error.template, error.names = template, dict(names)
+        return error
 
 
 class NotFound(DomainError):

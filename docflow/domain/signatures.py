@@ -75,8 +75,8 @@ def check_signing(
     """
     if not {r.value for r in ROLE_FOR[kind]} & set(roles):
         wanted = ", ".join(sorted(r.value for r in ROLE_FOR[kind]))
-        raise Forbidden(f"a {kind.value} signature needs one of the roles [{wanted}] in the "
-                        "drafting unit")
+        raise Forbidden.fmt("a %(kind)s signature needs one of the roles [%(roles)s] in the "
+                            "drafting unit", {"kind": kind.value, "roles": wanted})
     if authority is not None and kind is not SignatureKind.LEADER:
         raise Invalid("only the leader's signature carries an authority prefix")
     if kind is SignatureKind.INITIAL:
@@ -85,7 +85,8 @@ def check_signing(
             raise Conflict("initials go on a document under review, before the leader signs")
     elif kind is SignatureKind.LEADER:
         if status is not DocumentStatus.APPROVED:
-            raise Conflict(f"the leader signs the approved document; this one is {status}")
+            raise Conflict.fmt("the leader signs the approved document; this one is %(status)s",
+                               {"status": str(status)})
         if SignatureKind.LEADER in done:
             raise Conflict("the leader has signed this document already")
     elif kind is SignatureKind.SEAL:

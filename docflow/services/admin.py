@@ -69,7 +69,7 @@ class AdminService:
         with self._uow() as uow:
             found = uow.users.by_username(username.strip().lower())
             if found is None:
-                raise NotFound(f"no user '{username}'")
+                raise NotFound.fmt("no user '%(username)s'", {"username": username})
             held = uow.users.memberships(found.user.id)
         if not any(actor.administers(m.unit_path) for m in held):
             raise Forbidden("this person holds no role in a unit you administer")
@@ -99,8 +99,8 @@ class AdminService:
         errors += [f"{p.where}: unit '{p.unit_code}' is outside the units you administer"
                    for p in data.users if p.unit_code not in inside]
         if errors:
-            raise Forbidden(f"{len(errors)} row(s) reach outside the units you administer; "
-                            f"nothing was imported", errors=errors)
+            raise Forbidden.fmt("%(count)s row(s) reach outside the units you administer; "
+                                "nothing was imported", {"count": len(errors)}, errors=errors)
         return self._org.import_org(data, origin)
 
     @staticmethod
@@ -114,9 +114,9 @@ class AdminService:
         with self._uow() as uow:
             unit = uow.units.get(unit_code)
         if unit is None:
-            raise Invalid(f"unknown unit '{unit_code}'")
+            raise Invalid.fmt("unknown unit '%(unit)s'", {"unit": unit_code})
         if not actor.administers(unit.path):
-            raise Forbidden(f"you do not administer unit '{unit_code}'")
+            raise Forbidden.fmt("you do not administer unit '%(unit)s'", {"unit": unit_code})
 
 
 def _password() -> str:

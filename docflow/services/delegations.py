@@ -37,7 +37,8 @@ class DelegationService:
             person = found.get(grantee)
             if person is None or unit_code not in {
                     m.unit_code for m in uow.users.memberships(person.id)}:
-                raise Invalid(f"{grantee} is not a member of {unit_code}")
+                raise Invalid.fmt("%(person)s is not a member of %(unit)s",
+                                  {"person": grantee, "unit": unit_code})
             check_grant(authority, is_leader, actor.id, person.id, valid_from, valid_to,
                         reason)
             delegation = Delegation(

@@ -161,8 +161,9 @@ class DocumentService:
                                    "already, is replaced")
             unit = uow.units.get(unit_code)
             if unit is None or not unit.is_active(self._today(now)):
-                raise Conflict(f"{unit_code} was merged or closed: draft in its successor "
-                               f"({unit.successor_code if unit else 'none'})")
+                raise Conflict.fmt("%(unit)s was merged or closed: draft in its successor "
+                                   "(%(successor)s)", {"unit": unit_code, "successor":
+                                                       unit.successor_code if unit else "-"})
             if unit.family not in CATALOGUE[spec.doc_type].families:
                 raise Invalid(f"a {CATALOGUE[spec.doc_type].name} is not issued by a "
                               f"{unit.family} body")
@@ -241,7 +242,8 @@ class DocumentService:
         if not actor.roles_in(document.unit_code) & DRAFTING_ROLES:
             raise Forbidden("only officers, leaders and clerks of the drafting unit change files")
         if document.status is not DocumentStatus.DRAFT:
-            raise Conflict(f"files can change only on a draft; this one is {document.status}")
+            raise Conflict.fmt("files can change only on a draft; this one is %(status)s",
+                               {"status": str(document.status)})
         return document
 
     # --- the outgoing workflow ---------------------------------------------------------------
@@ -448,8 +450,9 @@ class DocumentService:
             check_not_frozen(receipt.recall)
             if receipt.status not in (ReceiptStatus.REGISTERED, ReceiptStatus.ASSIGNED,
                                       ReceiptStatus.PROCESSING):
-                raise Conflict(f"an entry is passed down once registered, and before it is "
-                               f"done; this one is {receipt.status}")
+                raise Conflict.fmt("an entry is passed down once registered, and before it is "
+                                   "done; this one is %(status)s",
+                                   {"status": str(receipt.status)})
             position = "forwarded" if uow.dispatches.forwarded_by(
                 receipt.document_id, receipt.unit_code) else "registered"
             fired = run_workflow(CASCADE, position, "forward", workflows.Context(
@@ -539,8 +542,8 @@ class DocumentService:
             if not may_recall(actor.roles_in(document.unit_code)):
                 raise Forbidden("a recall is made by the issuing unit's leader or clerk")
             if document.status is not DocumentStatus.DISPATCHED:
-                raise Conflict(f"only a dispatched document is recalled; this one is "
-                               f"{document.status}")
+                raise Conflict.fmt("only a dispatched document is recalled; this one is "
+                                   "%(status)s", {"status": str(document.status)})
             asked = uow.receipts.ask_recall(document.id, now)
             notify_entries(uow, NoticeKind.RECALL_ASKED,
                            f"Đề nghị thu hồi văn bản {document.symbol}: {reason.strip()[:200]}",
@@ -601,12 +604,13 @@ class DocumentService:
             return
         assert target.level is not None and target.under is not None
         if target.level not in {lv.code for lv in uow.units.levels()}:
-            raise Invalid(f"unknown level '{target.level}'")
+            raise Invalid.fmt("unknown level '%(level)s'", {"level": target.level})
         under = uow.units.get(target.under)
         if under is None:
-            raise Invalid(f"unknown unit '{target.under}'")
+            raise Invalid.fmt("unknown unit '%(unit)s'", {"unit": target.under})
         if within is not None and not under.path.startswith(within):
-            raise Invalid(f"unit '{target.under}' is not {issuer} or under it")
+            raise Invalid.fmt("unit '%(unit)s' is not %(issuer)s or under it",
+                              {"unit": target.under, "issuer": issuer})
 
     def fan_out(self, dispatch_id: str) -> int:
         """Create the incoming entries of one dispatch, in bulk. Safe to run twice.

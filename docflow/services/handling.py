@@ -175,8 +175,8 @@ class HandlingService:
             fired = run_workflow(incoming(receipt), receipt.status, "extend",
                                  receipt_context(uow, actor, receipt, now, reason))
             if receipt.deadline is not None and deadline <= receipt.deadline:
-                raise Invalid(f"an extension moves the deadline later than "
-                              f"{receipt.deadline.isoformat()}")
+                raise Invalid.fmt("an extension moves the deadline later than %(day)s",
+                                  {"day": receipt.deadline.isoformat()})
             before = receipt.deadline
             receipt.deadline = deadline
             receipt.updated_at = now

@@ -66,8 +66,9 @@ class IdentityService:
                     origin=origin, details={"username": username[:64]}))
                 uow.commit()
                 wait = max(1, int((min(failed) + LOCK_FOR - now).total_seconds() // 60) + 1)
-                raise TooManyAttempts(f"too many failed logins: try again in {wait} minutes",
-                                      retry_after_minutes=wait)
+                raise TooManyAttempts.fmt("too many failed logins: try again in %(minutes)s "
+                                          "minutes", {"minutes": wait},
+                                          retry_after_minutes=wait)
             stored = found.password_hash if found and found.password_hash else self._decoy
             verified = self._hasher.verify(stored, password)
             ok = found is not None and bool(found.password_hash) and found.user.active \
@@ -148,11 +149,13 @@ class IdentityService:
         """Create an account with roles in units (`grants` is unit code, role)."""
         username = _check_username(username)
         if len(password) < MIN_PASSWORD:
-            raise Invalid(f"the password needs at least {MIN_PASSWORD} characters")
+            raise Invalid.fmt("the password needs at least %(count)s characters",
+                              {"count": MIN_PASSWORD})
         now = self._clock.now()
         with self._uow() as uow:
             if uow.users.by_username(username) is not None:
-                raise Conflict(f"the username '{username}' is taken")
+                raise Conflict.fmt("the username '%(username)s' is taken",
+                                   {"username": username})
             units = uow.units.get_many(code for code, _ in grants)
             missing = sorted({code for code, _ in grants if code not in units})
             if missing:
@@ -177,9 +180,9 @@ class IdentityService:
         with self._uow() as uow:
             found = uow.users.by_username(username.strip().lower())
             if found is None:
-                raise NotFound(f"no user '{username}'")
+                raise NotFound.fmt("no user '%(username)s'", {"username": username})
             if uow.units.get(unit_code) is None:
-                raise Invalid(f"unknown unit '{unit_code}'")
+                raise Invalid.fmt("unknown unit '%(unit)s'", {"unit": unit_code})
             self._grant(uow, found.user.id, unit_code, role, origin, actor_id)
             uow.commit()
 
@@ -188,11 +191,12 @@ class IdentityService:
     ) -> None:
         """Replace a user's password."""
         if len(password) < MIN_PASSWORD:
-            raise Invalid(f"the password needs at least {MIN_PASSWORD} characters")
+            raise Invalid.fmt("the password needs at least %(count)s characters",
+                              {"count": MIN_PASSWORD})
         with self._uow() as uow:
             found = uow.users.by_username(username.strip().lower())
             if found is None:
-                raise NotFound(f"no user '{username}'")
+                raise NotFound.fmt("no user '%(username)s'", {"username": username})
             uow.users.set_password(found.user.id, self._hasher.hash(password))
             uow.audit.append(AuditEvent(
                 at=self._clock.now(), action=Action.USER_PASSWORD, object_type="user",

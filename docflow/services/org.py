@@ -123,8 +123,8 @@ class OrgService:
                         and person.unit_code not in known:
                     errors.append(f"{person.where}: unknown unit '{person.unit_code}'")
             if errors:
-                raise Invalid(f"the import has {len(errors)} bad row(s); nothing was imported",
-                              errors=errors)
+                raise Invalid.fmt("the import has %(count)s bad row(s); nothing was imported",
+                                  {"count": len(errors)}, errors=errors)
 
             new_levels = _derive_levels(data, existing_levels, paths)
             uow.units.upsert_levels(new_levels)

@@ -126,7 +126,8 @@ class ReportService:
         with self._uow() as uow:
             request = self._get(uow, actor, request_id, for_update=True)
             if request.status is not RequestStatus.OPEN:
-                raise Conflict(f"the request is {request.status}; reports are not taken")
+                raise Conflict.fmt("the request is %(status)s; reports are not taken",
+                                   {"status": str(request.status)})
             if unit_code not in actor.unit_codes:
                 raise Forbidden("a unit submits its own report")
             entry = next((s for s in request.submissions if s.unit_code == unit_code), None)

@@ -114,9 +114,13 @@ def role_label(value: str) -> str:
 
 
 def refusal(exc: DomainError) -> str:
-    """A refusal in the page's language: the catalogue has the domain's fixed messages
-    (scripts/translations extracts them); one made up of names and numbers stays as raised."""
-    return str(gettext(exc.message))
+    """A refusal in the page's language: the catalogue has the domain's messages, fixed ones
+    and the templates of those that name things (`DomainError.fmt`), which are filled here
+    with the same names (a status in words)."""
+    if exc.template is None:
+        return str(gettext(exc.message))
+    names = {k: status_label(v) if k == "status" else v for k, v in exc.names.items()}
+    return str(gettext(exc.template, **names))
 
 
 VERDICTS = {

@@ -21,7 +21,7 @@ CATALOGUE = WEB / "translations" / "vi" / "LC_MESSAGES"
 
 
 REFUSALS = ("Invalid", "Conflict", "Forbidden", "NotFound", "TooLarge", "Refused",
-            "Unauthenticated", "TooManyAttempts")
+            "Unauthenticated", "TooManyAttempts", "fmt")
 
 
 def _messages() -> set[str]:
@@ -377,6 +377,15 @@ def test_a_refusal_is_shown_in_the_pages_language(client: FlaskClient, org: Org,
     page = client.post(f"/documents/{doc.id}/submit", data={
         "csrf_token": _csrf(client, f"/documents/{doc.id}")}, follow_redirects=True).text
     assert "the draft has no main file yet" in page
+
+    # One that names things is said from its template, filled with the same names.
+    leader = client.application.test_client()
+    csrf = log_in(leader, "leader")
+    page = leader.post("/delegations", data={
+        "csrf_token": csrf, "unit": "P01", "grantee": "x1clerk", "authority": "TL.",
+        "from": "2026-01-01", "to": "2026-12-31", "reason": "Giấy ủy quyền"},
+        follow_redirects=True).text
+    assert "x1clerk không thuộc đơn vị P01" in page
 
 
 def test_the_document_page_says_what_its_signatures_are_worth(
