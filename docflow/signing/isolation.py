@@ -55,6 +55,7 @@ class Zygote:
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._owner = 0
+        self._at_exit = False
 
     def run(self, header: dict[str, Any], data: bytes, timeout: float) -> Answer:
         """Send one request to a fresh child; its answer, or ("timeout", …) when the
@@ -66,6 +67,8 @@ class Zygote:
             with theirs:
                 self._hand_over(theirs)
             ours.settimeout(max(0.001, deadline - time.monotonic()))
+            # Sent before the child reads a byte of the document, so a child taken over by
+            # a hostile file cannot make us kill some other process.
             pid = int.from_bytes(_read_exactly(ours, 4), "big")
             ours.settimeout(max(0.001, deadline - time.monotonic()))
             ours.sendall(json.dumps(header).encode() + b"\n" + data)
@@ -115,7 +118,9 @@ class Zygote:
                 pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
             theirs.close()
             self._control, self._owner = ours, os.getpid()
-            atexit.register(self._stop)
+            if not self._at_exit:
+                atexit.register(self._stop)
+                self._at_exit = True
         assert self._control is not None
         return self._control
 
