@@ -23,7 +23,7 @@ from docflow.domain.org import Role
 from docflow.domain.signatures import Authority
 from docflow.orgfile import read_org_files
 from docflow.services.org import OrgImport
-from docflow.signing.trust import load_anchors
+from docflow.signing.trust import TrustAnchorError, load_anchors
 from docflow.web.auth import current_actor, origin, pages_login, services
 from docflow.web.forms import form_choice, form_date
 from docflow.web.labels import refusal
@@ -129,11 +129,15 @@ def admin() -> ResponseReturnValue:
     seals = {u.code: _data_uri(s.marks.seal_image(actor, u.code)) for u in units
              if u.seal_image}
     now = s.clock.now()
+    try:
+        found = load_anchors(s.settings.trust_anchors)
+    except TrustAnchorError as exc:  # a file there that is not a certificate: say which
+        flash(str(exc))
+        found = []
     anchors = [{"subject": c.subject.rfc4514_string(), "issuer": c.issuer.rfc4514_string(),
                 "until": c.not_valid_after_utc, "days": (c.not_valid_after_utc - now).days,
                 "sha256": c.fingerprint(hashes.SHA256()).hex()}
-               for c in sorted(load_anchors(s.settings.trust_anchors),
-                               key=lambda c: c.not_valid_after_utc)]  # soonest to expire first
+               for c in sorted(found, key=lambda c: c.not_valid_after_utc)]  # soonest first
     return render_template("admin.html", units=units, seals=seals,
                            members=s.admin.members(actor), roles=ROLE_ORDER,
                            held=set(s.seals.units()), anchors=anchors)

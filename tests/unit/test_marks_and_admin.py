@@ -181,6 +181,10 @@ def test_the_pages_set_images_people_imports_and_delegations(
     (services.settings.data_dir / "trust").mkdir(exist_ok=True)
     (services.settings.data_dir / "trust" / "ca.pem").write_bytes(files.ca_cert.read_bytes())
     assert "docflow demo organisation" in client.get("/admin").text
+    (services.settings.data_dir / "trust" / "broken.pem").write_text("not a certificate")
+    broken = client.get("/admin")
+    assert broken.status_code == 200 and "broken.pem: not a certificate" in broken.text
+    (services.settings.data_dir / "trust" / "broken.pem").unlink()
     done = client.post("/admin/person", data={
         "csrf_token": csrf, "username": "hoa", "full_name": "Trần Hoa", "unit": "P01.X2",
         "role": "leader"}, follow_redirects=True).text
