@@ -30,6 +30,7 @@ from docflow.domain.reports import RequestStatus
 from docflow.domain.routing import DispatchTarget, ReceiptStatus
 from docflow.domain.signatures import Authority, BatchItemStatus, ValidationOutcome
 from docflow.services.audit import auditor_scope
+from docflow.signing.trust import TrustAnchorError
 from docflow.web.auth import (
     begin_session,
     csrf_token,
@@ -170,7 +171,11 @@ def document(document_id: str) -> ResponseReturnValue:
     mine = [row for row in rows if row.unit_code in actor.unit_codes]
     receipt_actions = {row.receipt_id: s.documents.allowed_receipt_actions(
         actor, s.documents.receipt(actor, row.receipt_id)) for row in mine}
-    validation = s.intake.file_report(actor, document_id)
+    try:
+        validation = s.intake.file_report(actor, document_id)
+    except TrustAnchorError as exc:  # the operator's trust folder is broken: say so, go on
+        flash(str(exc))
+        validation = None
     try:
         cascade = s.queries.cascade(actor, document_id, request.args.get("unit") or None)
     except DomainError:  # a unit it never reached, asked for by hand
