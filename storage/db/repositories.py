@@ -115,6 +115,13 @@ COPY_FROM = 8
 """Rows from which a bulk insert on PostgreSQL is a COPY."""
 _SAVE_DOCUMENT = update(t.documents).where(t.documents.c.id == bindparam("_id"))
 _INSERT_REVISION = insert(t.revisions)
+_DOCUMENT = select(t.documents).where(t.documents.c.id == bindparam("id"))
+_DOCUMENT_LOCKED = _DOCUMENT.with_for_update()
+_REVISIONS_OF = (select(t.revisions).where(t.revisions.c.document_id == bindparam("document_id"))
+                 .order_by(t.revisions.c.kind, t.revisions.c.seq))
+_SIGNATURES_OF = (select(t.signatures)
+                  .where(t.signatures.c.document_id == bindparam("document_id"))
+                  .order_by(t.signatures.c.signed_at, t.signatures.c.id))
 _INSERT_SIGNATURE = insert(t.signatures)
 
 
@@ -473,11 +480,16 @@ class SqlDocuments(_Repo):
         self.conn.execute(insert(t.documents).values(**_document_row(document)))
 
     def get(self, document_id: str, *, for_update: bool = False) -> Document | None:
-        row = self._by_id(t.documents, document_id, for_update=for_update)
+        # Statements built once (every signature and every action loads its document).
+        locked = for_update and self.dialect == "postgresql"
+        try:
+            row = self.conn.execute(_DOCUMENT_LOCKED if locked else _DOCUMENT,
+                                    {"id": document_id}).first()
+        except ValueError:  # not a UUID: nothing has that id
+            return None
         if row is None:
             return None
-        revs = self.conn.execute(select(t.revisions).where(t.revisions.c.document_id == row.id)
-                                 .order_by(t.revisions.c.kind, t.revisions.c.seq))
+        revs = self.conn.execute(_REVISIONS_OF, {"document_id": row.id})
         return Document(
             id=str(row.id), unit_code=row.unit_code, created_by=str(row.created_by),
             created_at=_utc(row.created_at), doc_type=row.doc_type, abstract=row.abstract,
@@ -754,9 +766,7 @@ class SqlSignatures(_Repo):
             "signed_at": _utc(record.signed_at), "actor_id": record.actor_id})
 
     def for_document(self, document_id: str) -> list[SignatureRecord]:
-        s = t.signatures.c
-        rows = self.conn.execute(select(t.signatures).where(s.document_id == document_id)
-                                 .order_by(s.signed_at, s.id))
+        rows = self.conn.execute(_SIGNATURES_OF, {"document_id": document_id})
         return [SignatureRecord(
             id=str(r.id), document_id=str(r.document_id), revision_id=str(r.revision_id),
             kind=SignatureKind(r.kind), field=r.field, signed_sha256=r.signed_sha256,
