@@ -140,6 +140,14 @@ class Actor:
     def is_admin(self) -> bool:
         return any(m.role is Role.ADMIN for m in self.memberships)
 
+    def led_units(self) -> list[str]:
+        """The units the actor leads (holds the leader's role in), by code."""
+        return sorted({m.unit_code for m in self.memberships if m.role is Role.LEADER})
+
+    def administered_paths(self) -> list[str]:
+        """The subtrees the actor administers."""
+        return sorted({m.unit_path for m in self.memberships if m.role is Role.ADMIN})
+
     def administers(self, unit_path: str) -> bool:
         """True when the actor is an administrator of this unit or one of its ancestors."""
         return any(m.role is Role.ADMIN and unit_path.startswith(m.unit_path)

@@ -105,7 +105,7 @@ class AdminService:
 
     @staticmethod
     def _paths(actor: Actor) -> Sequence[str]:
-        paths = sorted({m.unit_path for m in actor.memberships if m.role is Role.ADMIN})
+        paths = actor.administered_paths()
         if not paths:
             raise Forbidden("administration is for administrators of a unit")
         return paths

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from docflow.domain.documents import DocumentStatus
 from docflow.domain.errors import NotFound
-from docflow.domain.org import Actor, Role
+from docflow.domain.org import Actor
 from docflow.domain.routing import CascadeEntry, Counts, overdue, subtree_counts
 from docflow.domain.search import terms
 from docflow.services.documents import load_visible
@@ -185,7 +185,7 @@ class QueryService:
         """The leader's queue: documents of the units the actor leads that wait on a leader
         (a review round to pass, a submission to approve, an approval to sign), the most
         recently moved first."""
-        led = sorted(u for u in actor.unit_codes if Role.LEADER.value in actor.roles_in(u))
+        led = actor.led_units()
         if not led:
             return []
         return self._reads.outbox(led, page_size(limit), None, statuses=AWAITING_LEADER)

@@ -84,7 +84,7 @@ def signature_image() -> ResponseReturnValue:
 @bp.get("/delegations")
 def delegations() -> ResponseReturnValue:
     actor = current_actor()
-    led = sorted(u for u in actor.unit_codes if Role.LEADER.value in actor.roles_in(u))
+    led = actor.led_units()
     held = {code: services().delegations.for_unit(actor, code) for code in led}
     names = services().identity.usernames(
         [d.grantee_id for rows in held.values() for d in rows])

@@ -25,7 +25,6 @@ from docflow.domain.errors import (
     TooManyAttempts,
     Unauthenticated,
 )
-from docflow.domain.org import Role
 from docflow.domain.reports import RequestStatus
 from docflow.domain.routing import DispatchTarget, ReceiptStatus
 from docflow.domain.signatures import Authority, BatchItemStatus, ValidationOutcome
@@ -64,8 +63,7 @@ def _globals() -> dict[str, object]:
             "verdict_label": verdict_label, "signature_kind_label": signature_kind_label,
             "urgencies": list(Urgency),
             "is_auditor": actor is not None and bool(actor.auditing()),
-            "is_leader": actor is not None and any(
-                Role.LEADER.value in actor.roles_in(u) for u in actor.unit_codes),
+            "is_leader": actor is not None and bool(actor.led_units()),
             "is_admin": actor is not None and actor.is_admin(),
             "token_agent": services().settings.token_agent_url, "authorities": list(Authority)}
 
