@@ -4,9 +4,15 @@ not, and who was late."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+
+from docflow.domain.documents import DocumentStatus
+
+ANSWERS = (DocumentStatus.ISSUED.value, DocumentStatus.DISPATCHED.value)
+"""The statuses of a document a unit may send as its report: one it issued."""
 
 
 class RequestStatus(StrEnum):
@@ -46,3 +52,8 @@ class ReportRequest:
 
     def pending(self) -> list[str]:
         return [s.unit_code for s in self.submissions if s.document_id is None]
+
+    def owed_by(self, unit_codes: Iterable[str]) -> list[str]:
+        """Those of `unit_codes` that were asked and have not sent their report yet."""
+        mine = set(unit_codes)
+        return [code for code in self.pending() if code in mine]

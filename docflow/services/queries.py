@@ -176,10 +176,11 @@ class QueryService:
         today = self._clock.now().astimezone(self._zone).date()
         return self._reads.dashboard(sorted(actor.unit_codes), today, self._zone.key)
 
-    def outbox(self, actor: Actor, limit: int = 50, before: str | None = None
-               ) -> list[DocumentSummary]:
-        """Documents drafted by the actor's units, newest first."""
-        return self._reads.outbox(sorted(actor.unit_codes), page_size(limit), before)
+    def outbox(self, actor: Actor, limit: int = 50, before: str | None = None, *,
+               statuses: Sequence[str] | None = None) -> list[DocumentSummary]:
+        """Documents drafted by the actor's units (in these statuses), newest first."""
+        return self._reads.outbox(sorted(actor.unit_codes), page_size(limit), before,
+                                  statuses=statuses)
 
     def approvals(self, actor: Actor, limit: int = 100) -> list[DocumentSummary]:
         """The leader's queue: documents of the units the actor leads that wait on a leader

@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo
 import workflows
 from docflow.domain import access
 from docflow.domain.audit import Action, AuditEvent, Origin
-from docflow.domain.documents import DocumentStatus
 from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from docflow.domain.org import Actor
-from docflow.domain.reports import ReportRequest, RequestStatus, Submission
+from docflow.domain.reports import ANSWERS, ReportRequest, RequestStatus, Submission
 from docflow.domain.routing import DispatchTarget
 from docflow.services.documents import WORKFLOWS, load_visible, run_workflow
 from docflow.services.ids import new_id
@@ -136,8 +135,7 @@ class ReportService:
             if entry.document_id is not None:
                 raise Conflict(f"{unit_code} has submitted its report already")
             report = load_visible(uow, actor, document_id)
-            if report.unit_code != unit_code or report.status not in (
-                    DocumentStatus.ISSUED, DocumentStatus.DISPATCHED):
+            if report.unit_code != unit_code or report.status not in ANSWERS:
                 raise Invalid("the report is a document the unit issued (numbered)")
             submission = Submission(unit_code=unit_code, document_id=report.id,
                                     submitted_by=actor.id, submitted_at=now,
@@ -177,6 +175,11 @@ class ReportService:
         with self._uow() as uow:
             ids = uow.report_requests.involving(sorted(actor.unit_codes))
             return [r for i in ids if (r := uow.report_requests.get(i)) is not None]
+
+    def collecting(self, actor: Actor) -> list[ReportRequest]:
+        """Requests the actor's units made that still collect reports, newest first."""
+        return [r for r in self.involving(actor)
+                if r.unit_code in actor.unit_codes and r.status is RequestStatus.OPEN]
 
     # --- shared ------------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ from docflow.domain.errors import (
     TooManyAttempts,
     Unauthenticated,
 )
-from docflow.domain.reports import RequestStatus
 from docflow.domain.routing import DispatchTarget, ReceiptStatus
 from docflow.domain.signatures import Authority, BatchItemStatus, ValidationOutcome
 from docflow.services.audit import auditor_scope
@@ -415,8 +414,6 @@ def dashboard() -> ResponseReturnValue:
     if (r := _login_required()) is not None:
         return r
     actor = current_actor()
-    # Report requests the person's units made and still collect: how many units owe each.
-    owed = {r.title: len(r.pending()) for r in services().reports.involving(actor)
-            if r.unit_code in actor.unit_codes and r.status is RequestStatus.OPEN}
+    owed = {r.title: len(r.pending()) for r in services().reports.collecting(actor)}
     return render_template("dashboard.html", board=services().queries.dashboard(actor),
                            owed=owed)

@@ -11,9 +11,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
-from docflow.domain.documents import DocumentStatus
 from docflow.domain.errors import DomainError, Invalid, NotFound
-from docflow.domain.reports import RequestStatus
+from docflow.domain.reports import ANSWERS, RequestStatus
 from docflow.domain.routing import DispatchTarget
 from docflow.web.auth import current_actor, origin, pages_login, services
 from docflow.web.forms import form_date
@@ -29,9 +28,7 @@ def reports() -> ResponseReturnValue:
     found = services().reports.involving(actor)
     mine = sorted(actor.unit_codes)
     return render_template("reports.html", requests=found, mine=mine,
-                           owed={r.id: [s.unit_code for s in r.submissions
-                                        if s.unit_code in actor.unit_codes
-                                        and s.document_id is None] for r in found})
+                           owed={r.id: r.owed_by(actor.unit_codes) for r in found})
 
 
 @bp.post("/reports")
@@ -59,12 +56,10 @@ def report(request_id: str) -> ResponseReturnValue:
     actor = current_actor()
     s = services()
     found = s.reports.get(actor, request_id)
-    owed = [x.unit_code for x in found.submissions
-            if x.unit_code in actor.unit_codes and x.document_id is None]
+    owed = found.owed_by(actor.unit_codes)
     # What an owing unit may answer with: documents it issued.
-    issued = s.queries.outbox(actor, limit=100) if owed else []
-    candidates = [d for d in issued if d.unit_code in owed
-                  and d.status in (DocumentStatus.ISSUED.value, DocumentStatus.DISPATCHED.value)]
+    issued = s.queries.outbox(actor, limit=100, statuses=ANSWERS) if owed else []
+    candidates = [d for d in issued if d.unit_code in owed]
     return render_template("report.html", r=found, owed=owed, candidates=candidates,
                            requesting=found.unit_code in actor.unit_codes,
                            open=found.status is RequestStatus.OPEN,
