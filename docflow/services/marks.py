@@ -45,7 +45,7 @@ class MarkService:
         with self._uow() as uow:
             unit = uow.units.get(unit_code)
             if unit is None:
-                raise NotFound(f"no unit '{unit_code}'")
+                raise NotFound.fmt("no unit '%(unit)s'", {"unit": unit_code})
             if not actor.administers(unit.path):
                 raise Forbidden("a unit's seal image is set by an administrator of the unit "
                                 "or of a unit above it")
@@ -68,7 +68,7 @@ class MarkService:
         with self._uow() as uow:
             unit = uow.units.get(unit_code)
         if unit is None or not (unit_code in actor.unit_codes or actor.administers(unit.path)):
-            raise NotFound(f"no unit '{unit_code}'")
+            raise NotFound.fmt("no unit '%(unit)s'", {"unit": unit_code})
         return self._read(unit.seal_image)
 
     def _read(self, sha256: str | None) -> bytes | None:

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from docflow.config import ConfigError
 from docflow.domain import errors
+from docflow.web.labels import refusal
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,14 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def _respond(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
+def _respond(status: int, code: str, title: str, detail: str, *,
+             page_detail: str | None = None, **extra: Any) -> Response:
+    """problem+json for programs (English); a page, in the person's language, for browsers."""
     if _wants_json():
         return problem(status, code, title, detail, **extra)
     html = render_template("error.html", status=status, title=title,
-                           detail=gettext(detail), errors=extra.get("errors", []))
+                           detail=page_detail or gettext(detail),
+                           errors=extra.get("errors", []))
     return Response(html, status=status, mimetype="text/html")
 
 
@@ -59,7 +63,7 @@ def init_app(app: Flask) -> None:
         if isinstance(exc, errors.Invalid) and exc.errors:
             extra["errors"] = exc.errors
         response = _respond(status, exc.code, exc.code.replace("-", " ").capitalize(),
-                            exc.message, **extra)
+                            exc.message, page_detail=refusal(exc), **extra)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="docflow"'
         return response

@@ -130,9 +130,12 @@ class _Repo:
         self.conn = conn
         self.dialect = conn.dialect.name
 
-    def _locked(self, stmt: Any, for_update: bool) -> Any:
+    def _locked(self, stmt: Any, for_update: bool, locked: Any = None) -> Any:
+        """`stmt`, or its FOR UPDATE form (`locked` when built in advance) on PostgreSQL."""
         # SQLite has no row locks; BEGIN IMMEDIATE already holds the database write lock.
-        return stmt.with_for_update() if for_update and self.dialect == "postgresql" else stmt
+        if not (for_update and self.dialect == "postgresql"):
+            return stmt
+        return locked if locked is not None else stmt.with_for_update()
 
     def _by_id(self, table: Any, ident: str, *, for_update: bool = False, **match: str
                ) -> Row[Any] | None:
@@ -481,9 +484,8 @@ class SqlDocuments(_Repo):
 
     def get(self, document_id: str, *, for_update: bool = False) -> Document | None:
         # Statements built once (every signature and every action loads its document).
-        locked = for_update and self.dialect == "postgresql"
         try:
-            row = self.conn.execute(_DOCUMENT_LOCKED if locked else _DOCUMENT,
+            row = self.conn.execute(self._locked(_DOCUMENT, for_update, _DOCUMENT_LOCKED),
                                     {"id": document_id}).first()
         except ValueError:  # not a UUID: nothing has that id
             return None

@@ -207,7 +207,13 @@ def test_the_pages_set_images_people_imports_and_delegations(
 
     leader = client.application.test_client()
     csrf = log_in(leader, "leader")
-    assert leader.get("/admin").status_code == 403  # not an administrator
+    refused = leader.get("/admin")
+    assert refused.status_code == 403  # not an administrator, said in the page's language
+    assert "chức năng quản trị dành cho quản trị viên đơn vị" in refused.text
+    assert "không có đơn vị &#39;P09&#39;" in client.post("/admin/seal", data={
+        "csrf_token": log_in(client, "admin"), "unit": "P09",
+        "image": (io.BytesIO(png(MAGENTA)), "dau.png")}, content_type="multipart/form-data",
+        follow_redirects=True).text  # a templated refusal, filled and translated
     opaque = leader.post("/profile/signature-image", data={
         "csrf_token": csrf, "image": (io.BytesIO(png(GREEN, alpha=False)), "ky.png")},
         content_type="multipart/form-data", follow_redirects=True).text
