@@ -82,6 +82,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         raise click.ClickException("the in-process job runner needs exactly one web process; "
                                    "configure DOCFLOW_REDIS_URL to run more")
     services.close()  # each gunicorn worker builds its own after the fork
+    from docflow.signing.validation import start_isolation
+
+    start_isolation()  # before gunicorn forks: its web processes share the zygote
 
     class App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -138,6 +141,10 @@ def worker(ctx: click.Context, burst: bool, no_fork: bool) -> None:
     # A forked work horse logs in to an HSM afresh for every job (a PKCS#11 session does not
     # survive fork); without forking, one login serves a whole batch of seals.
     kind = SimpleWorker if no_fork else Worker
+    if not no_fork:
+        from docflow.signing.validation import start_isolation
+
+        start_isolation()  # each work horse validates through it, not a zygote of its own
     kind([services.queue.queue], connection=services.queue.connection).work(
         burst=burst, with_scheduler=True)
 

@@ -42,7 +42,12 @@ ANSWER_MAX_BYTES = 16 << 20
 
 class Zygote:
     """The parent's handle on the zygote; safe to share between threads, and between a
-    process and its forks (a fork starts a zygote of its own)."""
+    process and its forks.
+
+    A fork (RQ's work horse for each job, a pre-forking server's worker) sends its requests
+    to the zygote it inherited the socket of: starting one of its own, pyHanko imported and
+    the warm-up run, cost each job ~1 s before its first validation. Only when that zygote
+    is gone does the fork start its own."""
 
     def __init__(self, handler: str, *, warm_up: str | None = None) -> None:
         """`handler`: ``module:function``, called in each child as ``function(header,
@@ -56,6 +61,17 @@ class Zygote:
         self._control: socket.socket | None = None
         self._owner = 0
         self._at_exit = False
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # Another thread may have held the lock at the fork; none of them came along.
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the zygote now, not at the first request: before a process forks the
+        workers that will validate, so they all share it."""
+        with self._lock:
+            self._started()
 
     def run(self, header: dict[str, Any], data: bytes, timeout: float) -> Answer:
         """Send one request to a fresh child; its answer, or ("timeout", …) when the
@@ -103,8 +119,10 @@ class Zygote:
                     self._stop()
 
     def _started(self) -> socket.socket:
-        if self._owner != os.getpid() or self._process is None \
-                or self._process.poll() is not None:
+        mine = self._owner == os.getpid()
+        if self._control is not None and not mine:
+            return self._control  # our parent's zygote; `_hand_over` falls back if it died
+        if not mine or self._process is None or self._process.poll() is not None:
             self._stop()
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             env = dict(os.environ)
@@ -125,14 +143,15 @@ class Zygote:
         return self._control
 
     def _stop(self) -> None:
-        if self._owner == os.getpid():  # a fork leaves its parent's zygote alone
-            if self._control is not None:
-                self._control.close()  # the zygote sees EOF and exits
-            if self._process is not None:
-                try:
-                    self._process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self._process.kill()
+        if self._control is not None:
+            # The zygote sees EOF and exits once every process holding its socket closed it:
+            # a fork closing its copy leaves its parent's zygote running.
+            self._control.close()
+        if self._owner == os.getpid() and self._process is not None:
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
         self._process, self._control, self._owner = None, None, 0
 
 

@@ -39,26 +39,57 @@ def production_env(tmp_path: Path, pg_url: str, redis_url: str, rq_queue: str,
 
 
 @pytest.fixture
-def stack(production_env: dict[str, str]) -> Iterator[tuple[Services, Flask]]:
+def worker(production_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `docflow worker` (RQ, forking a work horse per job) on the production shape,
+    its database migrated first."""
+    services = bootstrap(Settings.from_env(production_env))
+    try:
+        migrate.upgrade(services.engine)
+    finally:
+        services.close()
+    env = {**os.environ, **production_env}
+    log = (Path(production_env["DOCFLOW_DATA_DIR"]) / "worker.log").open("w")
+    process = subprocess.Popen([DOCFLOW, "worker"], env=env, stdout=log, stderr=log)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def stack(production_env: dict[str, str], worker: subprocess.Popen[bytes]
+          ) -> Iterator[tuple[Services, Flask]]:
     settings = Settings.from_env(production_env)
     services = bootstrap(settings)
     migrate.upgrade(services.engine)
     app = create_app(services)
     app.testing = True
-    env = {**os.environ, **production_env}
-    log = (Path(production_env["DOCFLOW_DATA_DIR"]) / "worker.log").open("w")
-    worker = subprocess.Popen([DOCFLOW, "worker"], env=env, stdout=log, stderr=log)
     try:
         yield services, app
     finally:
-        worker.terminate()
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        log.close()
         services.close()
+
+
+def children(pid: int) -> set[int]:
+    """The live child processes of `pid`."""
+    try:
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return set()
+    return {int(c) for c in listed}
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except FileNotFoundError:
+        return []
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ refusals a user meets."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from docflow.bootstrap import Services
 from docflow.domain.org import Actor
 from docflow.domain.signatures import SignatureKind
 from tests.conftest import ORIGIN, PASSWORD, Org
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import children, command_line, wait_until
 from tests.keys import test_keys
 from tests.pdfs import good_pdf
 
@@ -28,6 +29,12 @@ def production_env(production_env: dict[str, str], tmp_path: Path) -> dict[str, 
     anchor = tmp_path / "trust-anchor.pem"
     anchor.write_bytes(test_keys().ca.public_bytes(Encoding.PEM))
     return {**production_env, "DOCFLOW_TRUST_ANCHORS": str(anchor)}
+
+
+def zygotes_of(pid: int) -> list[int]:
+    """The validating zygotes `pid` started."""
+    return [c for c in sorted(children(pid))
+            if "docflow.signing.isolation" in command_line(c)]
 
 
 class Session:
@@ -85,7 +92,8 @@ def issue(svc: Services, people: Org, officer: Session, leader: Session, clerk: 
 
 
 def test_a_directive_goes_down_to_the_communes_and_its_status_comes_back(
-    client: FlaskClient, people: Org, stack: tuple[Services, Flask]
+    client: FlaskClient, people: Org, stack: tuple[Services, Flask],
+    worker: subprocess.Popen[bytes]
 ) -> None:
     officer, leader, clerk = (Session(client, u) for u in ("officer", "leader", "clerk"))
     x1, x2 = Session(client, "x1clerk"), Session(client, "x2clerk")
@@ -108,6 +116,10 @@ def test_a_directive_goes_down_to_the_communes_and_its_status_comes_back(
     sign(svc, people.clerk, doc_id, SignatureKind.SEAL)
     issued = clerk.get(f"/api/v1/documents/{doc_id}")
     assert (issued.json["status"], issued.json["symbol"]) == ("issued", "01/CT-HPN")
+    # The worker started its validating zygote; a warm spare waits in it.
+    wait_until(lambda: len(zygotes_of(worker.pid)) == 1 and children(zygotes_of(worker.pid)[0]))
+    zygote = zygotes_of(worker.pid)[0]
+    spare = children(zygote)
     sent = clerk.post(f"/api/v1/documents/{doc_id}/dispatches",
                       json={"level": "commune", "under": "P01"})
     assert sent.status_code == 202 and sent.json["status"] == "pending"
@@ -121,6 +133,10 @@ def test_a_directive_goes_down_to_the_communes_and_its_status_comes_back(
     # Intake validated the file the worker received (signed and sealed) for the clerk to read.
     wait_until(lambda: x1.get(f"/api/v1/receipts/{receipt_id}").json["validation"] is not None)
     assert x1.get(f"/api/v1/receipts/{receipt_id}").json["validation"]["verdict"] == "VALID"
+    # The job's work horse (a fork) validated through the worker's zygote, whose spare it
+    # took, rather than starting a zygote of its own (~1 s a job).
+    wait_until(lambda: spare.isdisjoint(children(zygote)))
+    assert zygotes_of(worker.pid) == [zygote]
     registered = x1.post(f"/api/v1/receipts/{receipt_id}/register").json
     assert (registered["arrival_number"], registered["edxml_status"]) == (1, "03")
     assert x1.post(f"/api/v1/receipts/{receipt_id}/complete").json["status"] == "done"

@@ -7,11 +7,9 @@ Signatures are made with the test keys beside the API (over HTTP they need a tok
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,10 +25,9 @@ from docflow.domain.org import Actor, Level
 from docflow.domain.signatures import SignatureKind
 from docflow.services.org import OrgImport, UnitRow, UserRow
 from docflow.web import create_app
-from storage.db import migrate
 from tests.clock import Clock
 from tests.conftest import ORIGIN, PASSWORD, Org, seed_org
-from tests.e2e.conftest import DOCFLOW, wait_until
+from tests.e2e.conftest import wait_until
 from tests.keys import test_keys
 from tests.pdfs import good_pdf
 
@@ -39,21 +36,15 @@ ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @pytest.fixture
-def world(production_env: dict[str, str]) -> Iterator[tuple[Services, Flask, Clock]]:
+def world(production_env: dict[str, str], worker: subprocess.Popen[bytes]
+          ) -> Iterator[tuple[Services, Flask, Clock]]:
     clock = Clock()
     services = bootstrap(Settings.from_env(production_env), clock=clock)
-    migrate.upgrade(services.engine)
     app = create_app(services)
     app.testing = True
-    log = (Path(production_env["DOCFLOW_DATA_DIR"]) / "worker.log").open("w")
-    worker = subprocess.Popen([DOCFLOW, "worker"], env={**os.environ, **production_env},
-                              stdout=log, stderr=log)
     try:
         yield services, app, clock
     finally:
-        worker.terminate()
-        worker.wait(15)
-        log.close()
         services.close()
 
 

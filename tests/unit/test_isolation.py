@@ -93,16 +93,37 @@ def test_a_dead_zygote_is_started_again() -> None:
     assert again[0] == "report" and again[1]["parent"] != first[1]["parent"]
 
 
-def test_a_forked_process_gets_a_zygote_of_its_own() -> None:
+def test_a_forked_process_uses_its_parents_zygote() -> None:
+    """RQ's work horse is a fork per job: it must not pay for a zygote of its own."""
     z = zygote("echo")
-    z.run(LIMITS, b"", 20)
+    z.start()
+    assert z._process is not None
+    zygote_pid = z._process.pid
     pid = os.fork()
-    if pid == 0:  # the fork: its answers must come from a zygote it started itself
-        ok = z.run({**LIMITS, "tag": "fork"}, b"", 20)[1]["tag"] == "fork"
+    if pid == 0:
+        answer = z.run({**LIMITS, "tag": "fork"}, b"", 20)[1]
+        os._exit(0 if answer["tag"] == "fork" and answer["parent"] == zygote_pid else 1)
+    _pid, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    answer = z.run({**LIMITS, "tag": "parent"}, b"", 20)[1]
+    assert answer["tag"] == "parent" and answer["parent"] == zygote_pid  # still running
+
+
+def test_a_fork_whose_zygote_died_starts_its_own() -> None:
+    z = zygote("echo")
+    z.start()
+    assert z._process is not None
+    first = z._process.pid
+    z._process.kill()
+    z._process.wait()
+    pid = os.fork()
+    if pid == 0:
+        answer = z.run({**LIMITS, "tag": "fork"}, b"", 20)
+        ok = answer[0] == "report" and answer[1]["parent"] not in (first, os.getppid())
         os._exit(0 if ok else 1)
     _pid, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert z.run({**LIMITS, "tag": "parent"}, b"", 20)[1]["tag"] == "parent"
+    assert z.run(LIMITS, b"", 20)[1]["parent"] != first  # the parent starts another too
 
 
 def test_with_a_warm_up_each_request_goes_to_a_spare_that_ran_it() -> None:
