@@ -1128,9 +1128,36 @@ def _record(r: Row[Any]) -> dict[str, Any]:
     }
 
 
+_chains = t.audit_chains.c
+_ADVANCE_CHAIN = (
+    postgresql.insert(t.audit_chains).values(chain=bindparam("chain"), seq=1, hash=None)
+    .on_conflict_do_update(index_elements=["chain"], set_={"seq": _chains.seq + 1})
+    .returning(_chains.seq, _chains.hash))
+_EVENT_COLUMNS = ("at", "action", "object_type", "object_id", "actor_id", "authority",
+                  "unit_code", "document_id", "via", "client_addr", "user_agent", "details",
+                  "chain", "seq", "prev", "hash")
+# Every parameter named apart from the columns: SQLAlchemy reads parameter names that match
+# a column as values for it, in the CTE's UPDATE too (it would set the chain's seq).
+_APPEND_EVENT = insert(t.audit_events).values(
+    {c: bindparam(f"e_{c}", type_=t.audit_events.c[c].type) for c in _EVENT_COLUMNS}
+).add_cte(update(t.audit_chains).where(_chains.chain == bindparam("head_chain"))
+          .values(hash=bindparam("head_hash")).cte("head"))
+
+
 class SqlAudit(_Repo):
     def append(self, event: AuditEvent) -> None:
-        self.append_many([event])
+        if self.dialect != "postgresql":
+            self.append_many([event])
+            return
+        # Most actions record one event: two statements instead of three (the chain's new
+        # hash is written by the event's INSERT), built once (~0.5 ms of a signature).
+        key = chain_of(event)
+        seq, prev = self.conn.execute(_ADVANCE_CHAIN, {"chain": key}).one()
+        linked = link(event, seq, prev)
+        row = _event_row(event, linked)
+        row["details"] = json.loads(row["details"])
+        self.conn.execute(_APPEND_EVENT, {**{f"e_{c}": row[c] for c in _EVENT_COLUMNS},
+                                          "head_chain": key, "head_hash": linked.digest})
 
     def append_many(self, events: Sequence[AuditEvent]) -> None:
         if not events:

@@ -197,6 +197,30 @@ def test_the_trail_is_append_only(svc: Services, people: Org) -> None:
             == count
 
 
+def test_every_chain_links_and_its_head_is_its_last_event(svc: Services, people: Org) -> None:
+    """One event at a time (`append`) and several (`append_many`, the fan-out) both keep each
+    chain's links and its head (seq and hash) as the events say."""
+    from docflow.domain.audit import record_hash
+
+    doc_id = issued_document(svc, people)
+    svc.documents.dispatch(people.clerk, doc_id, DispatchTarget(level="commune", under="P01"),
+                           ORIGIN)
+    assert isinstance(svc.queue, InProcessQueue) and svc.queue.join(10)
+    from storage.db.repositories import SqlAudit
+
+    with svc.engine.connect() as conn:
+        heads = {r.chain: (r.seq, r.hash) for r in conn.execute(select(t.audit_chains))}
+        records = {chain: SqlAudit(conn).chain(chain) for chain in heads}
+    assert any(len(r) > 3 for r in records.values())  # the document's chain, at least
+    for chain, events in records.items():
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+        hashes = [bytes.fromhex(e["hash"]) for e in events]
+        assert [e["prev"] for e in events] == [None, *(h.hex() for h in hashes[:-1])]
+        assert all(record_hash({k: v for k, v in e.items() if k not in ("id", "hash", "leaf")})
+                   == h for e, h in zip(events, hashes, strict=True))
+        assert heads[chain] == (len(events), hashes[-1])
+
+
 def _allocate(url: str, count: int, out: object) -> None:
     from storage.db.engine import make_engine
     from storage.db.uow import SqlUnitOfWorkFactory
