@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import re
+import threading
+import weakref
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
-from typing import Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -47,6 +51,7 @@ Level = Literal["B-B", "B-T", "B-LT", "B-LTA"]
 LEVELS: tuple[Level, ...] = ("B-B", "B-T", "B-LT", "B-LTA")
 
 Box = tuple[float, float, float, float]
+T = TypeVar("T")
 LEADER_SIZE = (220.0, 140.0)  # points: width, height of the default signature block
 SEAL_SIZE = 105.0  # points: about 37 mm, a seal at actual size
 ATTACHMENT_SIZE = (200.0, 32.0)
@@ -259,9 +264,33 @@ def _sign(writer: IncrementalPdfFileWriter, signer: signers.Signer, plan: Signat
         # Reserving the space ourselves skips pyHanko's dry-run signature (a second CMS build).
         pdf_signer = signers.PdfSigner(plan.meta, signer, stamp_style=plan.stamp_style,
                                        new_field_spec=plan.field_spec)
-        out = pdf_signer.sign_pdf(writer, bytes_reserved=_reserve(signer), chunk_size=CHUNK)
+        out = _run(pdf_signer.async_sign_pdf(writer, bytes_reserved=_reserve(signer),
+                                             chunk_size=CHUNK))
         return Signed(out.getvalue(), plan.field_name)
     return Signed(asyncio.run(_sign_async(writer, signer, plan, options)), plan.field_name)
+
+
+class _Loop:
+    """A thread's event loop for signing, closed when the thread ends."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.runner = asyncio.Runner()
+        weakref.finalize(self, self.runner.close)
+
+
+_LOOPS = threading.local()
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on this thread's event loop, kept from one signature to the next:
+    `asyncio.run` (what pyHanko's `sign_pdf` does) makes and closes a loop each time, ~0.2 ms,
+    a twentieth of a signature. By process id too: a fork must not share its parent's
+    epoll instance."""
+    loop = getattr(_LOOPS, "loop", None)
+    if loop is None or loop.pid != os.getpid():
+        loop = _LOOPS.loop = _Loop()
+    return loop.runner.run(work)
 
 
 async def _sign_async(writer: IncrementalPdfFileWriter, signer: signers.Signer,
