@@ -115,10 +115,14 @@ COPY_FROM = 8
 """Rows from which a bulk insert on PostgreSQL is a COPY."""
 _SAVE_DOCUMENT = update(t.documents).where(t.documents.c.id == bindparam("_id"))
 _INSERT_REVISION = insert(t.revisions)
-_DOCUMENT = select(t.documents).where(t.documents.c.id == bindparam("id"))
-_DOCUMENT_LOCKED = _DOCUMENT.with_for_update()
-_REVISIONS_OF = (select(t.revisions).where(t.revisions.c.document_id == bindparam("document_id"))
-                 .order_by(t.revisions.c.kind, t.revisions.c.seq))
+# A document and its revisions in one round trip: a row per revision (one with no revision
+# columns for a document without any), locking only the document's row.
+_DOCUMENT = (select(t.documents, *(c.label(f"rev_{c.name}") for c in t.revisions.c))
+             .join_from(t.documents, t.revisions,
+                        t.revisions.c.document_id == t.documents.c.id, isouter=True)
+             .where(t.documents.c.id == bindparam("id"))
+             .order_by(t.revisions.c.kind, t.revisions.c.seq))
+_DOCUMENT_LOCKED = _DOCUMENT.with_for_update(of=t.documents)
 _SIGNATURES_OF = (select(t.signatures)
                   .where(t.signatures.c.document_id == bindparam("document_id"))
                   .order_by(t.signatures.c.signed_at, t.signatures.c.id))
@@ -470,12 +474,18 @@ def document_search_text(doc_type: str, symbol: str | None, abstract: str,
                                        issuer))))
 
 
-def _revision(row: Row[Any]) -> Revision:
-    return Revision(id=str(row.id), document_id=str(row.document_id), kind=RevisionKind(row.kind),
-                    seq=row.seq, filename=row.filename, sha256=row.sha256, size=row.size,
-                    media_type=row.media_type, page_count=row.page_count,
-                    created_at=_utc(row.created_at), created_by=str(row.created_by),
-                    parent_id=str(row.parent_id) if row.parent_id else None)
+def _revision(row: Row[Any], prefix: str = "") -> Revision:
+    """The revision in `row`, whose columns are named `prefix` + the revisions' own."""
+    r = row._mapping
+    parent = r[f"{prefix}parent_id"]
+    return Revision(id=str(r[f"{prefix}id"]), document_id=str(r[f"{prefix}document_id"]),
+                    kind=RevisionKind(r[f"{prefix}kind"]), seq=r[f"{prefix}seq"],
+                    filename=r[f"{prefix}filename"], sha256=r[f"{prefix}sha256"],
+                    size=r[f"{prefix}size"], media_type=r[f"{prefix}media_type"],
+                    page_count=r[f"{prefix}page_count"],
+                    created_at=_utc(r[f"{prefix}created_at"]),
+                    created_by=str(r[f"{prefix}created_by"]),
+                    parent_id=str(parent) if parent else None)
 
 
 class SqlDocuments(_Repo):
@@ -485,13 +495,13 @@ class SqlDocuments(_Repo):
     def get(self, document_id: str, *, for_update: bool = False) -> Document | None:
         # Statements built once (every signature and every action loads its document).
         try:
-            row = self.conn.execute(self._locked(_DOCUMENT, for_update, _DOCUMENT_LOCKED),
-                                    {"id": document_id}).first()
+            rows = self.conn.execute(self._locked(_DOCUMENT, for_update, _DOCUMENT_LOCKED),
+                                     {"id": document_id}).all()
         except ValueError:  # not a UUID: nothing has that id
             return None
-        if row is None:
+        if not rows:
             return None
-        revs = self.conn.execute(_REVISIONS_OF, {"document_id": row.id})
+        row = rows[0]
         return Document(
             id=str(row.id), unit_code=row.unit_code, created_by=str(row.created_by),
             created_at=_utc(row.created_at), doc_type=row.doc_type, abstract=row.abstract,
@@ -504,7 +514,8 @@ class SqlDocuments(_Repo):
             number_period=row.number_period, number_register=row.number_register,
             department=row.department,
             recalled_at=utc(row.recalled_at), recall_reason=row.recall_reason,
-            revisions=[_revision(r) for r in revs], channel=Channel(row.channel),
+            revisions=[_revision(r, "rev_") for r in rows if r.rev_id is not None],
+            channel=Channel(row.channel),
             issuer_name=row.issuer_name, issuer_code=row.issuer_code,
             identifier=row.identifier,
             replaces_id=str(row.replaces_id) if row.replaces_id else None,
