@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 from asn1crypto import algos, cms, x509
@@ -85,9 +87,50 @@ class FrozenCmsParts(signers.Signer):
 
     docflow's signers make PAdES signatures only, whose signed attributes are the content
     type, the message digest and signing-certificate-v2 (no signing-time: PAdES forbids it).
+
+    With an RSA key, whose signature value has one length, a plain PAdES container (no
+    timestamp, no other attributes) is then the same bytes every time but for the message
+    digest and the signature value: `CmsTemplate` is that container made once, with the two
+    left open; a signature fills them in (a third of a signature's time went on building and
+    encoding the container). Same bytes again (tests/unit/test_signing.py).
     """
 
     _frozen_mechanisms: dict[str | None, algos.SignedDigestAlgorithm]
+
+    async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
+                         use_pades: bool = False,
+                         timestamper: timestamps.TimeStamper | None = None,
+                         signed_attr_settings: PdfCMSSignedAttributes | None = None,
+                         is_pdf_sig: bool = True, encap_content_info: object = None
+                         ) -> cms.ContentInfo:
+        template = None
+        # `signed_attr_settings` changes nothing here: the PAdES attributes are ours alone
+        # (`signed_attrs`); a timestamp or another unsigned attribute is built as it comes.
+        if use_pades and is_pdf_sig and not dry_run and timestamper is None \
+                and encap_content_info is None and self.unsigned_attr_prov_spec is None \
+                and isinstance(self.signed_attr_prov_spec, _PadesAttributes | None):
+            template = await self._template(digest_algorithm)
+        if template is None:
+            return await super().async_sign(
+                data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
+                timestamper=timestamper, signed_attr_settings=signed_attr_settings,
+                is_pdf_sig=is_pdf_sig, encap_content_info=encap_content_info)
+        signature = await self.async_sign_raw(template.signed_attrs(data_digest),
+                                              digest_algorithm)
+        return template.container(data_digest, signature)
+
+    async def _template(self, digest_algorithm: str) -> CmsTemplate | None:
+        templates = self.__dict__.setdefault("_templates", {})
+        if digest_algorithm not in templates:
+            templates[digest_algorithm] = await CmsTemplate.make(self, digest_algorithm)
+        return cast(CmsTemplate | None, templates[digest_algorithm])
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str,
+                             dry_run: bool = False) -> bytes:
+        marker = self.__dict__.get("_marker")
+        if marker is not None:  # `CmsTemplate.make` is drawing the container: sign nothing
+            return cast(bytes, marker)
+        return await super().async_sign_raw(data, digest_algorithm, dry_run)
 
     def get_signature_mechanism_for_digest(self, digest_algorithm: str | None
                                            ) -> algos.SignedDigestAlgorithm:
@@ -141,6 +184,64 @@ class FrozenCmsParts(signers.Signer):
                 algos.DigestAlgorithm({"algorithm": digest_algorithm}).dump()),
             "signature_algorithm": self.get_signature_mechanism_for_digest(digest_algorithm),
             "signed_attrs": signed_attrs, "signature": signature})
+
+
+@dataclass(frozen=True)
+class CmsTemplate:
+    """A PAdES CMS container in bytes, open at the message digest and the signature value."""
+
+    attrs_head: bytes
+    attrs_tail: bytes
+    """The signed attributes as signed (a DER SET), around the message digest."""
+    head: bytes
+    middle: bytes
+    tail: bytes
+    """The container: head + digest + middle + signature + tail."""
+    digest_size: int
+    signature_size: int
+
+    def signed_attrs(self, digest: bytes) -> bytes:
+        """What the key signs for `digest`."""
+        if len(digest) != self.digest_size:
+            raise ValueError("the digest does not fit the template")
+        return self.attrs_head + digest + self.attrs_tail
+
+    def container(self, digest: bytes, signature: bytes) -> cms.ContentInfo:
+        if len(digest) != self.digest_size or len(signature) != self.signature_size:
+            raise ValueError("the digest or the signature value does not fit the template")
+        return cms.ContentInfo.load(self.head + digest + self.middle + signature + self.tail)
+
+    @classmethod
+    async def make(cls, signer: FrozenCmsParts, digest_algorithm: str) -> CmsTemplate | None:
+        """The signer's template: its own code builds the container once, for a random
+        digest and a random signature value standing in (so nothing is signed), which are
+        then cut out. None when its signature values vary in length (ECDSA)."""
+        cert = signer.signing_cert
+        if cert is None or cert.public_key.algorithm != "rsa":
+            return None
+        digest_size = hashlib.new(digest_algorithm).digest_size
+        digest_marker = os.urandom(digest_size)
+        signature_marker = os.urandom((cert.public_key.bit_size + 7) // 8)
+        signer.__dict__["_marker"] = signature_marker
+        try:
+            made = await signers.Signer.async_sign(signer, digest_marker, digest_algorithm,
+                                                   use_pades=True)
+        finally:
+            del signer.__dict__["_marker"]
+        der = made.dump()
+        signer_info = made["content"]["signer_infos"][0]
+        attrs = b"\x31" + signer_info["signed_attrs"].dump()[1:]  # [0] IMPLICIT -> SET
+        if der.count(digest_marker) != 1 or der.count(signature_marker) != 1 \
+                or attrs.count(digest_marker) != 1:
+            return None
+        d, sig = der.index(digest_marker), der.index(signature_marker)
+        a = attrs.index(digest_marker)
+        if sig < d:
+            return None
+        return cls(attrs_head=attrs[:a], attrs_tail=attrs[a + digest_size:],
+                   head=der[:d], middle=der[d + digest_size:sig],
+                   tail=der[sig + len(signature_marker):], digest_size=digest_size,
+                   signature_size=len(signature_marker))
 
 
 class _FixedAttribute(CMSAttributeProvider):

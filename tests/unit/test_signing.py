@@ -40,6 +40,7 @@ from docflow.signing.signers import (
     SignatureMismatch,
     complete_remote,
     load_pkcs12,
+    load_pkcs12_data,
     open_pkcs11_signer,
     prepare_remote,
 )
@@ -358,6 +359,40 @@ def test_cms_built_from_frozen_parts_is_byte_for_byte_the_stock_one(test_pki: Pk
         ours = asyncio.run(mine.async_sign(digest, "sha256", use_pades=True))
         theirs = asyncio.run(stock.async_sign(digest, "sha256", use_pades=True))
         assert ours.dump() == theirs.dump()
+
+
+def test_an_rsa_signer_fills_its_template_and_signs_the_same_bytes(test_pki: PkiFixture
+                                                                   ) -> None:
+    """The container made once, open at the digest and the signature, gives what building it
+    gives, and the PDF signed through it validates."""
+    mine = load_pkcs12(test_pki.files.leader_p12, PASSPHRASE)
+    built = load_pkcs12(test_pki.files.leader_p12, PASSPHRASE)
+    built.__dict__["_templates"] = {"sha256": None}  # as a key with no template signs
+    digest = hashlib.sha256(b"three").digest()
+    ours = asyncio.run(mine.async_sign(digest, "sha256", use_pades=True))
+    assert mine.__dict__["_templates"]["sha256"] is not None
+    assert ours.dump() == asyncio.run(built.async_sign(digest, "sha256", use_pades=True)).dump()
+    signed = pades.sign_leader(good_pdf(), mine, authority=None, position="CHỦ TỊCH",
+                               full_name="Nguyễn Thị Lan")
+    assert_pyhanko_valid(signed.pdf, [test_pki.ca], ["Leader"])
+
+
+def test_an_ecdsa_signer_has_no_template_and_still_signs(test_pki: PkiFixture) -> None:
+    """ECDSA values vary in length: each container is built."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = pki.issue_certificate(test_pki.authority, key.public_key(),  # type: ignore[arg-type]
+                                 common_name="EC signer", organisation="test",
+                                 now=datetime.now(UTC))
+    data = pkcs12.serialize_key_and_certificates(
+        b"ec", key, cert, [test_pki.authority.cert],
+        serialization.BestAvailableEncryption(PASSPHRASE))
+    signer = load_pkcs12_data(data, PASSPHRASE)
+    for _ in range(2):
+        pdf = pades.sign_initial(good_pdf(), signer, 1).pdf
+        assert_pyhanko_valid(pdf, [test_pki.ca], ["Initial-1"])
+    assert signer.__dict__["_templates"] == {"sha256": None}
 
 
 # --- PKCS#11 (SoftHSM2) ---------------------------------------------------------------------------
