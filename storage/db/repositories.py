@@ -316,6 +316,14 @@ def _user(row: Row[Any]) -> User:
                 signature_image=row.signature_image)
 
 
+_HOLDING = (  # built once: every notification looks its people up
+    select(t.memberships.c.unit_code, t.memberships.c.user_id).distinct()
+    .join_from(t.memberships, t.users, t.memberships.c.user_id == t.users.c.id)
+    .where(t.memberships.c.unit_code.in_(bindparam("units", expanding=True)),
+           t.memberships.c.role.in_(bindparam("roles", expanding=True)),
+           t.users.c.active.is_(True)))
+
+
 class SqlUsers(_Repo):
     def set_locale(self, user_id: str, locale: str | None) -> None:
         self.conn.execute(update(t.users).where(t.users.c.id == user_id)
@@ -372,14 +380,10 @@ class SqlUsers(_Repo):
         self.conn.execute(update(t.users).where(t.users.c.id == user_id).values(email=email))
 
     def holding(self, unit_codes: Iterable[str], roles: Iterable[str]) -> dict[str, list[str]]:
-        m, u = t.memberships.c, t.users.c
         codes, wanted = sorted(set(unit_codes)), sorted(set(roles))
         found: dict[str, list[str]] = {}
         for chunk in _chunks(codes):
-            rows = self.conn.execute(
-                select(m.unit_code, m.user_id).distinct()
-                .join_from(t.memberships, t.users, m.user_id == u.id)
-                .where(m.unit_code.in_(chunk), m.role.in_(wanted), u.active.is_(True)))
+            rows = self.conn.execute(_HOLDING, {"units": chunk, "roles": wanted})
             for r in rows:
                 found.setdefault(r.unit_code, []).append(str(r.user_id))
         return found
