@@ -56,8 +56,11 @@ class FilesystemBlobStore:
         target = self._path(sha256)
         if target.exists():
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        except FileNotFoundError:  # the first blob of its folder (a mkdir each time costs)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as out:
                 write(out)
@@ -65,8 +68,9 @@ class FilesystemBlobStore:
                 os.fsync(out.fileno())
                 _forget(out)
             os.replace(tmp, target)
-        finally:
+        except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            raise
 
     def open(self, sha256: str) -> BinaryIO:
         return self._path(sha256).open("rb")

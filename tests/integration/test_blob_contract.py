@@ -96,3 +96,20 @@ def test_a_missing_bucket_makes_the_store_not_ready(s3_env: dict[str, str], tmp_
     env = {"DOCFLOW_DATA_DIR": str(tmp_path), **s3_env, "DOCFLOW_S3_BUCKET": "no-such-bucket-x"}
     with pytest.raises(OSError, match="does not exist"):
         _blob_store(Settings.from_env(env)).check()
+
+
+def test_a_write_that_fails_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The blob folder: no blob and no half-written temporary file, in a new folder or not."""
+    from storage.blobs.fs import FilesystemBlobStore
+
+    root = tmp_path / "blobs"
+    store = FilesystemBlobStore(root)
+    digest = hashlib.sha256(b"never").hexdigest()
+    for _ in range(2):  # the second time its folder exists already
+        with pytest.raises(FileNotFoundError):
+            store.put_file(tmp_path / "missing.pdf", digest, 5, "application/pdf")
+        assert not store.exists(digest)
+        assert [p for p in root.rglob("*") if p.is_file()] == []
+    data = b"kept"
+    store.put_bytes(data, hashlib.sha256(data).hexdigest(), "application/pdf")
+    assert [p.name for p in root.rglob("*") if p.is_file()] == [hashlib.sha256(data).hexdigest()]
