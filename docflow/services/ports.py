@@ -217,7 +217,11 @@ class SequenceRepository(Protocol):
 
 
 class SignatureRepository(Protocol):
-    def add(self, record: SignatureRecord) -> None: ...
+    def add(self, record: SignatureRecord, revision: Revision) -> None:
+        """Store a signature's record and the revision it made (the signed file): one
+        statement where the database allows."""
+        ...
+
     def for_document(self, document_id: str) -> list[SignatureRecord]: ...
 
 

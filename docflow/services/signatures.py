@@ -254,7 +254,6 @@ class SignatureService:
             filename=base.filename, sha256=result_sha256, size=len(signed.pdf),
             media_type="application/pdf", page_count=base.page_count, created_at=now,
             created_by=actor.id, parent_id=base.id)
-        uow.documents.add_revision(revision)
         record = SignatureRecord(
             id=new_id(), document_id=document.id, revision_id=revision.id, kind=kind,
             field=signed.field, signed_sha256=base.sha256, result_sha256=result_sha256,
@@ -262,7 +261,7 @@ class SignatureService:
             certificate_sha256=hashlib.sha256(signed.certificate_der).hexdigest(),
             certificate_der=signed.certificate_der, authority=authority, signed_at=now,
             actor_id=actor.id)
-        uow.signatures.add(record)
+        uow.signatures.add(record, revision)
         if session_id is not None:
             uow.signing_sessions.finish(session_id, now)
         moved = self._advance(document, kind, roles, actor, now)

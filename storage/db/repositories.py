@@ -536,13 +536,7 @@ class SqlDocuments(_Repo):
         self.conn.execute(_SAVE_DOCUMENT, values)
 
     def add_revision(self, revision: Revision) -> None:
-        self.conn.execute(_INSERT_REVISION, {
-            "id": revision.id, "document_id": revision.document_id,
-            "kind": revision.kind.value, "seq": revision.seq, "filename": revision.filename,
-            "sha256": revision.sha256, "size": revision.size,
-            "media_type": revision.media_type, "page_count": revision.page_count,
-            "created_at": _utc(revision.created_at), "created_by": revision.created_by,
-            "parent_id": revision.parent_id})
+        self.conn.execute(_INSERT_REVISION, _revision_row(revision))
 
     def revision(self, document_id: str, revision_id: str) -> Revision | None:
         row = self._by_id(t.revisions, revision_id, document_id=document_id)
@@ -769,10 +763,17 @@ class SqlDispatches(_Repo):
         return [str(x) for x in rows.scalars()]
 
 
-class SqlSignatures(_Repo):
-    def add(self, record: SignatureRecord) -> None:
-        self.conn.execute(_INSERT_SIGNATURE, {
-            "id": record.id, "document_id": record.document_id,
+def _revision_row(revision: Revision) -> dict[str, Any]:
+    return {"id": revision.id, "document_id": revision.document_id,
+            "kind": revision.kind.value, "seq": revision.seq, "filename": revision.filename,
+            "sha256": revision.sha256, "size": revision.size,
+            "media_type": revision.media_type, "page_count": revision.page_count,
+            "created_at": _utc(revision.created_at), "created_by": revision.created_by,
+            "parent_id": revision.parent_id}
+
+
+def _signature_row(record: SignatureRecord) -> dict[str, Any]:
+    return {"id": record.id, "document_id": record.document_id,
             "revision_id": record.revision_id, "kind": record.kind.value,
             "field": record.field, "signed_sha256": record.signed_sha256,
             "result_sha256": record.result_sha256,
@@ -780,7 +781,29 @@ class SqlSignatures(_Repo):
             "certificate_sha256": record.certificate_sha256,
             "certificate_der": record.certificate_der,
             "authority": record.authority.value if record.authority else None,
-            "signed_at": _utc(record.signed_at), "actor_id": record.actor_id})
+            "signed_at": _utc(record.signed_at), "actor_id": record.actor_id}
+
+
+def _prefixed(table: Any, prefix: str) -> dict[str, Any]:
+    """Every column of `table` as a parameter named `prefix` + its name: SQLAlchemy takes a
+    parameter named like a column as a value for it, in a CTE's statement too."""
+    return {c.name: bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.c}
+
+
+# The revision a signature made and its record, one statement (the revision's INSERT a CTE).
+_INSERT_SIGNED = insert(t.signatures).values(_prefixed(t.signatures, "s_")).add_cte(
+    insert(t.revisions).values(_prefixed(t.revisions, "r_")).cte("revision"))
+
+
+class SqlSignatures(_Repo):
+    def add(self, record: SignatureRecord, revision: Revision) -> None:
+        if self.dialect != "postgresql":
+            self.conn.execute(_INSERT_REVISION, _revision_row(revision))
+            self.conn.execute(_INSERT_SIGNATURE, _signature_row(record))
+            return
+        self.conn.execute(_INSERT_SIGNED, {
+            **{f"r_{k}": v for k, v in _revision_row(revision).items()},
+            **{f"s_{k}": v for k, v in _signature_row(record).items()}})
 
     def for_document(self, document_id: str) -> list[SignatureRecord]:
         rows = self.conn.execute(_SIGNATURES_OF, {"document_id": document_id})
@@ -1151,10 +1174,8 @@ _ADVANCE_CHAIN = (
 _EVENT_COLUMNS = ("at", "action", "object_type", "object_id", "actor_id", "authority",
                   "unit_code", "document_id", "via", "client_addr", "user_agent", "details",
                   "chain", "seq", "prev", "hash")
-# Every parameter named apart from the columns: SQLAlchemy reads parameter names that match
-# a column as values for it, in the CTE's UPDATE too (it would set the chain's seq).
 _APPEND_EVENT = insert(t.audit_events).values(
-    {c: bindparam(f"e_{c}", type_=t.audit_events.c[c].type) for c in _EVENT_COLUMNS}
+    {c: v for c, v in _prefixed(t.audit_events, "e_").items() if c in _EVENT_COLUMNS}
 ).add_cte(update(t.audit_chains).where(_chains.chain == bindparam("head_chain"))
           .values(hash=bindparam("head_hash")).cte("head"))
 
