@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -245,9 +248,20 @@ class SignatureService:
                 base: Revision, signed: SignedPdf, authority: Authority | None,
                 delegation: Delegation | None, roles: frozenset[str], now: datetime,
                 origin: Origin, *, session_id: str | None = None) -> SignatureRecord:
-        """Blob first, then the revision, the record, the move and the audit event, in the
-        caller's transaction."""
-        result_sha256 = self._put(signed.pdf)
+        """The blob, and meanwhile the revision, the record, the move and the audit event in
+        the caller's transaction; returns once the blob is stored, so the commit that follows
+        never names a file that is not there."""
+        result_sha256, stored = self._put_soon(signed.pdf)
+        record = self._rows(uow, actor, document, kind, base, signed, result_sha256, authority,
+                            delegation, roles, now, origin, session_id=session_id)
+        stored.result()  # raises what the store raised: the caller's transaction rolls back
+        return record
+
+    def _rows(self, uow: UnitOfWork, actor: Actor, document: Document, kind: SignatureKind,
+              base: Revision, signed: SignedPdf, result_sha256: str,
+              authority: Authority | None, delegation: Delegation | None,
+              roles: frozenset[str], now: datetime, origin: Origin, *,
+              session_id: str | None) -> SignatureRecord:
         revision = Revision(
             id=new_id(), document_id=document.id, kind=base.kind,
             seq=1 + max(r.seq for r in document.revisions if r.kind is base.kind),
@@ -293,12 +307,20 @@ class SignatureService:
 
     def _put(self, pdf: bytes) -> str:
         """Store a PDF docflow made (it is in memory already: no spool file, one write)."""
+        digest, stored = self._put_soon(pdf)
+        stored.result()
+        return digest
+
+    def _put_soon(self, pdf: bytes) -> tuple[str, Future[None]]:
+        """Start storing a PDF docflow made; its digest now, the store's answer later.
+
+        The write runs on a thread of its own: a large file's write and fsync (or its S3
+        PUT) then overlap the database's round trips (docs/PERFORMANCE.md)."""
         if len(pdf) > self._limits.max_bytes:
             raise TooLarge(f"the signed file would be larger than the limit of "
                            f"{self._limits.max_bytes} bytes", limit=self._limits.max_bytes)
         digest = hashlib.sha256(pdf).hexdigest()
-        self._blobs.put_bytes(pdf, digest, "application/pdf")
-        return digest
+        return digest, _writer().submit(self._blobs.put_bytes, pdf, digest, "application/pdf")
 
     def signatures(self, actor: Actor, document_id: str) -> list[SignatureRecord]:
         """The signatures applied to a document the actor may see, oldest first."""
@@ -356,6 +378,23 @@ class SignatureService:
         if main is None:
             raise Conflict("the document has no main file")
         return main
+
+
+_WRITERS: dict[int, ThreadPoolExecutor] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer() -> ThreadPoolExecutor:
+    """This process's blob-writing threads. By process id: a forked worker (RQ's work
+    horse) inherits the parent's pool without its threads, and would wait on it forever."""
+    pid = os.getpid()
+    with _WRITERS_LOCK:
+        pool = _WRITERS.get(pid)
+        if pool is None:
+            _WRITERS.clear()
+            pool = _WRITERS[pid] = ThreadPoolExecutor(max_workers=4,
+                                                      thread_name_prefix="docflow-blob")
+        return pool
 
 
 def _require_position(kind: SignatureKind, position: str) -> None:

@@ -11,6 +11,7 @@ from cryptography import x509
 from sqlalchemy import select
 
 from docflow.bootstrap import Services
+from docflow.domain.audit import Action
 from docflow.domain.documents import DocumentStatus, DraftSpec, RevisionKind
 from docflow.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from docflow.domain.signatures import Authority, SignatureKind
@@ -151,3 +152,33 @@ def test_a_refused_signature_writes_no_file(
     with pytest.raises(Conflict):
         services.signatures.sign(org.leader, doc_id, SignatureKind.LEADER, pki[0], ORIGIN)
     assert {d for d, _ in services.blobs.inventory()} == before
+
+
+def test_a_file_the_store_cannot_keep_leaves_no_signature(
+    services: Services, org: Org, pki: tuple[PadesKey, PadesKey, x509.Certificate],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The signed file is written beside the rows; when the write fails, the transaction
+    rolls back: no revision, no record, no move, no event."""
+    doc_id = approved(services, org)
+
+    def full_disk(data: bytes, sha256: str, media_type: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(services.signatures._blobs, "put_bytes", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        services.signatures.sign(org.leader, doc_id, SignatureKind.LEADER, pki[0], ORIGIN,
+                                 position="CHỦ TỊCH")
+    monkeypatch.undo()
+    assert status(services, org, doc_id) is DocumentStatus.APPROVED
+    assert services.signatures.signatures(org.clerk, doc_id) == []
+    doc = services.documents.view(org.clerk, doc_id, ORIGIN)
+    assert [r.seq for r in doc.revisions if r.kind is RevisionKind.MAIN] == [1]
+    with services.engine.connect() as conn:
+        signs = conn.execute(select(t.audit_events.c.id).where(
+            t.audit_events.c.document_id == doc_id,
+            t.audit_events.c.action == Action.DOCUMENT_SIGN.value)).all()
+    assert signs == []
+    services.signatures.sign(org.leader, doc_id, SignatureKind.LEADER, pki[0], ORIGIN,
+                             position="CHỦ TỊCH")  # and it can be signed once there is room
+    assert status(services, org, doc_id) is DocumentStatus.SIGNED
