@@ -10,7 +10,10 @@ Also times in-process validation per signature.
     .venv/bin/python bench/sign.py --small    # fewer documents, the same shapes but 10 MiB
 
 One process, so every rate is per core. The full run times three interleaved rounds of 40
-documents per shape and kind (10 for 10 MiB) and prints the medians.
+documents per shape and kind (10 for 10 MiB) and prints the medians. It also prints the
+20-page rate and the validation times scaled to the issue's reference machine (stock pyHanko
+~80 ms a signature), for this VM's speed varies by a factor of two from hour to hour; the
+targets are checked against the figures measured, not the scaled ones.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ PASSPHRASE = b"bench-passphrase"
 TARGET_20_PAGES = 100.0  # documents per second per core, end to end
 TARGET_10_MIB = 20.0
 TARGET_VALIDATION_MS = 15.0
+REFERENCE_STOCK_MS = 80.0
+"""Stock pyHanko's time per signature on the machine the issue set its targets on."""
 
 
 def pdf_of(pages: int) -> bytes:
@@ -197,9 +202,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 invisible = statistics.median(invisible_rates)
                 print(f"{label:<10} {stock:>14.1f}/s {visible:>13.1f}/s {visible / stock:>5.2f}x"
                       f" {invisible:>14.1f}/s {invisible / stock:>5.2f}x")
+                if label == "20 pages":
+                    stock_ms, visible_20 = 1000 / stock, visible
                 target = {"20 pages": TARGET_20_PAGES, "10 MiB": TARGET_10_MIB}.get(label)
                 if target and visible < target:
                     failures.append(f"{label}: {visible:.1f}/s visible < target {target:.0f}/s")
+            # This VM's speed varies from hour to hour (stock pyHanko 75-170 ms a signature):
+            # figures scaled to the issue's reference machine say how much of a miss is ours.
+            scale = stock_ms / REFERENCE_STOCK_MS
+            print(f"machine: stock pyHanko {stock_ms:.0f} ms a signature here, "
+                  f"{REFERENCE_STOCK_MS:.0f} ms on the issue's reference; scaled to it: "
+                  f"20 pages visible {visible_20 * scale:.0f}/s (informational)")
             twenty = approved_documents(services, officer, leader, pdf_of(20), 1)[0]
             services.signatures.sign(leader, twenty, SignatureKind.LEADER, key, ORIGIN,
                                      position="CHỦ TỊCH")
@@ -207,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ms = validation_ms(services, leader, twenty, ca, isolate=isolate)
                 where = "isolated child" if isolate else "in process"
                 print(f"validation, 20 pages, {where}: {ms:.1f} ms per signature (target ≤ "
-                      f"{TARGET_VALIDATION_MS:.0f})")
+                      f"{TARGET_VALIDATION_MS:.0f}; scaled to the reference: {ms / scale:.1f})")
                 if ms > TARGET_VALIDATION_MS:
                     failures.append(f"validation ({where}) {ms:.1f} ms > "
                                     f"{TARGET_VALIDATION_MS:.0f} ms")
