@@ -13,6 +13,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
@@ -127,9 +128,9 @@ class FrozenCmsParts(signers.Signer):
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str,
                              dry_run: bool = False) -> bytes:
-        marker = self.__dict__.get("_marker")
-        if marker is not None:  # `CmsTemplate.make` is drawing the container: sign nothing
-            return cast(bytes, marker)
+        drawing = _DRAWING.get()
+        if drawing is not None and drawing[0] is self:  # `CmsTemplate.make`: sign nothing
+            return drawing[1]
         return await super().async_sign_raw(data, digest_algorithm, dry_run)
 
     def get_signature_mechanism_for_digest(self, digest_algorithm: str | None
@@ -186,6 +187,10 @@ class FrozenCmsParts(signers.Signer):
             "signed_attrs": signed_attrs, "signature": signature})
 
 
+_DRAWING: ContextVar[tuple[FrozenCmsParts, bytes] | None] = ContextVar("_DRAWING", default=None)
+"""The signer whose `CmsTemplate` is being made, and the stand-in for its signature value."""
+
+
 @dataclass(frozen=True)
 class CmsTemplate:
     """A PAdES CMS container in bytes, open at the message digest and the signature value."""
@@ -222,12 +227,14 @@ class CmsTemplate:
         digest_size = hashlib.new(digest_algorithm).digest_size
         digest_marker = os.urandom(digest_size)
         signature_marker = os.urandom((cert.public_key.bit_size + 7) // 8)
-        signer.__dict__["_marker"] = signature_marker
+        # A context variable, not an attribute: the task making the template sees it, and
+        # no other thread or task signing with this signer meanwhile does.
+        drawing = _DRAWING.set((signer, signature_marker))
         try:
             made = await signers.Signer.async_sign(signer, digest_marker, digest_algorithm,
                                                    use_pades=True)
         finally:
-            del signer.__dict__["_marker"]
+            _DRAWING.reset(drawing)
         der = made.dump()
         signer_info = made["content"]["signer_infos"][0]
         attrs = b"\x31" + signer_info["signed_attrs"].dump()[1:]  # [0] IMPLICIT -> SET

@@ -377,6 +377,27 @@ def test_an_rsa_signer_fills_its_template_and_signs_the_same_bytes(test_pki: Pki
     assert_pyhanko_valid(signed.pdf, [test_pki.ca], ["Leader"])
 
 
+def test_the_stand_in_of_a_template_being_made_signs_nothing_elsewhere(test_pki: PkiFixture
+                                                                      ) -> None:
+    """While one task makes a signer's template, another thread signing with the same signer
+    gets a real signature value, not the stand-in."""
+    from docflow.signing.signers import _DRAWING
+
+    signer = load_pkcs12(test_pki.files.leader_p12, PASSPHRASE)
+    stand_in = bytes(256)
+    drawing = _DRAWING.set((signer, stand_in))
+    try:
+        assert asyncio.run(signer.async_sign_raw(b"data", "sha256")) == stand_in  # this task
+        elsewhere: list[bytes] = []
+        thread = threading.Thread(target=lambda: elsewhere.append(
+            asyncio.run(signer.async_sign_raw(b"data", "sha256"))))
+        thread.start()
+        thread.join()
+    finally:
+        _DRAWING.reset(drawing)
+    assert elsewhere[0] == signer.sign_raw(b"data", "sha256") != stand_in
+
+
 def test_an_ecdsa_signer_has_no_template_and_still_signs(test_pki: PkiFixture) -> None:
     """ECDSA values vary in length: each container is built."""
     from cryptography.hazmat.primitives.asymmetric import ec
