@@ -32,6 +32,17 @@ def _forget(out: BinaryIO) -> None:
         os.posix_fadvise(out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 
+def _sync_folder(folder: Path) -> None:
+    """Make a new name in `folder` durable: the file's own fsync does not cover its directory
+    entry, and the row naming the blob is committed next; a crash in between would leave the
+    row and lose the file."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class FilesystemBlobStore:
     """``ROOT/ab/abcdef…``; writes go to a temporary file and are renamed into place."""
 
@@ -51,8 +62,8 @@ class FilesystemBlobStore:
         self._put(sha256, lambda out: out.write(data))
 
     def _put(self, sha256: str, write: Callable[[BinaryIO], object]) -> None:
-        """Write to a temporary name beside the target, sync, then rename: a reader never
-        sees half a blob."""
+        """Write to a temporary name beside the target, sync, rename (a reader never sees
+        half a blob), then sync the folder (the name is on disk before a row names it)."""
         target = self._path(sha256)
         if target.exists():
             return
@@ -60,6 +71,7 @@ class FilesystemBlobStore:
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         except FileNotFoundError:  # the first blob of its folder (a mkdir each time costs)
             target.parent.mkdir(parents=True, exist_ok=True)
+            _sync_folder(target.parent.parent)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -71,6 +83,7 @@ class FilesystemBlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _sync_folder(target.parent)
 
     def open(self, sha256: str) -> BinaryIO:
         return self._path(sha256).open("rb")

@@ -113,3 +113,30 @@ def test_a_write_that_fails_leaves_nothing_behind(tmp_path: Path) -> None:
     data = b"kept"
     store.put_bytes(data, hashlib.sha256(data).hexdigest(), "application/pdf")
     assert [p.name for p in root.rglob("*") if p.is_file()] == [hashlib.sha256(data).hexdigest()]
+
+
+def test_a_new_blob_is_synced_then_its_name(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The blob folder: the file's data, then (after the rename) the folder holding its name,
+    and a new folder's own name in the root: all on disk before a row can name the blob."""
+    import os
+
+    from storage.blobs.fs import FilesystemBlobStore
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    root = tmp_path / "blobs"
+    root.mkdir()
+    store = FilesystemBlobStore(root)
+    digest = hashlib.sha256(b"signed").hexdigest()
+    store.put_bytes(b"signed", digest, "application/pdf")
+    folder = root / digest[:2]
+    assert synced[0] == str(root)  # the new folder's name
+    assert synced[1].startswith(str(folder / ".incoming-"))  # the data, under its temporary name
+    assert synced[2:] == [str(folder)]  # the name it was renamed to
