@@ -10,23 +10,28 @@ import sys
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 import workflows as workflows_engine
-from docflow.bootstrap import Services, bootstrap
 from docflow.config import ConfigError, Settings
 from docflow.domain.audit import Origin
 from docflow.domain.errors import DomainError, Invalid
 from docflow.domain.org import Role
 from docflow.services.identity import generate_password
-from storage.db import migrate
+
+if TYPE_CHECKING:
+    from docflow.bootstrap import Services
 
 CLI = Origin(via="cli")
 
 
 def _services(ctx: click.Context, *, upgrade_embedded: bool = False) -> Services:
+    # The whole service is imported here, not with the command: `docflow verify` and
+    # `docflow token-agent` need none of it (1.4 s of imports).
+    from docflow.bootstrap import bootstrap
+
     try:
         settings = Settings.from_env(os.environ)
         # Bad organisation workflows, holiday years or mail settings stop the start here.
@@ -73,6 +78,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     """Serve the web UI and the API (gunicorn). Applies pending migrations on the embedded
     default; a server database is migrated with `docflow db upgrade`."""
     from gunicorn.app.base import BaseApplication
+
+    from storage.db import migrate
 
     services = _services(ctx, upgrade_embedded=True)
     if not services.settings.embedded_database and (pending := migrate.pending(services.engine)):
@@ -158,6 +165,8 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply pending migrations (SQLite or PostgreSQL)."""
+    from storage.db import migrate
+
     services = _services(ctx)
     pending = migrate.pending(services.engine)
     migrate.upgrade(services.engine)
@@ -730,6 +739,7 @@ def user_passwd(ctx: click.Context, username: str, password: str | None) -> None
 def demo(ctx: click.Context, communes: int, reset: bool) -> None:
     """Create a province with its communes and run one directive's round trip."""
     from docflow import demo as demo_module
+    from storage.db import migrate
 
     services = _services(ctx, upgrade_embedded=True)
     if reset:

@@ -4,6 +4,8 @@ POST /api/v1/validations, as a clerk or an auditor would."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,13 @@ def test_the_validation_endpoint_reports_like_the_command(data_dir: Path) -> Non
         assert broken.json["reasons"][0]["code"] == "FORMAT_FAILURE"
     finally:
         services.close()
+
+
+def test_the_command_loads_no_service_until_one_is_needed() -> None:
+    """`docflow verify` needs no database or server, and does not import them: the command
+    module leaves the service (SQLAlchemy, Flask, the repositories) to the commands using it."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, docflow.cli; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert not {"docflow.bootstrap", "sqlalchemy", "flask", "storage.db.repositories"} \
+        & set(loaded)
