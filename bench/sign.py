@@ -180,6 +180,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                RecordingQueue())
         try:
             officer, leader = seed(services)
+            # Once per process, untimed, as the baseline's signer is loaded untimed: the
+            # leader's block is rendered and the signer's CMS template made on first use.
+            for approve in (True, False):
+                ours_rate(services, leader, key,
+                          approved_documents(services, officer, leader, pdf_of(1), 1,
+                                             approve=approve),
+                          SignatureKind.LEADER if approve else SignatureKind.INITIAL)
             print(f"{'PDF':<10} {'stock in memory':>16} {'ours, visible':>15} {'ratio':>6}"
                   f" {'ours, invisible':>16} {'ratio':>6}")
             for label, pdf in shapes:
