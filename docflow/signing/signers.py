@@ -111,14 +111,17 @@ class FrozenCmsParts(signers.Signer):
                 and encap_content_info is None and self.unsigned_attr_prov_spec is None \
                 and isinstance(self.signed_attr_prov_spec, _PadesAttributes | None):
             template = await self._template(digest_algorithm)
-        if template is None:
-            return await super().async_sign(
-                data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
-                timestamper=timestamper, signed_attr_settings=signed_attr_settings,
-                is_pdf_sig=is_pdf_sig, encap_content_info=encap_content_info)
-        signature = await self.async_sign_raw(template.signed_attrs(data_digest),
-                                              digest_algorithm)
-        return template.container(data_digest, signature)
+        if template is not None:
+            signature = await self.async_sign_raw(template.signed_attrs(data_digest),
+                                                  digest_algorithm)
+            if len(signature) == template.signature_size:
+                return template.container(data_digest, signature)
+            # A device that returned a value of another length: build the container around
+            # what it returns, as pyHanko would have (the value is checked when validated).
+        return await super().async_sign(
+            data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
+            timestamper=timestamper, signed_attr_settings=signed_attr_settings,
+            is_pdf_sig=is_pdf_sig, encap_content_info=encap_content_info)
 
     async def _template(self, digest_algorithm: str) -> CmsTemplate | None:
         templates = self.__dict__.setdefault("_templates", {})

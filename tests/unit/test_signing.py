@@ -377,6 +377,25 @@ def test_an_rsa_signer_fills_its_template_and_signs_the_same_bytes(test_pki: Pki
     assert_pyhanko_valid(signed.pdf, [test_pki.ca], ["Leader"])
 
 
+def test_a_value_of_another_length_is_packed_as_built(test_pki: PkiFixture) -> None:
+    """A device returning a signature value that does not fit the template (a broken token)
+    gets the container pyHanko builds around it, not an error of ours."""
+
+    class Short(LoadedKeySigner):
+        def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+            return super().sign_raw(data, digest_algorithm)[1:]
+
+    loaded = load_pkcs12(test_pki.files.leader_p12, PASSPHRASE)
+    short = Short(loaded.signing_cert, loaded._private_key, loaded.cert_registry)
+    built = Short(loaded.signing_cert, loaded._private_key, loaded.cert_registry)
+    built.__dict__["_templates"] = {"sha256": None}
+    digest = hashlib.sha256(b"four").digest()
+    ours = asyncio.run(short.async_sign(digest, "sha256", use_pades=True))
+    assert short.__dict__["_templates"]["sha256"] is not None
+    assert len(ours["content"]["signer_infos"][0]["signature"].native) == 255
+    assert ours.dump() == asyncio.run(built.async_sign(digest, "sha256", use_pades=True)).dump()
+
+
 def test_the_stand_in_of_a_template_being_made_signs_nothing_elsewhere(test_pki: PkiFixture
                                                                       ) -> None:
     """While one task makes a signer's template, another thread signing with the same signer
