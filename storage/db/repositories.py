@@ -1496,18 +1496,18 @@ def _notice(r: Row[Any]) -> Notice:
 class SqlNotifications(_Repo):
     def add_many(self, notices: Sequence[Notice]) -> int:
         # The (user, key) pair is unique: a reminder already given is skipped, not repeated.
+        # One statement a chunk: the rows it did insert come back (RETURNING, on both
+        # engines), where a lookup of those given already used to go first.
         n, added = t.notifications.c, 0
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         for chunk in _chunks(notices):
-            given = {(str(r.user_id), r.key) for r in self.conn.execute(
-                select(n.user_id, n.key).where(n.key.in_({x.key[:200] for x in chunk}),
-                                               n.user_id.in_({x.user_id for x in chunk})))}
-            new = [x for x in chunk if (x.user_id, x.key[:200]) not in given]
-            self._insert_ignore(t.notifications, [{
+            stmt = dialect_insert(t.notifications).values([{
                 "id": x.id, "user_id": x.user_id, "kind": x.kind.value, "title": x.title,
                 "key": x.key[:200], "created_at": _utc(x.created_at),
-                "document_id": x.document_id, "receipt_id": x.receipt_id} for x in new],
-                ["user_id", "key"])
-            added += len(new)
+                "document_id": x.document_id, "receipt_id": x.receipt_id} for x in chunk])
+            added += len(self.conn.execute(
+                stmt.on_conflict_do_nothing(index_elements=["user_id", "key"])
+                .returning(n.id)).all())
         return added
 
     def for_user(self, user_id: str, *, unread: bool, limit: int,
