@@ -4,6 +4,7 @@ login and the demo's directive on the page. No servers."""
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import subprocess
@@ -12,7 +13,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.conftest import DOCFLOW, free_port
+from tests.e2e.conftest import DOCFLOW, children, command_line, free_port
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -66,6 +67,21 @@ def test_demo_then_serve_shows_the_demo_data(tmp_path: Path) -> None:
         with opener.open(f"{base}/login", data=form) as r:
             home = r.read().decode()
         assert "01/CT-HPN" in home and "Lê Thị Mai" in home
+        # A validation through the server: its web process (a fork of gunicorn's master)
+        # validates through the zygote the master started, not one of its own.
+        token = re.search(r'name="csrf_token" value="([^"]+)"', home)
+        assert token is not None
+        check = urllib.request.Request(
+            f"{base}/api/v1/validations", method="POST", data=Path(issued).read_bytes(),
+            headers={"Content-Type": "application/pdf", "X-CSRF-Token": token.group(1)})
+        with opener.open(check) as r:
+            assert json.load(r)["verdict"] == "VALID"
+        zygotes = [c for c in children(server.pid)
+                   if "docflow.signing.isolation" in command_line(c)]
+        web = [c for c in children(server.pid) if c not in zygotes]
+        assert len(zygotes) == 1 and web
+        assert not any("docflow.signing.isolation" in command_line(g)
+                       for w in web for g in children(w))
     finally:
         server.terminate()
         server.wait(20)
