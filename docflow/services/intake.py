@@ -30,17 +30,7 @@ class IntakeService:
             if dispatch is None or dispatch.revision_sha256 is None:
                 return None
             known = uow.validations.get(dispatch.revision_sha256)
-        if known is not None:
-            return known
-        with self._blobs.open(dispatch.revision_sha256) as stream:
-            data = stream.read()
-        verdict, report = self._validator.validate(data)
-        outcome = ValidationOutcome(sha256=dispatch.revision_sha256, verdict=verdict,
-                                    report=report, validated_at=self._clock.now())
-        with self._uow() as uow:
-            uow.validations.put(outcome)
-            uow.commit()
-        return outcome
+        return known if known is not None else self._validated(dispatch.revision_sha256)
 
     def file_report(self, actor: Actor, document_id: str) -> ValidationOutcome | None:
         """The report of a document's current main file, for anyone who may see it: kept
@@ -50,11 +40,14 @@ class IntakeService:
             if main is None:
                 return None
             known = uow.validations.get(main.sha256)
-        if known is not None:
-            return known
-        with self._blobs.open(main.sha256) as stream:
+        return known if known is not None else self._validated(main.sha256)
+
+    def _validated(self, sha256: str) -> ValidationOutcome:
+        """Validate the file `sha256` outside any transaction, then keep its report (a file's
+        report does not change: the first one kept stands)."""
+        with self._blobs.open(sha256) as stream:
             verdict, report = self._validator.validate(stream.read())
-        outcome = ValidationOutcome(sha256=main.sha256, verdict=verdict, report=report,
+        outcome = ValidationOutcome(sha256=sha256, verdict=verdict, report=report,
                                     validated_at=self._clock.now())
         with self._uow() as uow:
             uow.validations.put(outcome)
