@@ -150,6 +150,11 @@ class BatchItemStatus(StrEnum):
     SIGNED = "signed"
     FAILED = "failed"
 
+    @property
+    def finished(self) -> bool:
+        """Signed or failed: nothing more happens to the document in this batch."""
+        return self in (BatchItemStatus.SIGNED, BatchItemStatus.FAILED)
+
 
 @dataclass(frozen=True)
 class BatchItem:

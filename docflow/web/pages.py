@@ -26,7 +26,7 @@ from docflow.domain.errors import (
     Unauthenticated,
 )
 from docflow.domain.routing import DispatchTarget, ReceiptStatus
-from docflow.domain.signatures import Authority, BatchItemStatus, ValidationOutcome
+from docflow.domain.signatures import Authority, ValidationOutcome
 from docflow.services.audit import auditor_scope
 from docflow.signing.trust import TrustAnchorError
 from docflow.web.auth import (
@@ -376,7 +376,7 @@ def batch(batch_id: str) -> ResponseReturnValue:
     items = services().batches.items(actor, batch_id)
     titles = services().queries.summaries(actor, [item.document_id for item in items])
     counts = Counter(item.status.value for item in items)
-    waiting = counts[BatchItemStatus.PREPARED.value] + counts[BatchItemStatus.QUEUED.value]
+    waiting = sum(not item.status.finished for item in items)
     return render_template("batch.html", batch_id=batch_id, items=items, counts=counts,
                            titles=titles,
                            waiting=waiting, done=len(items) - waiting)
