@@ -184,16 +184,12 @@ def _role() -> Role:
 
 def _import_file() -> OrgImport:
     upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise Invalid(gettext("Choose a file first."))
-    suffix = Path(upload.filename).suffix.lower()
-    if suffix not in (".csv", ".yaml", ".yml"):
+    name = Path(upload.filename).name if upload is not None and upload.filename else ""
+    if name and Path(name).suffix.lower() not in (".csv", ".yaml", ".yml"):
         raise Invalid(gettext("An import is a CSV or YAML file."))
-    data = upload.stream.read(MAX_IMPORT_UPLOAD + 1)
-    if len(data) > MAX_IMPORT_UPLOAD:
-        raise Invalid(gettext("The file is too large."))
+    data = _upload("file", MAX_IMPORT_UPLOAD)
     with tempfile.TemporaryDirectory(prefix="docflow-import-") as folder:
         # The reader names rows by file: keep the name people know it by.
-        path = Path(folder) / Path(upload.filename).name
+        path = Path(folder) / name
         path.write_bytes(data)
         return read_org_files([path])
