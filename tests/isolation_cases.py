@@ -43,3 +43,28 @@ def crash(header: dict[str, Any], data: bytes) -> tuple[str, Any]:
 
 def fail(header: dict[str, Any], data: bytes) -> tuple[str, Any]:
     raise ValueError("no such thing")
+
+
+GROWN: list[bytearray] = []
+
+
+def mixed(header: dict[str, Any], data: bytes) -> tuple[str, Any]:
+    """What the header asks for, in a validator that may have served others before."""
+    match header.get("do"):
+        case "fail":
+            raise ValueError(f"failed in {os.getpid()}")
+        case "burn":  # most of a CPU second, within each document's limit of one
+            until = time.process_time() + 0.7
+            while time.process_time() < until:
+                pass
+        case "grow":  # kept after the answer, as a leak would be
+            GROWN.append(bytearray(96 << 20))
+        case "sleep":
+            time.sleep(60)
+        case "spin":
+            while True:
+                pass
+        case "big":
+            return ("report", "x" * (17 << 20))
+    return ("report", {"pid": os.getpid(), "parent": os.getppid(), "tag": header.get("tag"),
+                       "size": len(data)})

@@ -3,6 +3,7 @@ that runs out of memory, CPU time or wall-clock time, or crashes, comes back as.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -76,11 +77,19 @@ def test_running_out_of_wall_clock_time_kills_the_child(tmp_path: Path) -> None:
         pytest.fail(f"child {pid} still alive")
 
 
+@pytest.mark.parametrize("warm_up", [None, "tests.isolation_cases:warm"])
 @pytest.mark.parametrize(("case", "words"), [
     ("crash", "without an answer"), ("fail", "ValueError: no such thing")])
-def test_a_child_that_crashes_or_raises_is_a_failure(case: str, words: str) -> None:
-    kind, said = zygote(case).run(LIMITS, b"", 20)
-    assert kind == "failed" and words in said
+def test_a_child_that_crashes_or_raises_is_a_failure(case: str, words: str,
+                                                     warm_up: str | None) -> None:
+    """Said at once, not at the timeout: no other process holds the request's socket (the
+    spare forked beside it must not have inherited it)."""
+    started = time.monotonic()
+    for reuse in (1, 5):
+        z = Zygote(f"tests.isolation_cases:{case}", warm_up=warm_up, reuse=reuse)
+        kind, said = z.run(LIMITS, b"", 20)
+        assert kind == "failed" and words in said
+    assert time.monotonic() - started < 5
 
 
 def test_a_dead_zygote_is_started_again() -> None:
@@ -140,7 +149,110 @@ def test_with_a_warm_up_each_request_goes_to_a_spare_that_ran_it() -> None:
     spares = Path(f"/proc/{zygote_pid}/task/{zygote_pid}/children").read_text().split()
     assert spares  # the next one, waiting
     for pid in spares:
-        os.kill(int(pid), 9)
+        with contextlib.suppress(ProcessLookupError):  # the last one, exiting after its answer
+            os.kill(int(pid), 9)
     time.sleep(0.2)
     kind, body = z.run({**LIMITS, "tag": "after"}, b"", 20)
     assert kind == "report" and body["tag"] == "after" and body["parent"] == zygote_pid
+
+
+# --- validators that take several documents, one after another ------------------------------
+
+
+def reusing(reuse: int) -> Zygote:
+    return Zygote("tests.isolation_cases:mixed", reuse=reuse)
+
+
+def ask(z: Zygote, **header: object) -> tuple[str, object]:
+    return z.run({**LIMITS, **header}, b"%PDF-1.7", 20)
+
+
+def pid_of(answer: tuple[str, object]) -> int:
+    assert answer[0] == "report", answer
+    return answer[1]["pid"]  # type: ignore[index,no-any-return]
+
+
+def test_a_validator_takes_documents_one_after_another_up_to_its_reuse() -> None:
+    z = reusing(3)
+    pids = [pid_of(ask(z, tag=n)) for n in range(7)]
+    assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4] == pids[5] != pids[6]
+
+
+def children_of(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+
+def test_a_validator_that_answered_anything_but_a_report_takes_no_more() -> None:
+    z = reusing(10)
+    first = pid_of(ask(z))
+    kind, words = ask(z, do="fail")
+    assert (kind, words) == ("failed", f"ValueError: failed in {first}")
+    assert pid_of(ask(z)) != first
+
+
+def test_each_document_has_the_whole_cpu_time_limit() -> None:
+    """Counted from what the validator spent before it: three documents of 0.7 CPU seconds
+    each, in one process, all within a limit of one second."""
+    z = reusing(10)
+    answers = [ask(z, do="burn", cpu_seconds=1) for _ in range(3)]
+    assert len({pid_of(a) for a in answers}) == 1
+    kind, words = ask(z, do="spin", cpu_seconds=1)  # and a fourth that spins is stopped
+    assert kind == "cpu" and "1 s" in words
+
+
+def test_a_validator_whose_memory_grew_takes_no_more() -> None:
+    z = reusing(10)
+    grown = pid_of(ask(z, do="grow"))
+    assert pid_of(ask(z)) != grown
+
+
+def test_a_validator_out_of_time_is_killed_and_the_next_document_goes_to_another() -> None:
+    z = reusing(10)
+    first = pid_of(ask(z))
+    started = time.monotonic()
+    assert z.run({**LIMITS, "do": "sleep"}, b"", 1.0)[0] == "timeout"
+    assert time.monotonic() - started < 5
+    for _ in range(100):
+        try:
+            os.kill(first, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"validator {first} still alive")
+    assert pid_of(ask(z)) != first
+
+
+def test_an_answer_over_the_limit_is_a_failure() -> None:
+    kind, words = reusing(10).run({**LIMITS, "do": "big"}, b"", 20)
+    assert kind == "failed" and "over" in words
+
+
+def test_threads_share_reused_validators() -> None:
+    z = reusing(2)
+    answers: dict[int, object] = {}
+
+    def one(n: int) -> None:
+        for k in range(3):
+            kind, body = z.run({**LIMITS, "tag": n * 10 + k}, b"z" * n, 20)
+            answers[n * 10 + k] = (kind, body["tag"], body["size"])  # type: ignore[index]
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert answers == {n * 10 + k: ("report", n * 10 + k, n) for n in range(6) for k in range(3)}
+
+
+def test_with_a_warm_up_a_reused_validator_waits_warm_for_the_next() -> None:
+    z = Zygote("tests.isolation_cases:echo", warm_up="tests.isolation_cases:warm", reuse=5)
+    answers = [z.run({**LIMITS, "tag": n}, b"", 20)[1] for n in range(4)]
+    assert [a["tag"] for a in answers] == [0, 1, 2, 3] and all(a["warmed_here"] for a in answers)
+    # The spare took them all: it told the zygote it was free before each answer was
+    # taken as read, so the next request could not find it busy.
+    served = {a["pid"] for a in answers}
+    assert len(served) == 1
+    assert z._process is not None
+    waiting = set(map(int, children_of(z._process.pid)))
+    assert served < waiting and len(waiting) == 2  # it, and the spare forked when it was taken
