@@ -61,6 +61,8 @@ def mixed(header: dict[str, Any], data: bytes) -> tuple[str, Any]:
             GROWN.append(bytearray(96 << 20))
         case "sleep":
             time.sleep(60)
+        case "hog":
+            return hog_memory(header, data)
         case "spin":
             while True:
                 pass

@@ -200,6 +200,13 @@ def test_each_document_has_the_whole_cpu_time_limit() -> None:
     assert kind == "cpu" and "1 s" in words
 
 
+def test_a_validator_that_served_others_still_has_its_memory_limit() -> None:
+    z = reusing(10)
+    first = pid_of(ask(z))
+    assert ask(z, do="hog", memory_bytes=512 << 20) == ("memory", "")
+    assert pid_of(ask(z)) != first
+
+
 def test_a_validator_whose_memory_grew_takes_no_more() -> None:
     z = reusing(10)
     grown = pid_of(ask(z, do="grow"))
