@@ -166,8 +166,10 @@ class Zygote:
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (package_root, env.get("PYTHONPATH", "")) if p)
             # The command is fixed: this interpreter, this module, the inherited socket.
+            # -P: not the working directory first on the path, where another `docflow`
+            # (an old checkout, anything writable) would be imported in place of this one.
             self._process = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", __name__, str(theirs.fileno()), str(self._reuse),
+                [sys.executable, "-P", "-m", __name__, str(theirs.fileno()), str(self._reuse),
                  self._handler, *([self._warm_up] if self._warm_up else [])],
                 pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
             theirs.close()

@@ -263,3 +263,17 @@ def test_with_a_warm_up_a_reused_validator_waits_warm_for_the_next() -> None:
     assert z._process is not None
     waiting = set(map(int, children_of(z._process.pid)))
     assert served < waiting and len(waiting) == 2  # it, and the spare forked when it was taken
+
+
+def test_a_docflow_in_the_working_directory_is_not_the_one_the_zygote_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m` puts the working directory first on the path: another `docflow` there
+    (an old checkout, a writable folder) must not be what validates."""
+    signing = tmp_path / "docflow" / "signing"
+    signing.mkdir(parents=True)
+    (tmp_path / "docflow" / "__init__.py").write_text("raise SystemExit('the wrong docflow')\n")
+    (signing / "__init__.py").write_text("")
+    (signing / "isolation.py").write_text("raise SystemExit('the wrong docflow')\n")
+    monkeypatch.chdir(tmp_path)
+    kind, body = zygote("echo").run(LIMITS, b"ours", 20)
+    assert kind == "report" and body["size"] == 4
