@@ -18,7 +18,6 @@ Verification needs nothing but this file and that key: no service, no database.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from collections import defaultdict
@@ -38,11 +37,11 @@ from docflow.services.audit import (
     PROOFS,
     Bundle,
 )
-from docflow.signing.logkey import LogKeyError, key_id_of, verify
+from docflow.signing.logkey import LogKeyError, check_stamp, key_id_of, verify
 
 CODES = ("ALTERED_EVENT", "MISSING_EVENT", "REORDERED_EVENTS", "FORKED_LOG",
          "ROLLED_BACK_LOG", "BAD_STH_SIGNATURE", "UNTRUSTED_KEY", "MISSING_PROOF",
-         "BAD_TIMESTAMP")
+         "BAD_TIMESTAMP", "UNTRUSTED_TSA")
 
 
 class BundleError(ValueError):
@@ -71,6 +70,9 @@ class Report:
     tree_size: int = 0
     key_fingerprint: str = ""
     trusted_by: str = ""
+    timestamps: list[dict[str, Any]] = field(default_factory=list)
+    """Per timestamped tree head: its size, the stated time, the TSA, whether trusted (None:
+    no TSA anchor was given)."""
 
     @property
     def clean(self) -> bool:
@@ -82,6 +84,7 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {"clean": self.clean, "events": self.events, "tree_size": self.tree_size,
                 "key_fingerprint": self.key_fingerprint, "trusted_by": self.trusted_by,
+                "timestamps": self.timestamps,
                 "problems": [p.as_json() for p in self.problems]}
 
 
@@ -127,9 +130,12 @@ def _fingerprint(pem: bytes) -> str:
 
 def verify_bundle(path: Path, *, key_pem: bytes | None = None,
                   fingerprints: Sequence[str] = (),
-                  known: Iterable[TreeHead] = ()) -> Report:
+                  known: Iterable[TreeHead] = (),
+                  tsa_anchors: Sequence[bytes] = ()) -> Report:
     """Check a bundle against a trusted key (`key_pem`, or a pinned SHA-256 `fingerprints`
-    of the key). Raises BundleError if it cannot be read at all."""
+    of the key), and its heads' timestamps against `tsa_anchors` (DER CA certificates; with
+    none, a timestamp is checked as made by the certificate it carries, its trust left
+    open). Raises BundleError if it cannot be read at all."""
     b = _read(path)
     report = Report(events=sum(1 for r in b.records if "leaf_hash" not in r),
                     tree_size=b.head.tree_size)
@@ -162,9 +168,8 @@ def verify_bundle(path: Path, *, key_pem: bytes | None = None,
         report.add("BAD_STH_SIGNATURE", None,
                    f"the tree head of size {b.head.tree_size} is not signed by the log key")
     for head in [b.head, *b.earlier]:
-        if head.tsa_token is not None and not _stamped(head):
-            report.add("BAD_TIMESTAMP", None, f"the timestamp token of the tree head of size "
-                                              f"{head.tree_size} is not over its signature")
+        if head.tsa_token is not None:
+            _check_stamp(head, tsa_anchors, report)
     for head in b.earlier:
         if not signed(head):
             report.add("BAD_STH_SIGNATURE", None,
@@ -185,20 +190,25 @@ def verify_bundle(path: Path, *, key_pem: bytes | None = None,
     return report
 
 
-def _stamped(head: TreeHead) -> bool:
-    """Whether the head's RFC 3161 token is over SHA-256 of its signature (the token's own
-    signature is the TSA's, checked against its certificate by whoever relies on the time)."""
-    from asn1crypto import cms, tsp
-
-    try:
-        info = cms.ContentInfo.load(head.tsa_token)["content"]["encap_content_info"][
-            "content"].parsed
-        imprint = info["message_imprint"] if isinstance(info, tsp.TSTInfo) else None
-        return imprint is not None and imprint["hashed_message"].native == hashlib.sha256(
-            head.signature).digest() and imprint["hash_algorithm"]["algorithm"].native == (
-            "sha256")
-    except (ValueError, TypeError, KeyError):
-        return False
+def _check_stamp(head: TreeHead, anchors: Sequence[bytes], report: Report) -> None:
+    """A head's RFC 3161 token: over its signature, signed by the TSA it names, and (with
+    anchors) by a TSA the verifier trusts."""
+    assert head.tsa_token is not None
+    stamp = check_stamp(head.tsa_token, head.signature, anchors)
+    where = f"the timestamp token of the tree head of size {head.tree_size}"
+    if not stamp.over_signature:
+        report.add("BAD_TIMESTAMP", None, f"{where} is not over its signature")
+    elif not stamp.intact:
+        report.add("BAD_TIMESTAMP", None,
+                   f"{where} does not carry a valid signature of the TSA it names")
+    elif stamp.trusted is False:
+        report.add("UNTRUSTED_TSA", None,
+                   f"{where} is by {stamp.tsa!r}, whose certificate does not lead to a "
+                   "trusted TSA certificate authority (--tsa-trust)")
+    if stamp.over_signature and stamp.intact:
+        report.timestamps.append({
+            "tree_size": head.tree_size, "time": stamp.time.isoformat() if stamp.time else None,
+            "tsa": stamp.tsa, "trusted": stamp.trusted})
 
 
 def head_signed(head: TreeHead, key_pem: bytes) -> bool:

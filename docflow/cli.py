@@ -442,21 +442,35 @@ def audit_export(ctx: click.Context, document_id: str | None, unit_code: str | N
 @click.option("--known-sth", "known", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A tree head you hold (JSON): the log must extend it.")
+@click.option("--tsa-trust", "tsa_trust", multiple=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="A CA certificate (PEM/DER) or folder whose timestamp authorities you "
+                   "trust for the heads' times.")
 def audit_verify(bundle: Path, as_json: bool, key: Path | None, fingerprints: tuple[str, ...],
-                 known: tuple[Path, ...]) -> None:
+                 known: tuple[Path, ...], tsa_trust: tuple[Path, ...]) -> None:
     """Check an audit bundle offline: every event in the signed log, chains unbroken, heads
-    signed by the trusted key, the log consistent with the heads you hold.
+    signed by the trusted key, the log consistent with the heads you hold, the heads'
+    timestamps signed by their TSA (one you trust, with --tsa-trust).
 
     Exit 0 clean, 1 problems found, 2 usage error (or not a bundle).
     """
     import json
 
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     from docflow import auditbundle
+    from docflow.signing.trust import TrustAnchorError, load_anchors
 
     key_pem = key.read_bytes() if key is not None else None
     try:
+        tsa_anchors = [c.public_bytes(Encoding.DER) for c in load_anchors(tsa_trust)]
+    except TrustAnchorError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if tsa_trust and not tsa_anchors:
+        raise click.UsageError("no certificate found in the --tsa-trust paths")
+    try:
         report = auditbundle.verify_bundle(bundle, key_pem=key_pem, fingerprints=fingerprints,
-                                           known=_held_heads(known))
+                                           known=_held_heads(known), tsa_anchors=tsa_anchors)
     except (auditbundle.BundleError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
     if as_json:
@@ -466,6 +480,11 @@ def audit_verify(bundle: Path, as_json: bool, key: Path | None, fingerprints: tu
         click.echo(f"{verdict}: {report.events} event(s), tree of {report.tree_size} leaves, "
                    f"key {report.key_fingerprint} "
                    f"({report.trusted_by or 'NOT TRUSTED: only the key inside the bundle'})")
+        for stamp in report.timestamps:
+            trust = {True: "trusted", False: "NOT TRUSTED",
+                     None: "its CA not checked: give --tsa-trust"}[stamp["trusted"]]
+            click.echo(f"  head of size {stamp['tree_size']} timestamped {stamp['time']} by "
+                       f"{stamp['tsa']} ({trust})")
         for problem in report.problems:
             where = f" at leaf {problem.leaf}" if problem.leaf is not None else ""
             click.echo(f"  {problem.code}{where}: {problem.detail}")

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -109,6 +112,66 @@ class TsaTimestamper:
         token = asyncio.run(timestamps.HTTPTimeStamper(self._url).async_timestamp(
             digest, "sha256"))
         return bytes(token.dump())
+
+
+@dataclass(frozen=True)
+class StampCheck:
+    """What a tree head's RFC 3161 token proves of it."""
+
+    over_signature: bool
+    """Its message imprint is the hash (SHA-2) of the head's signature."""
+    intact: bool
+    """The TSA's signature on it verifies with the certificate it names."""
+    trusted: bool | None
+    """Its certificate chains to one of the anchors given, at the time it states; None when
+    no anchor was given."""
+    time: datetime | None
+    tsa: str
+    """The TSA certificate's subject, as its holder names it."""
+
+
+_IMPRINT_HASHES = frozenset({"sha256", "sha384", "sha512"})
+
+
+def check_stamp(token: bytes, signature: bytes, anchors: Sequence[bytes] = ()) -> StampCheck:
+    """Check `token` (DER) as a timestamp of `signature`: pyHanko's check of a timestamp
+    token's CMS signature, its certificate's path to `anchors` (DER certificates) validated
+    at the stated time: an auditor asks whether the TSA was good when it stamped, long after
+    its certificate may have expired. No fetching: revocation is not looked up."""
+    from asn1crypto import cms, tsp
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+    from pyhanko_certvalidator import ValidationContext
+    from pyhanko_certvalidator.registry import SimpleTrustManager
+
+    broken = StampCheck(over_signature=False, intact=False, trusted=None, time=None, tsa="")
+    try:
+        signed_data = cms.ContentInfo.load(token)["content"]
+        info = signed_data["encap_content_info"]["content"].parsed
+        if not isinstance(info, tsp.TSTInfo):
+            return broken
+        imprint = info["message_imprint"]
+        algorithm = imprint["hash_algorithm"]["algorithm"].native
+        over = algorithm in _IMPRINT_HASHES and imprint["hashed_message"].native == (
+            hashlib.new(algorithm, signature).digest())
+        time = info["gen_time"].native
+        roots = [asn1_x509.Certificate.load(a) for a in anchors]
+        context = ValidationContext(
+            trust_manager=SimpleTrustManager.build(trust_roots=roots), moment=time,
+            allow_fetching=False, revocation_mode="soft-fail")
+        status = asyncio.run(validate_tst_signed_data(
+            signed_data, context, lambda _algorithm: imprint["hashed_message"].native))
+    except (ValueError, TypeError, KeyError):  # pyHanko's validation errors among them
+        return broken
+    cert = status.get("signing_cert")
+    trusted = None
+    if anchors:
+        trusted = status.get("trust_problem_indic") is None and (
+            status.get("validation_path") is not None)
+    return StampCheck(over_signature=over,
+                      intact=bool(status.get("intact") and status.get("valid")),
+                      trusted=trusted, time=time,
+                      tsa=cert.subject.human_friendly if cert is not None else "")
 
 
 class Ed25519Verifier:

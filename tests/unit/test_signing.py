@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -812,8 +813,9 @@ def test_a_deployment_at_b_lta_signs_remotely_to_b_lta(local_pki: LocalPki, tmp_
 
 def test_tree_heads_are_timestamped_when_a_tsa_is_configured(local_pki: LocalPki,
                                                              tmp_path: Path) -> None:
-    """The audit log's signed tree heads carry an RFC 3161 token over their signature."""
-    from asn1crypto import cms, tsp
+    """The audit log's signed tree heads carry an RFC 3161 token over their signature; the
+    bundle verifier checks it is the TSA's, and the TSA against the CAs it is given."""
+    from asn1crypto import cms, core, tsp
 
     from docflow import auditbundle
     from docflow.bootstrap import bootstrap
@@ -834,7 +836,48 @@ def test_tree_heads_are_timestamped_when_a_tsa_is_configured(local_pki: LocalPki
     assert head.tsa_token is not None
     path = tmp_path / "b.zip"
     bundle.write(path)
-    assert auditbundle.verify_bundle(path, key_pem=key).clean
+    report = auditbundle.verify_bundle(path, key_pem=key)
+    assert report.clean
+    [stamp] = report.timestamps
+    assert stamp["tree_size"] == head.tree_size and stamp["trusted"] is None and stamp["tsa"]
+    assert abs(datetime.fromisoformat(stamp["time"]) - now) < timedelta(minutes=1)
+    # The TSA's CA given: trusted; another CA given: the time is not taken from an unknown TSA.
+    root = local_pki.root.dump()
+    trusted = auditbundle.verify_bundle(path, key_pem=key, tsa_anchors=[root])
+    assert trusted.clean and trusted.timestamps[0]["trusted"] is True
+    stranger = _self_signed_ca_der()
+    untrusted = auditbundle.verify_bundle(path, key_pem=key, tsa_anchors=[stranger])
+    assert [p.code for p in untrusted.problems] == ["UNTRUSTED_TSA"]
+    # The same from the command line.
+    from click.testing import CliRunner
+
+    from docflow.cli import main
+
+    (tmp_path / "log.pem").write_bytes(key)
+    (tmp_path / "tsa-ca.der").write_bytes(root)
+    (tmp_path / "stranger.der").write_bytes(stranger)
+    (tmp_path / "empty").mkdir()
+    args = ["audit", "verify", str(path), "--key", str(tmp_path / "log.pem")]
+    ran = CliRunner().invoke(main, [*args, "--tsa-trust", str(tmp_path / "tsa-ca.der")])
+    assert ran.exit_code == 0 and re.search(r"timestamped \S+ by .+ \(trusted\)", ran.output)
+    ran = CliRunner().invoke(main, args)
+    assert ran.exit_code == 0 and "its CA not checked: give --tsa-trust" in ran.output
+    ran = CliRunner().invoke(main, [*args, "--tsa-trust", str(tmp_path / "stranger.der")])
+    assert ran.exit_code == 1 and "UNTRUSTED_TSA" in ran.output
+    ran = CliRunner().invoke(main, [*args, "--tsa-trust", str(tmp_path / "empty")])
+    assert ran.exit_code == 2 and "no certificate" in ran.output
+    # Backdated: the token's time changed after the TSA signed it.
+    forged = cms.ContentInfo.load(head.tsa_token)
+    content = forged["content"]["encap_content_info"]
+    tst_info = content["content"].parsed
+    tst_info["gen_time"] = tst_info["gen_time"].native - timedelta(days=365)
+    content["content"] = core.ParsableOctetString(tst_info.dump(force=True))
+    bundle.head = dataclasses.replace(head, tsa_token=forged.dump(force=True))
+    bundle.write(path)
+    backdated = auditbundle.verify_bundle(path, key_pem=key)
+    assert [(p.code, "valid signature" in p.detail) for p in backdated.problems] == [
+        ("BAD_TIMESTAMP", True)]
+    assert backdated.timestamps == []
     other = TsaTimestamper(local_pki.tsa_url).stamp(b"another signature")
     bundle.head = dataclasses.replace(bundle.head, tsa_token=other)
     bundle.write(path)
@@ -846,3 +889,14 @@ def test_tree_heads_are_timestamped_when_a_tsa_is_configured(local_pki: LocalPki
     imprint = info["message_imprint"]
     assert imprint["hash_algorithm"]["algorithm"].native == "sha256"
     assert imprint["hashed_message"].native == hashlib.sha256(head.signature).digest()
+
+
+def _self_signed_ca_der() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Another CA")])
+    now = datetime.now(UTC)
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(2)
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
