@@ -183,7 +183,7 @@ def bootstrap(
         uow, clock, settings.timezone, calendar,
         ReminderPolicy(remind_before=settings.remind_before_days,
                        escalate_after=settings.escalate_after_days),
-        mailer or _mailer(settings))
+        mailer or _mailer(settings), site_url=settings.site_url or "")
     audit = AuditService(uow, clock, _log_key(settings),
                          TsaTimestamper(settings.tsa_url) if settings.tsa_url else None)
     witness = WitnessService(uow, clock, Ed25519Verifier(), audit,

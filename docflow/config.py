@@ -89,6 +89,10 @@ class Settings:
     """DOCFLOW_AUDIT_WITNESS_URL: the audit API of the parent unit's docflow
     (``https://…/api/v1/audit``), which keeps this log's signed tree heads; unset: none."""
 
+    site_url: str | None = None
+    """DOCFLOW_SITE_URL: the web UI's public address (``https://docflow.example.gov.vn``),
+    for the links in notification mail; unset: mails give the page's path only."""
+
     token_agent_url: str = "http://127.0.0.1:8765"
     """DOCFLOW_TOKEN_AGENT_URL: where a leader's browser reaches the token agent on their own
     computer (``docflow token-agent``); the pages may connect there and nowhere else."""
@@ -168,6 +172,7 @@ class Settings:
             audit_log_key=_file(env, "DOCFLOW_AUDIT_LOG_KEY"),
             audit_witness_url=_url(env, "DOCFLOW_AUDIT_WITNESS_URL"),
             token_agent_url=_url(env, "DOCFLOW_TOKEN_AGENT_URL") or "http://127.0.0.1:8765",
+            site_url=_url(env, "DOCFLOW_SITE_URL"),
             remind_before_days=_positive_int(env, "DOCFLOW_REMIND_BEFORE_DAYS", 2, minimum=0),
             escalate_after_days=_positive_int(env, "DOCFLOW_ESCALATE_AFTER_DAYS", 1,
                                               minimum=0),

@@ -64,13 +64,15 @@ class NotificationService:
 
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, timezone: str,
                  calendar: WorkingCalendar, policy: ReminderPolicy = ReminderPolicy(),
-                 mailer: Mailer | None = None) -> None:
+                 mailer: Mailer | None = None, *, site_url: str = "") -> None:
+        """`site_url`: the web UI's public address, which links in mail start with."""
         self._uow = uow
         self._clock = clock
         self._zone = ZoneInfo(timezone)
         self._calendar = calendar
         self._policy = policy
         self._mailer = mailer
+        self._site = site_url.rstrip("/")
 
     @property
     def mails(self) -> bool:
@@ -168,7 +170,7 @@ class NotificationService:
         sent = 0
         for notice, address in waiting:
             try:
-                self._mailer.send(address, notice.title, _mail_body(notice))
+                self._mailer.send(address, notice.title, _mail_body(notice, self._site))
             except OSError as exc:
                 log.warning("mail to %s failed, kept for the next sweep: %s", address, exc)
                 continue
@@ -185,11 +187,14 @@ def _about(d: Deadline, at: datetime, user: str, kind: NoticeKind, title: str, k
                   document_id=d.document_id, receipt_id=d.receipt_id)
 
 
-def _mail_body(notice: Notice) -> str:
+def _mail_body(notice: Notice, site: str) -> str:
+    # The page a person acts on (an incoming entry's actions are on its document's page),
+    # not the API's JSON.
     lines = [notice.title, ""]
-    if notice.receipt_id:
-        lines.append(f"Văn bản đến / incoming entry: /api/v1/receipts/{notice.receipt_id}")
-    elif notice.document_id:
-        lines.append(f"Văn bản / document: /api/v1/documents/{notice.document_id}")
+    if notice.document_id:
+        label = "Văn bản đến / incoming entry" if notice.receipt_id else "Văn bản / document"
+        lines.append(f"{label}: {site}/documents/{notice.document_id}")
+    elif notice.kind is NoticeKind.REPORT_DUE:
+        lines.append(f"Báo cáo / reports: {site}/reports")
     lines += ["", "— docflow (thư tự động; vui lòng không trả lời)"]
     return "\n".join(lines)

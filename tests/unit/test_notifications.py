@@ -196,7 +196,8 @@ def test_notifications_are_mailed_once_to_people_with_an_address(
         tmp_path: Path, clock: Clock, smtp: tuple[Inbox, int]) -> None:
     inbox, port = smtp
     svc = bootstrap(embedded_settings(tmp_path, DOCFLOW_SMTP_URL=f"smtp://127.0.0.1:{port}",
-                                      DOCFLOW_MAIL_FROM="vanthu@hoilhpn.vn"),
+                                      DOCFLOW_MAIL_FROM="vanthu@hoilhpn.vn",
+                                      DOCFLOW_SITE_URL="https://docflow.hoilhpn.vn/"),
                     clock=clock, upgrade_embedded=True)
     try:
         org = seed_org(svc)
@@ -208,7 +209,11 @@ def test_notifications_are_mailed_once_to_people_with_an_address(
         (message,) = inbox.messages
         assert message["To"] == "vanthu.x1@hoilhpn.vn"
         assert message["Subject"] == "Văn bản KHẨN đến: 01/CT-HPN — Về việc phòng chống bão"
-        assert "/api/v1/receipts/" in message.get_content()
+        # The link opens the page where the clerk registers it, not the API's JSON.
+        [document_id] = {n.document_id for n in svc.notifications.list(org.commune_clerk)}
+        assert (f"Văn bản đến / incoming entry: https://docflow.hoilhpn.vn/documents/"
+                f"{document_id}\n") in message.get_content()
+        assert "/api/" not in message.get_content()
         assert svc.notifications.list(org.commune_clerk)[0].mailed_at is not None
     finally:
         svc.close()
