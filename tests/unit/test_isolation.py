@@ -66,15 +66,17 @@ def test_running_out_of_wall_clock_time_kills_the_child(tmp_path: Path) -> None:
     started = time.monotonic()
     kind, _words = zygote("sleep").run({**LIMITS, "pidfile": str(pidfile)}, b"", 1.0)
     assert kind == "timeout" and time.monotonic() - started < 5
-    pid = int(pidfile.read_text())
-    for _ in range(100):  # the zygote reaps it a moment later
+    assert_gone(int(pidfile.read_text()))
+
+
+def assert_gone(pid: int) -> None:
+    for _ in range(100):  # the zygote reaps it a moment after the kill
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            break
+            return
         time.sleep(0.05)
-    else:
-        pytest.fail(f"child {pid} still alive")
+    pytest.fail(f"process {pid} still alive")
 
 
 @pytest.mark.parametrize("warm_up", [None, "tests.isolation_cases:warm"])
@@ -219,14 +221,7 @@ def test_a_validator_out_of_time_is_killed_and_the_next_document_goes_to_another
     started = time.monotonic()
     assert z.run({**LIMITS, "do": "sleep"}, b"", 1.0)[0] == "timeout"
     assert time.monotonic() - started < 5
-    for _ in range(100):
-        try:
-            os.kill(first, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail(f"validator {first} still alive")
+    assert_gone(first)
     assert pid_of(ask(z)) != first
 
 
