@@ -25,6 +25,11 @@ LOCK_AFTER = 5
 LOCK_FOR = timedelta(minutes=15)
 """After LOCK_AFTER failed logins within LOCK_FOR, the account takes none until the oldest of
 them is LOCK_FOR old (the failures are read back from the account's audit chain)."""
+ADDRESS_LOCK_AFTER = 30
+"""After this many failed logins from one address within LOCK_FOR, whatever the accounts, the
+address logs in to none until the oldest of them is LOCK_FOR old: guessing one password
+across many accounts stays under each account's limit. Generous, as a commune office's people
+share one address."""
 
 
 def token_digest(token: str) -> str:
@@ -57,17 +62,27 @@ class IdentityService:
             failed = [at for at in uow.audit.recent(chain_for("user", subject),
                                                     Action.USER_LOGIN_FAILED, LOCK_AFTER)
                       if at > now - LOCK_FOR]
-            if len(failed) >= LOCK_AFTER:
+            from_there = [at for at in uow.audit.failed_logins_from(
+                origin.client_addr, ADDRESS_LOCK_AFTER) if at > now - LOCK_FOR] \
+                if origin.client_addr else []
+            locked = len(failed) >= LOCK_AFTER
+            if locked or len(from_there) >= ADDRESS_LOCK_AFTER:
                 # Not even a right password opens it now; the refusal is kept apart from the
                 # failures, so someone hammering the account does not lock it for ever.
                 uow.audit.append(AuditEvent(
                     at=now, action=Action.USER_LOGIN_LOCKED, object_type="user",
                     object_id=subject, actor_id=None, unit_code=None, document_id=None,
-                    origin=origin, details={"username": username[:64]}))
+                    origin=origin, details={"username": username[:64],
+                                            "locked": "account" if locked else "address"}))
                 uow.commit()
-                wait = max(1, int((min(failed) + LOCK_FOR - now).total_seconds() // 60) + 1)
-                raise TooManyAttempts.fmt("too many failed logins: try again in %(minutes)s "
-                                          "minutes", {"minutes": wait},
+                oldest = min(failed) if locked else min(from_there)
+                wait = max(1, int((oldest + LOCK_FOR - now).total_seconds() // 60) + 1)
+                if locked:
+                    raise TooManyAttempts.fmt("too many failed logins: try again in "
+                                              "%(minutes)s minutes", {"minutes": wait},
+                                              retry_after_minutes=wait)
+                raise TooManyAttempts.fmt("too many failed logins from this address: try "
+                                          "again in %(minutes)s minutes", {"minutes": wait},
                                           retry_after_minutes=wait)
             stored = found.password_hash if found and found.password_hash else self._decoy
             verified = self._hasher.verify(stored, password)

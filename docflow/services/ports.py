@@ -251,6 +251,10 @@ class AuditLog(Protocol):
     def recent(self, chain: str, action: Action, limit: int) -> list[datetime]:
         """When the chain's newest events of this kind happened, newest first."""
         ...
+    def failed_logins_from(self, client_addr: str, limit: int) -> list[datetime]:
+        """When the newest failed logins from this address happened (any account), newest
+        first."""
+        ...
     def chain_head(self, chain: str) -> tuple[int, bytes | None]:
         """The chain's length and last hash, as the writers left them."""
         ...

@@ -1296,6 +1296,14 @@ class SqlAudit(_Repo):
                                  .order_by(a.seq.desc()).limit(limit))
         return [_utc(r.at) for r in rows]
 
+    def failed_logins_from(self, client_addr: str, limit: int) -> list[datetime]:
+        a = t.audit_events.c
+        rows = self.conn.execute(
+            select(a.at).where(a.action == Action.USER_LOGIN_FAILED.value,
+                               a.client_addr == client_addr)
+            .order_by(a.at.desc()).limit(limit))
+        return [_utc(r.at) for r in rows]
+
     def chain_head(self, chain: str) -> tuple[int, bytes | None]:
         c = t.audit_chains.c
         row = self.conn.execute(select(c.seq, c.hash).where(c.chain == chain)).first()

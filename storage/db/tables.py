@@ -434,6 +434,11 @@ audit_events = Table(
     Index("ix_audit_events_actor_id_id", "actor_id", "id"),
     Index("ix_audit_events_unit_code_id", "unit_code", "id"),
     Index("ix_audit_events_at", "at"),
+    # Failed logins by address, for the per-address limit (docflow/services/identity.py): a
+    # partial index, so the rest of the log pays nothing for it.
+    Index("ix_audit_events_failed_login_addr", "client_addr", "at",
+          postgresql_where=text("action = 'user.login_failed'"),
+          sqlite_where=text("action = 'user.login_failed'")),
 )
 
 audit_chains = Table(

@@ -1,8 +1,10 @@
 """Login rate limiting: five failed logins to an account within 15 minutes close it to every
-attempt, a right password included, until the oldest failure is 15 minutes old."""
+attempt, a right password included, until the oldest failure is 15 minutes old; thirty from one
+address close that address to every account the same way."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -57,3 +59,25 @@ def test_an_unknown_name_is_limited_too(world: tuple[Services, Org, Clock]) -> N
             svc.identity.login("nobody", "guess", ORIGIN)
     with pytest.raises(TooManyAttempts):
         svc.identity.login("nobody", "guess", ORIGIN)
+
+
+def test_thirty_failures_from_one_address_close_it_to_every_account(
+        world: tuple[Services, Org, Clock]) -> None:
+    """One password tried across many accounts stays under each account's limit; the
+    address's limit catches it. Other addresses, and the same accounts from them, go on."""
+    svc, _org, clock = world
+    there = dataclasses.replace(ORIGIN, client_addr="203.0.113.7")
+    elsewhere = dataclasses.replace(ORIGIN, client_addr="198.51.100.20")
+    for n in range(30):
+        with pytest.raises(Unauthenticated):
+            svc.identity.login(f"guess{n % 10}", "Matkhau@2026", there)  # 3 each: no account lock
+        clock.at += timedelta(seconds=20)
+    with pytest.raises(TooManyAttempts, match="from this address: try again in 6 minutes"):
+        svc.identity.login("officer", PASSWORD, there)  # a right password too
+    assert svc.identity.login("officer", PASSWORD, elsewhere).user.username == "officer"
+    clock.at += timedelta(minutes=6)
+    assert svc.identity.login("officer", PASSWORD, there).user.username == "officer"
+    with svc.engine.connect() as conn:
+        details = conn.execute(text(
+            "SELECT details FROM audit_events WHERE action = 'user.login_locked'")).scalar_one()
+    assert "address" in str(details)
