@@ -51,5 +51,17 @@ def page_tree_loop() -> bytes:
     ])
 
 
+def many_fields(count: int = 20_000) -> bytes:
+    """An AcroForm of `count` text fields: every one walked in search of signatures (~1 s
+    for 20,000 here, in 2026), as a hostile file could make a validation last."""
+    kids = b" ".join(b"%d 0 R" % (n + 4) for n in range(count))
+    return assemble([
+        b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [" + kids + b"] >> >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+        *(b"<< /FT /Tx /T (f%d) >>" % n for n in range(count)),
+    ])
+
+
 def truncated_pdf() -> bytes:
     return good_pdf()[:200]
