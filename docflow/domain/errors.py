@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Self
 
 
@@ -19,7 +20,7 @@ class DomainError(Exception):
         self.names: dict[str, object] = {}
 
     @classmethod
-    def fmt(cls, template: str, names: dict[str, object], **details: object) -> Self:
+    def fmt(cls, template: str, names: Mapping[str, object], **details: object) -> Self:
         """A refusal whose words name things (a unit, a status, a number): the message is
         `template` filled with `names`, and both are kept, so a page can say the template
         in its own language and fill it the same way."""

@@ -63,7 +63,7 @@ class BatchSigningService:
         failed item with the reason, and the others go on."""
         ids = list(dict.fromkeys(document_ids))
         if not ids or len(ids) > MAX_BATCH:
-            raise Invalid(f"a batch holds 1 to {MAX_BATCH} documents")
+            raise Invalid.fmt("a batch holds 1 to %(most)s documents", {"most": MAX_BATCH})
         batch = SigningBatch(id=new_id(), actor_id=actor.id, kind=kind,
                              created_at=self._clock.now())
         items: list[BatchItem] = []
@@ -144,7 +144,7 @@ class BatchSigningService:
         the seal the server holds for each document's unit."""
         ids = list(dict.fromkeys(document_ids))
         if not ids or len(ids) > MAX_BATCH:
-            raise Invalid(f"a batch holds 1 to {MAX_BATCH} documents")
+            raise Invalid.fmt("a batch holds 1 to %(most)s documents", {"most": MAX_BATCH})
         batch = SigningBatch(id=new_id(), actor_id=actor.id, kind=SignatureKind.SEAL,
                              created_at=self._clock.now())
         items = [BatchItem(new_id(), batch.id, document_id, None, BatchItemStatus.QUEUED)

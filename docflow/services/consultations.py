@@ -67,8 +67,8 @@ class ConsultationService:
             document = load_visible(uow, actor, document_id, for_update=True)
             if document.status not in (DocumentStatus.DRAFT, DocumentStatus.REVIEW,
                                        DocumentStatus.SUBMITTED):
-                raise Conflict(f"opinions are asked on a draft; this document is "
-                               f"{document.status}")
+                raise Conflict.fmt("opinions are asked on a draft; this document is "
+                                   "%(status)s", {"status": str(document.status)})
             people = uow.users.by_usernames(names)
             problems = [f"no such person: {n}" for n in names if n not in people]
             problems += [f"{n} is the one asking" for n in names

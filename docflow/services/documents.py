@@ -165,8 +165,10 @@ class DocumentService:
                                    "(%(successor)s)", {"unit": unit_code, "successor":
                                                        unit.successor_code if unit else "-"})
             if unit.family not in CATALOGUE[spec.doc_type].families:
-                raise Invalid(f"a {CATALOGUE[spec.doc_type].name} is not issued by a "
-                              f"{unit.family} body")
+                kind = {"type": CATALOGUE[spec.doc_type].name}
+                if unit.family == "party":
+                    raise Invalid.fmt("a %(type)s is not issued by a Party committee", kind)
+                raise Invalid.fmt("a %(type)s is not issued by a State body", kind)
             flow = self._flows.for_unit(OUTGOING.name, unit_code, unit.level)
             document = Document(
                 id=new_id(),

@@ -131,9 +131,11 @@ class ReportService:
                 raise Forbidden("a unit submits its own report")
             entry = next((s for s in request.submissions if s.unit_code == unit_code), None)
             if entry is None:
-                raise Conflict(f"{unit_code} was not asked for this report")
+                raise Conflict.fmt("%(unit)s was not asked for this report",
+                                   {"unit": unit_code})
             if entry.document_id is not None:
-                raise Conflict(f"{unit_code} has submitted its report already")
+                raise Conflict.fmt("%(unit)s has submitted its report already",
+                                   {"unit": unit_code})
             report = load_visible(uow, actor, document_id)
             if report.unit_code != unit_code or report.status not in ANSWERS:
                 raise Invalid("the report is a document the unit issued (numbered)")
@@ -195,8 +197,9 @@ class ReportService:
                                           "reason": fired.reason}
             if deadline is not None:
                 if deadline <= request.deadline:
-                    raise Invalid(f"an extension moves the deadline later than "
-                                  f"{request.deadline.isoformat()}")
+                    raise Invalid.fmt("an extension moves the deadline later than "
+                                      "%(deadline)s",
+                                      {"deadline": request.deadline.isoformat()})
                 details["deadline"] = deadline.isoformat()
                 request = replace(request, deadline=deadline)
             pending = request.pending()
@@ -236,11 +239,13 @@ class ReportService:
         assert asked.level is not None and asked.under is not None
         under = uow.units.get(asked.under)
         if under is None or not under.path.startswith(under_path):
-            raise Invalid(f"unit '{asked.under}' is not {requester} or below it")
+            raise Invalid.fmt("unit '%(unit)s' is not %(requester)s or below it",
+                              {"unit": asked.under, "requester": requester})
         codes = [c for c in uow.units.active_codes_at_level(asked.level, under.path, today)
                  if c != requester]
         if not codes:
-            raise Invalid(f"no active unit at level '{asked.level}' under {asked.under}")
+            raise Invalid.fmt("no active unit at level '%(level)s' under %(unit)s",
+                              {"level": asked.level, "unit": asked.under})
         return codes
 
     @staticmethod

@@ -317,8 +317,9 @@ class SignatureService:
         The write runs on a thread of its own: a large file's write and fsync (or its S3
         PUT) then overlap the database's round trips (docs/PERFORMANCE.md)."""
         if len(pdf) > self._limits.max_bytes:
-            raise TooLarge(f"the signed file would be larger than the limit of "
-                           f"{self._limits.max_bytes} bytes", limit=self._limits.max_bytes)
+            raise TooLarge.fmt("the signed file would be larger than the limit of %(limit)s "
+                               "bytes", {"limit": self._limits.max_bytes},
+                               limit=self._limits.max_bytes)
         digest = hashlib.sha256(pdf).hexdigest()
         return digest, _writer().submit(self._blobs.put_bytes, pdf, digest, "application/pdf")
 

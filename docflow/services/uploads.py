@@ -39,9 +39,8 @@ def spool(stream: BinaryIO, *, limit: int, directory: Path) -> Iterator[Spooled]
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise TooLarge(
-                        f"the file is larger than the limit of {limit} bytes", limit=limit
-                    )
+                    raise TooLarge.fmt("the file is larger than the limit of %(limit)s bytes",
+                                       {"limit": limit}, limit=limit)
                 digest.update(chunk)
                 out.write(chunk)
         if size == 0:
