@@ -123,6 +123,11 @@ class Actor:
         """Roles held in exactly this unit."""
         return frozenset(m.role.value for m in self.memberships if m.unit_code == unit_code)
 
+    def capacity_in(self, unit_code: str) -> str | None:
+        """The capacity the trail names for an act in this unit: the roles held there
+        (``clerk,leader``); None for someone acting from elsewhere (a reader, a recipient)."""
+        return ",".join(sorted(self.roles_in(unit_code))) or None
+
     def auditing(self) -> tuple[Membership, ...]:
         """The memberships in which the actor audits (each reaches its unit's subtree)."""
         return tuple(m for m in self.memberships if m.role is Role.AUDITOR)

@@ -182,4 +182,5 @@ class ConsultationService:
             at=at, action=action, object_type="consultation", object_id=consultation.id,
             actor_id=actor.id, unit_code=consultation.unit_code,
             document_id=consultation.document_id, origin=origin,
-            details={"consultation": consultation.id, **details}))
+            details={"consultation": consultation.id, **details},
+            authority=actor.capacity_in(consultation.unit_code)))

@@ -52,7 +52,8 @@ class DelegationService:
                 document_id=None, origin=origin, details={
                     "grantee": grantee, "authority": authority.value,
                     "doc_types": sorted(types), "valid_from": valid_from.isoformat(),
-                    "valid_to": valid_to.isoformat(), "reason": delegation.reason}))
+                    "valid_to": valid_to.isoformat(), "reason": delegation.reason},
+                authority=actor.capacity_in(unit_code)))
             uow.commit()
         return delegation
 
@@ -71,7 +72,8 @@ class DelegationService:
             uow.audit.append(AuditEvent(
                 at=now, action=Action.DELEGATION_REVOKE, object_type="delegation",
                 object_id=delegation.id, actor_id=actor.id, unit_code=delegation.unit_code,
-                document_id=None, origin=origin, details={}))
+                document_id=None, origin=origin, details={},
+                authority=actor.capacity_in(delegation.unit_code)))
             uow.commit()
         return replace(delegation, revoked_at=now)
 

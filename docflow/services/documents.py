@@ -472,6 +472,7 @@ class DocumentService:
             uow.audit.append(AuditEvent(
                 at=now, action=Action.RECEIPT_FORWARD, object_type="receipt",
                 object_id=receipt.id, actor_id=actor.id, unit_code=unit.code,
+                authority=actor.capacity_in(unit.code),
                 document_id=receipt.document_id, origin=origin, details={
                     "from": fired.source, "to": fired.target, "dispatch": dispatch.id,
                     "units": list(target.unit_codes), "level": target.level,
@@ -582,7 +583,8 @@ class DocumentService:
                 else Action.RECEIPT_RECALL_REFUSE, object_type="receipt",
                 object_id=receipt.id, actor_id=actor.id, unit_code=receipt.unit_code,
                 document_id=receipt.document_id, origin=origin,
-                details={"reason": receipt.recall_reason}))
+                details={"reason": receipt.recall_reason},
+                authority=actor.capacity_in(receipt.unit_code)))
             uow.commit()
         return receipt
 
@@ -858,7 +860,7 @@ class DocumentService:
             uow.audit.append(AuditEvent(
                 at=now, action=action, object_type="receipt", object_id=receipt.id,
                 actor_id=actor.id, unit_code=receipt.unit_code, document_id=receipt.document_id,
-                origin=origin, details=details))
+                origin=origin, details=details, authority=actor.capacity_in(receipt.unit_code)))
             uow.commit()
         return receipt
 
@@ -923,8 +925,7 @@ class DocumentService:
         return AuditEvent(at=at, action=action, object_type="document", object_id=document.id,
                           actor_id=actor.id, unit_code=document.unit_code,
                           document_id=document.id, origin=origin, details=dict(details),
-                          authority=",".join(sorted(actor.roles_in(document.unit_code)))
-                          or None)
+                          authority=actor.capacity_in(document.unit_code))
 
 
 def load_visible(
@@ -992,6 +993,7 @@ def supersede(uow: UnitOfWork, document: Document, actor: Actor, now: datetime,
     uow.audit.append(AuditEvent(
         at=now, action=Action.DOCUMENT_REPLACE, object_type="document", object_id=old.id,
         actor_id=actor.id, unit_code=old.unit_code, document_id=old.id, origin=origin,
+        authority=actor.capacity_in(old.unit_code),
         details={"replaced_by": document.id, "symbol": document.symbol,
                  "replaced_symbol": old.symbol}))
     notify(uow, NoticeKind.REPLACED,

@@ -170,7 +170,9 @@ class EvidenceService:
                 at=now, action=Action.AUDIT_STATEMENT, object_type="unit", object_id=unit_code,
                 actor_id=actor.id, unit_code=unit_code, document_id=None, origin=origin,
                 details={"statement": kind.value, "from": from_date.isoformat(),
-                         "to": to_date.isoformat()}))
+                         "to": to_date.isoformat()},
+                # Someone with no role there passed the check above as its auditor.
+                authority=actor.capacity_in(unit_code) or Role.AUDITOR.value))
             uow.commit()
         search = RegisterFilter(from_date=from_date, to_date=to_date)
         period = f"Từ ngày {from_date:%d/%m/%Y} đến ngày {to_date:%d/%m/%Y}"

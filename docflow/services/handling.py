@@ -211,7 +211,7 @@ class HandlingService:
         uow.audit.append(AuditEvent(
             at=receipt.updated_at, action=action, object_type="receipt", object_id=receipt.id,
             actor_id=actor.id, unit_code=receipt.unit_code, document_id=receipt.document_id,
-            origin=origin, details=details))
+            origin=origin, details=details, authority=actor.capacity_in(receipt.unit_code)))
 
 
 def _label(uow: UnitOfWork, receipt: Receipt) -> str:
