@@ -33,7 +33,7 @@ from docflow.signing.validation import (
     validate_pdf,
     validate_pdf_in_process,
 )
-from tests.pdfs import assemble, deflate_bomb, many_fields, page_tree_loop
+from tests.pdfs import assemble, deflate_bomb, many_fields, page_tree_loop, truncated_pdf
 
 FIELD_REF = 4  # object number of the text field in `form_pdf`
 
@@ -400,6 +400,19 @@ def test_hostile_unsigned_files_finish_bounded(hostile: object) -> None:
         timeout_seconds=20, memory_bytes=768 << 20))
     assert time.monotonic() - started < 20
     assert report.verdict is not Verdict.VALID
+
+
+def test_hostile_files_leave_nothing_behind_for_the_next_document(pki: Pki,
+                                                                 signed: bytes) -> None:
+    """A validator takes several documents: after each hostile one, in the same process or
+    a fresh one, the next gets the report it gets alone."""
+    alone = validate_pdf(signed, trust_roots=[pki.ca]).to_json()
+    limits = ValidationLimits(timeout_seconds=20, memory_bytes=768 << 20)
+    for hostile in (deflate_bomb(), page_tree_loop(), truncated_pdf(), many_fields(2000),
+                    b"%PDF-1.7\n" + bytes(range(256)) * 4):
+        assert validate_pdf(hostile, trust_roots=[pki.ca], limits=limits).verdict is not (
+            Verdict.VALID)
+        assert validate_pdf(signed, trust_roots=[pki.ca]).to_json() == alone
 
 
 def test_signed_file_with_a_bomb_appended_is_not_valid(pki: Pki, signed: bytes) -> None:
