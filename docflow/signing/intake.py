@@ -10,7 +10,7 @@ from docflow.signing.validation import ValidationLimits, validate_pdf
 
 
 class AnchoredValidator:
-    """Validates in a bounded child process; anchors are read on each call, so a CA added by
+    """Validates in a bounded validator process; anchors are read on each call, so a CA added by
     `docflow pki init` or an operator counts at once."""
 
     def __init__(self, anchor_paths: Sequence[Path], limits: ValidationLimits | None = None,
