@@ -144,25 +144,27 @@ def check_stamp(token: bytes, signature: bytes, anchors: Sequence[bytes] = ()) -
     from pyhanko_certvalidator import ValidationContext
     from pyhanko_certvalidator.registry import SimpleTrustManager
 
-    broken = StampCheck(over_signature=False, intact=False, trusted=None, time=None, tsa="")
     try:
         signed_data = cms.ContentInfo.load(token)["content"]
         info = signed_data["encap_content_info"]["content"].parsed
         if not isinstance(info, tsp.TSTInfo):
-            return broken
+            raise ValueError("not a timestamp token")
         imprint = info["message_imprint"]
         algorithm = imprint["hash_algorithm"]["algorithm"].native
         over = algorithm in _IMPRINT_HASHES and imprint["hashed_message"].native == (
             hashlib.new(algorithm, signature).digest())
         time = info["gen_time"].native
+    except (ValueError, TypeError, KeyError):
+        return StampCheck(over_signature=False, intact=False, trusted=None, time=None, tsa="")
+    try:
         roots = [asn1_x509.Certificate.load(a) for a in anchors]
         context = ValidationContext(
             trust_manager=SimpleTrustManager.build(trust_roots=roots), moment=time,
             allow_fetching=False, revocation_mode="soft-fail")
         status = asyncio.run(validate_tst_signed_data(
             signed_data, context, lambda _algorithm: imprint["hashed_message"].native))
-    except (ValueError, TypeError, KeyError):  # pyHanko's validation errors among them
-        return broken
+    except (ValueError, TypeError, KeyError):  # pyHanko's: a disallowed algorithm, no cert
+        return StampCheck(over_signature=over, intact=False, trusted=None, time=time, tsa="")
     cert = status.get("signing_cert")
     trusted = None
     if anchors:
