@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from docflow.domain.audit import Action, AuditEvent, Origin, chain_for
 from docflow.domain.errors import (
@@ -62,9 +62,10 @@ class IdentityService:
             failed = [at for at in uow.audit.recent(chain_for("user", subject),
                                                     Action.USER_LOGIN_FAILED, LOCK_AFTER)
                       if at > now - LOCK_FOR]
-            from_there = [at for at in uow.audit.failed_logins_from(
-                origin.client_addr, ADDRESS_LOCK_AFTER) if at > now - LOCK_FOR] \
-                if origin.client_addr else []
+            from_there: list[datetime] = []
+            if origin.client_addr:  # none from the command line
+                from_there = [at for at in uow.audit.failed_logins_from(
+                    origin.client_addr, ADDRESS_LOCK_AFTER) if at > now - LOCK_FOR]
             locked = len(failed) >= LOCK_AFTER
             if locked or len(from_there) >= ADDRESS_LOCK_AFTER:
                 # Not even a right password opens it now; the refusal is kept apart from the
