@@ -1,5 +1,7 @@
-"""One process per request, forked from a warm zygote, its limits in force; what a request
-that runs out of memory, CPU time or wall-clock time, or crashes, comes back as."""
+"""Validator processes forked from a warm zygote, one request at a time in each, its limits
+in force: one per request (``reuse=1``) or several one after another; what a request that runs
+out of memory, CPU time or wall-clock time, or crashes, comes back as, and which process the
+next one goes to."""
 
 from __future__ import annotations
 
@@ -174,14 +176,14 @@ def pid_of(answer: tuple[str, object]) -> int:
     return answer[1]["pid"]  # type: ignore[index,no-any-return]
 
 
+def children_of(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+
 def test_a_validator_takes_documents_one_after_another_up_to_its_reuse() -> None:
     z = reusing(3)
     pids = [pid_of(ask(z, tag=n)) for n in range(7)]
     assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4] == pids[5] != pids[6]
-
-
-def children_of(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
 
 
 def test_a_validator_that_answered_anything_but_a_report_takes_no_more() -> None:
@@ -251,8 +253,8 @@ def test_with_a_warm_up_a_reused_validator_waits_warm_for_the_next() -> None:
     z = Zygote("tests.isolation_cases:echo", warm_up="tests.isolation_cases:warm", reuse=5)
     answers = [z.run({**LIMITS, "tag": n}, b"", 20)[1] for n in range(4)]
     assert [a["tag"] for a in answers] == [0, 1, 2, 3] and all(a["warmed_here"] for a in answers)
-    # The spare took them all: it told the zygote it was free before each answer was
-    # taken as read, so the next request could not find it busy.
+    # The spare took them all: it told the zygote it was free before its parent's call
+    # returned, so the next request could not find it busy.
     served = {a["pid"] for a in answers}
     assert len(served) == 1
     assert z._process is not None
