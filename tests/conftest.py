@@ -168,6 +168,21 @@ def issued_document(svc: Services, org: Org, doc_type: str = "CT") -> str:
     return doc.id
 
 
+def handled_in_a_commune(svc: Services, org: Org, doc_id: str) -> str:
+    """An issued document dispatched to the communes (the in-process queue run), and the
+    commune clerk's entry registered and completed; returns that entry's id."""
+    from docflow.domain.routing import DispatchTarget
+    from storage.queue.inprocess import InProcessQueue
+
+    svc.documents.dispatch(org.clerk, doc_id, DispatchTarget(level="commune", under="P01"),
+                           ORIGIN)
+    assert isinstance(svc.queue, InProcessQueue) and svc.queue.join(10)
+    entry = svc.queries.inbox(org.commune_clerk)[0]
+    svc.documents.register_receipt(org.commune_clerk, entry.receipt_id, ORIGIN)
+    svc.documents.complete_receipt(org.commune_clerk, entry.receipt_id, ORIGIN)
+    return entry.receipt_id
+
+
 # --- real servers ------------------------------------------------------------------------------
 
 @pytest.fixture

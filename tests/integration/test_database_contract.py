@@ -17,7 +17,15 @@ from docflow.domain.routing import DispatchTarget
 from storage.db import migrate
 from storage.db import tables as t
 from storage.queue.inprocess import InProcessQueue
-from tests.conftest import ORIGIN, Org, approve, embedded_settings, issued_document, seed_org
+from tests.conftest import (
+    ORIGIN,
+    Org,
+    approve,
+    embedded_settings,
+    handled_in_a_commune,
+    issued_document,
+    seed_org,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -49,12 +57,7 @@ def test_migrations_leave_nothing_pending_and_match_the_tables(svc: Services) ->
 
 def test_the_round_trip(svc: Services, people: Org) -> None:
     doc_id = issued_document(svc, people)
-    svc.documents.dispatch(people.clerk, doc_id, DispatchTarget(level="commune", under="P01"),
-                           ORIGIN)
-    assert isinstance(svc.queue, InProcessQueue) and svc.queue.join(10)
-    entry = svc.queries.inbox(people.commune_clerk)[0]
-    svc.documents.register_receipt(people.commune_clerk, entry.receipt_id, ORIGIN)
-    svc.documents.complete_receipt(people.commune_clerk, entry.receipt_id, ORIGIN)
+    handled_in_a_commune(svc, people, doc_id)
     counts, _ = svc.queries.recipients(people.officer, doc_id)
     assert counts == {"delivered": 2, "done": 1}
     page1 = svc.queries.outbox(people.officer, limit=1)

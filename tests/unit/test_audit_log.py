@@ -18,10 +18,8 @@ from docflow.domain import merkle
 from docflow.domain.audit import AuditFilter, TreeHead, record_hash
 from docflow.domain.documents import DraftSpec, RevisionKind
 from docflow.domain.errors import Forbidden, NotFound
-from docflow.domain.routing import DispatchTarget
 from docflow.services.audit import Selection
-from storage.queue.inprocess import InProcessQueue
-from tests.conftest import ORIGIN, Org, issued_document
+from tests.conftest import ORIGIN, Org, handled_in_a_commune, issued_document
 from tests.pdfs import good_pdf
 
 
@@ -57,12 +55,7 @@ def test_each_event_links_to_the_one_before_on_its_document(services: Services,
 def test_what_a_recipient_unit_does_names_the_capacity_it_was_done_in(services: Services,
                                                                       org: Org) -> None:
     doc_id = issued_document(services, org)
-    services.documents.dispatch(org.clerk, doc_id, DispatchTarget(level="commune", under="P01"),
-                                ORIGIN)
-    assert isinstance(services.queue, InProcessQueue) and services.queue.join(10)
-    entry = services.queries.inbox(org.commune_clerk)[0]
-    services.documents.register_receipt(org.commune_clerk, entry.receipt_id, ORIGIN)
-    services.documents.complete_receipt(org.commune_clerk, entry.receipt_id, ORIGIN)
+    handled_in_a_commune(services, org, doc_id)
     events = services.audit.events(org.auditor, AuditFilter(scope=None, document_id=doc_id),
                                    ORIGIN)
     done_there = [e for e in events if e["actor_id"] == org.commune_clerk.id]
