@@ -169,7 +169,8 @@ def bootstrap(
     )
     validator = validator or AnchoredValidator(settings.trust_anchors)
     intake = IntakeService(uow, blobs, validator, clock, documents)
-    identity = IdentityService(uow, hasher, clock)
+    identity = IdentityService(uow, hasher, clock,
+                               address_limit=settings.login_address_limit)
     org = OrgService(uow, clock)
     seals = seals or _seal_keys(settings)
     signatures = SignatureService(uow, blobs, clock,

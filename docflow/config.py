@@ -54,6 +54,10 @@ class Settings:
     trusted_proxies: int = 0
     """DOCFLOW_TRUSTED_PROXIES: reverse proxies in front whose X-Forwarded-For/-Proto to
     believe, so the audit trail records the client's address rather than the proxy's."""
+    login_address_limit: int = 30
+    """DOCFLOW_LOGIN_ADDRESS_LIMIT: failed logins from one address within 15 minutes that
+    close it to every account; 0: no such limit. Counted by the client's address, so only as
+    right as DOCFLOW_TRUSTED_PROXIES: behind an unnamed proxy everyone shares its address."""
     seal_keys: Path | None = None
     """DOCFLOW_SEAL_KEYS: the TOML file naming the organisation seals the server holds
     (PKCS#12 files or HSM keys, by unit; docflow/signing/seals.py); default: the data
@@ -162,6 +166,8 @@ class Settings:
             pades_level=_pades_level(env),
             tsa_url=env.get("DOCFLOW_TSA_URL"),
             trusted_proxies=_positive_int(env, "DOCFLOW_TRUSTED_PROXIES", 0, minimum=0),
+            login_address_limit=_positive_int(env, "DOCFLOW_LOGIN_ADDRESS_LIMIT", 30,
+                                              minimum=0),
             seal_keys=_seal_keys(env, data_dir),
             workflows_dir=_folder(env, "DOCFLOW_WORKFLOWS_DIR"),
             calendar_dir=_folder(env, "DOCFLOW_CALENDAR_DIR"),

@@ -29,7 +29,7 @@ ADDRESS_LOCK_AFTER = 30
 """After this many failed logins from one address within LOCK_FOR, whatever the accounts, the
 address logs in to none until the oldest of them is LOCK_FOR old: guessing one password
 across many accounts stays under each account's limit. Generous, as a commune office's people
-share one address."""
+share one address. The default of `IdentityService`'s ``address_limit``."""
 
 
 def token_digest(token: str) -> str:
@@ -46,8 +46,11 @@ def generate_password() -> str:
 class IdentityService:
     """Logins, tokens and accounts."""
 
-    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock, *,
+                 address_limit: int = ADDRESS_LOCK_AFTER) -> None:
+        """`address_limit`: failed logins from one address that close it (0: no limit)."""
         self._uow = uow
+        self._address_limit = address_limit
         self._hasher = hasher
         self._clock = clock
         # Verified against when the username is unknown, so both paths cost the same.
@@ -63,11 +66,11 @@ class IdentityService:
                                                     Action.USER_LOGIN_FAILED, LOCK_AFTER)
                       if at > now - LOCK_FOR]
             from_there: list[datetime] = []
-            if origin.client_addr:  # none from the command line
+            if origin.client_addr and self._address_limit:  # no address from the CLI
                 from_there = [at for at in uow.audit.failed_logins_from(
-                    origin.client_addr, ADDRESS_LOCK_AFTER) if at > now - LOCK_FOR]
+                    origin.client_addr, self._address_limit) if at > now - LOCK_FOR]
             locked = len(failed) >= LOCK_AFTER
-            if locked or len(from_there) >= ADDRESS_LOCK_AFTER:
+            if locked or (self._address_limit and len(from_there) >= self._address_limit):
                 # Not even a right password opens it now; the refusal is kept apart from the
                 # failures, so someone hammering the account does not lock it for ever.
                 uow.audit.append(AuditEvent(

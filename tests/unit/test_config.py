@@ -36,6 +36,7 @@ def test_plain_postgresql_urls_use_psycopg(tmp_path: Path) -> None:
     ({"DOCFLOW_ALLOW_CLASSIFIED": "maybe"}, "DOCFLOW_ALLOW_CLASSIFIED"),
     ({"DOCFLOW_TIMEZONE": "Mars/Olympus"}, "DOCFLOW_TIMEZONE"),
     ({"DOCFLOW_SITE_URL": "docflow.hoilhpn.vn"}, "DOCFLOW_SITE_URL must be an http"),
+    ({"DOCFLOW_LOGIN_ADDRESS_LIMIT": "-1"}, "DOCFLOW_LOGIN_ADDRESS_LIMIT"),
 ])
 def test_bad_settings_name_the_setting(tmp_path: Path, env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

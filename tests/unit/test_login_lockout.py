@@ -81,3 +81,17 @@ def test_thirty_failures_from_one_address_close_it_to_every_account(
         details = conn.execute(text(
             "SELECT details FROM audit_events WHERE action = 'user.login_locked'")).scalar_one()
     assert "address" in str(details)
+
+
+def test_the_address_limit_can_be_turned_off(tmp_path: Path) -> None:
+    svc = bootstrap(embedded_settings(tmp_path, DOCFLOW_LOGIN_ADDRESS_LIMIT="0"),
+                    clock=Clock(), upgrade_embedded=True)
+    try:
+        seed_org(svc)
+        for n in range(40):
+            with pytest.raises(Unauthenticated):
+                svc.identity.login(f"guess{n % 10}", "wrong", ORIGIN)
+        assert svc.identity.login("officer", PASSWORD, ORIGIN).user.username == "officer"
+    finally:
+        svc.close()
+
