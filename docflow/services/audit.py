@@ -335,7 +335,7 @@ class AuditService:
         with self._uow() as uow:
             unit = uow.units.get(unit_code)
         if unit is None or not any(unit.path.startswith(p) for p in scope):
-            raise NotFound.fmt("no unit %(unit)s among those you audit", {"unit": unit_code})
+            raise NotFound.fmt("no unit '%(unit)s' among those you audit", {"unit": unit_code})
         return unit.path
 
     def _record_query(self, uow: Any, actor: Actor, action: Action, query: AuditFilter,
@@ -372,7 +372,7 @@ class AuditService:
                 unit = uow.units.get(selection.unit_code)
                 if unit is None or (scope is not None and
                                     not any(unit.path.startswith(p) for p in scope)):
-                    raise NotFound.fmt("no unit %(unit)s among those you audit",
+                    raise NotFound.fmt("no unit '%(unit)s' among those you audit",
                                        {"unit": selection.unit_code})
                 under = unit.path
                 records = self._all(uow, AuditFilter(scope=scope, under=under))

@@ -162,10 +162,10 @@ class EvidenceService:
         with self._uow() as uow:
             unit = uow.units.get(unit_code)
             if unit is None:
-                raise NotFound.fmt("no unit %(unit)s", {"unit": unit_code})
+                raise NotFound.fmt("no unit '%(unit)s'", {"unit": unit_code})
             roles = actor.roles_in(unit_code)
             if not ({Role.CLERK.value, Role.LEADER.value} & roles or actor.audits(unit.path)):
-                raise NotFound.fmt("no unit %(unit)s among yours", {"unit": unit_code})
+                raise NotFound.fmt("no unit '%(unit)s' among yours", {"unit": unit_code})
             uow.audit.append(AuditEvent(
                 at=now, action=Action.AUDIT_STATEMENT, object_type="unit", object_id=unit_code,
                 actor_id=actor.id, unit_code=unit_code, document_id=None, origin=origin,

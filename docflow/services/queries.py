@@ -262,7 +262,7 @@ class QueryService:
         if drafting is None:
             raise NotFound("no such document")
         if unit is not None and drilled is None:
-            raise NotFound.fmt("no such unit %(unit)s", {"unit": unit})
+            raise NotFound.fmt("no unit '%(unit)s'", {"unit": unit})
         under: list[str] | None = None
         if not (document.unit_code in actor.unit_codes or actor.audits(drafting.path)):
             under = [u.path for u in own.values()] + actor.audited_paths()

@@ -197,9 +197,8 @@ class ReportService:
                                           "reason": fired.reason}
             if deadline is not None:
                 if deadline <= request.deadline:
-                    raise Invalid.fmt("an extension moves the deadline later than "
-                                      "%(deadline)s",
-                                      {"deadline": request.deadline.isoformat()})
+                    raise Invalid.fmt("an extension moves the deadline later than %(day)s",
+                                      {"day": request.deadline.isoformat()})
                 details["deadline"] = deadline.isoformat()
                 request = replace(request, deadline=deadline)
             pending = request.pending()
@@ -239,8 +238,8 @@ class ReportService:
         assert asked.level is not None and asked.under is not None
         under = uow.units.get(asked.under)
         if under is None or not under.path.startswith(under_path):
-            raise Invalid.fmt("unit '%(unit)s' is not %(requester)s or below it",
-                              {"unit": asked.under, "requester": requester})
+            raise Invalid.fmt("unit '%(unit)s' is not %(issuer)s or under it",
+                              {"unit": asked.under, "issuer": requester})
         codes = [c for c in uow.units.active_codes_at_level(asked.level, under.path, today)
                  if c != requester]
         if not codes:
