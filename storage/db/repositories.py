@@ -152,11 +152,14 @@ class _Repo:
         except ValueError:
             return None
 
+    def _insert(self, table: Any) -> Any:
+        """This engine's INSERT, which knows ON CONFLICT (both dialects spell it alike)."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
     def _upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
         if not rows:
             return
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = dialect_insert(table)
+        stmt = self._insert(table)
         changed = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
         self.conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed), rows)
 
@@ -197,8 +200,7 @@ class _Repo:
     def _insert_ignore(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
         if not rows:
             return
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        self.conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=keys), rows)
+        self.conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=keys), rows)
 
 
 def _unit(row: Row[Any]) -> Unit:
@@ -1219,11 +1221,10 @@ class SqlAudit(_Repo):
         this transaction writes and the hash before it, by chain. Keys go in sorted order so
         two writers always lock heads in the same order."""
         c = t.audit_chains.c
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         heads: dict[str, tuple[int, bytes | None]] = {}
         keys = sorted(counts)
         for chunk in _chunks(keys, 1000):
-            values = dialect_insert(t.audit_chains).values(
+            values = self._insert(t.audit_chains).values(
                 [{"chain": k, "seq": counts[k], "hash": None} for k in chunk])
             stmt = values.on_conflict_do_update(
                 index_elements=["chain"], set_={"seq": c.seq + values.excluded.seq}
@@ -1507,9 +1508,8 @@ class SqlNotifications(_Repo):
         # One statement a chunk: the rows it did insert come back (RETURNING, on both
         # engines), where a lookup of those given already used to go first.
         n, added = t.notifications.c, 0
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         for chunk in _chunks(notices):
-            stmt = dialect_insert(t.notifications).values([{
+            stmt = self._insert(t.notifications).values([{
                 "id": x.id, "user_id": x.user_id, "kind": x.kind.value, "title": x.title,
                 "key": x.key[:200], "created_at": _utc(x.created_at),
                 "document_id": x.document_id, "receipt_id": x.receipt_id} for x in chunk])
